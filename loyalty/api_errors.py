@@ -1,0 +1,47 @@
+"""One error shape for the whole API: {"error": {"code", "message", "fields"?}}."""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from loyalty.errors import DomainError
+
+
+def _flatten(detail):
+    if isinstance(detail, list):
+        return " ".join(str(d) for d in detail)
+    if isinstance(detail, dict):
+        return {k: _flatten(v) for k, v in detail.items()}
+    return str(detail)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        body = {"error": {"code": exc.code, "message": exc.message}}
+        if exc.field:
+            body["error"]["fields"] = {exc.field: exc.message}
+        return Response(body, status=exc.status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _flatten(exc.detail)
+        if isinstance(fields, dict):
+            message = "; ".join(f"{k}: {v}" for k, v in fields.items())
+        else:
+            message, fields = fields, None
+        body = {"error": {"code": "invalid", "message": message}}
+        if fields:
+            body["error"]["fields"] = fields
+        response.data = body
+        response.status_code = status.HTTP_400_BAD_REQUEST
+        return response
+    code = getattr(exc, "default_code", "error")
+    response.data = {"error": {"code": code, "message": _flatten(getattr(exc, "detail", str(exc)))}}
+    return response

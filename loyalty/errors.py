@@ -1,0 +1,44 @@
+"""The one domain error type. Services raise these; each edge maps them in one place
+(`loyalty.api_errors` for the API, a message on pages)."""
+
+
+class DomainError(Exception):
+    """A business rule said no. `code` is stable for clients; the message is for humans."""
+
+    code = "invalid"
+    status = 400
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.field = field
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    status = 409
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+    status = 403
+
+
+class InsufficientCarats(DomainError):
+    code = "insufficient_carats"
+    status = 409
+
+
+class UnknownCurrency(DomainError):
+    code = "unknown_currency"
+
+
+class MissingRate(DomainError):
+    code = "missing_rate"

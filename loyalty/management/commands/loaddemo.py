@@ -1,0 +1,311 @@
+"""Load the demo program: the Diamond Club, three stores, rates, demo logins and a few
+hundred members with a year of purchases. Idempotent: running it again changes nothing."""
+
+import random
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import Group, Permission
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from campaigns.models import Program
+from campaigns.services import member_enroll
+from members.models import Member, User
+from pos.models import Channel, ExchangeRate, Store
+from pos.services import purchase_record
+from tiers.models import Tier
+
+DEMO_PASSWORD = "carat-demo"  # noqa: S105 - documented demo password, refused unless DEBUG
+
+TIERS = [
+    (
+        "radiant",
+        "Radiant",
+        1,
+        0,
+        "5",
+        "1",
+        True,
+        False,
+        "#c9a96e",
+        "5% off every purchase\nBirthday surprise\nEarly news of new collections",
+    ),
+    (
+        "marquise",
+        "Marquise",
+        2,
+        500,
+        "10",
+        "1.25",
+        True,
+        False,
+        "#8e6fb5",
+        "10% off every purchase\n1.25 carats per EUR\nFree engraving\nBirthday surprise",
+    ),
+    (
+        "emerald",
+        "Emerald",
+        3,
+        1500,
+        "15",
+        "1.5",
+        True,
+        False,
+        "#2e8b57",
+        "15% off every purchase\n1.5 carats per EUR\nPrivate shopping hours\nFree cleaning and resizing",
+    ),
+    (
+        "ambassador",
+        "Ambassador",
+        4,
+        0,
+        "20",
+        "2",
+        False,
+        True,
+        "#1d1d1f",
+        "20% off\nVIP services and events\nProduct rental for brand events\nA free piece for each giveaway you host",
+    ),
+]
+STORES = [
+    ("antwerp", "Carat Antwerp", "Antwerp", "EUR", "Europe/Brussels"),
+    ("london", "Carat London", "London", "GBP", "Europe/London"),
+    ("geneva", "Carat Geneva", "Geneva", "CHF", "Europe/Zurich"),
+]
+RATES = {"GBP": "1.170000", "CHF": "1.060000", "USD": "0.920000"}
+FIRST = [
+    "Emma",
+    "Louise",
+    "Olivia",
+    "Lucas",
+    "Noah",
+    "Marie",
+    "Julie",
+    "Lars",
+    "Anna",
+    "Sofia",
+    "Elise",
+    "Victor",
+    "Camille",
+    "Amélie",
+    "Charlotte",
+    "Mila",
+    "Nora",
+    "Jules",
+    "Lina",
+    "Ines",
+]
+LAST = [
+    "Peeters",
+    "Janssens",
+    "Maes",
+    "Jacobs",
+    "Mertens",
+    "Willems",
+    "Claes",
+    "Goossens",
+    "Wouters",
+    "De Smet",
+    "Dubois",
+    "Lambert",
+    "Martin",
+    "Smith",
+    "Brown",
+    "Müller",
+    "Meyer",
+    "Dupont",
+    "Leroy",
+    "Vermeulen",
+]
+CATEGORIES = [("RING", "rings"), ("NECK", "necklaces"), ("EAR", "earrings"), ("BRAC", "bracelets")]
+
+
+class Command(BaseCommand):
+    help = "Load the demo program, stores, logins and members (idempotent; DEBUG only)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--members", type=int, default=300)
+
+    def handle(self, *args, members, **options):
+        if not settings.DEBUG:
+            raise CommandError("loaddemo creates logins with a published password: DEBUG only.")
+        now = timezone.now()
+        with transaction.atomic():
+            self._program(now)
+            stores = self._stores()
+            self._logins(stores)
+        self._member_history(now, stores)
+        self._members(now, stores, members)
+        self.stdout.write(self.style.SUCCESS("Demo program loaded."))
+
+    def _program(self, now):
+        Program.objects.get_or_create(pk=1, defaults={"name": "Diamond Club", "signup_bonus": 100})
+        for code, name, rank, threshold, disc, mult, public, invite, color, benefits in TIERS:
+            Tier.objects.get_or_create(
+                code=code,
+                defaults=dict(
+                    name=name,
+                    rank=rank,
+                    threshold=threshold,
+                    discount_percent=Decimal(disc),
+                    earn_multiplier=Decimal(mult),
+                    public=public,
+                    invite_only=invite,
+                    color=color,
+                    benefits=benefits,
+                ),
+            )
+        start = (now - timedelta(days=800)).replace(hour=0, minute=0, second=0, microsecond=0)
+        for currency, rate in RATES.items():
+            ExchangeRate.objects.get_or_create(
+                currency=currency, valid_from=start, defaults={"rate_to_eur": Decimal(rate)}
+            )
+
+    def _stores(self):
+        stores = {}
+        for code, name, city, currency, tz in STORES:
+            stores[code], _ = Store.objects.get_or_create(
+                code=code, defaults=dict(name=name, city=city, currency=currency, time_zone=tz)
+            )
+        return stores
+
+    def _logins(self, stores):
+        marketing, created = User.objects.get_or_create(
+            email="marketing@carat.example",
+            defaults={"full_name": "Marketing Team", "is_staff": True},
+        )
+        if created:
+            marketing.set_password(DEMO_PASSWORD)
+            marketing.save()
+        group, _ = Group.objects.get_or_create(name="Marketing")
+        group.permissions.set(
+            Permission.objects.filter(
+                content_type__app_label__in=[
+                    "members",
+                    "tiers",
+                    "campaigns",
+                    "pos",
+                    "django_celery_beat",
+                ]
+            )
+        )
+        marketing.groups.add(group)
+        shop, created = User.objects.get_or_create(
+            email="shop@carat.example", defaults={"full_name": "Sam Shop"}
+        )
+        if created:
+            shop.set_password(DEMO_PASSWORD)
+            shop.save()
+        stores["antwerp"].staff.add(shop)
+
+    def _member_history(self, now, stores):
+        user, created = User.objects.get_or_create(
+            email="member@carat.example", defaults={"full_name": "Mira Member"}
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+        if Member.objects.filter(email="member@carat.example").exists():
+            return
+        with transaction.atomic():
+            self._demo_member(now, stores, user)
+
+    def _demo_member(self, now, stores, user):
+        member = member_enroll(
+            email="member@carat.example",
+            first_name="Mira",
+            last_name="Member",
+            birth_date=(now - timedelta(days=365 * 31 - 10)).date(),
+            language="en",
+            country="BE",
+            source=Member.Source.ONLINE,
+            email_opt_in=True,
+            user=user,
+            joined_at=now - timedelta(days=340),
+        )
+        for i, (days, store, amount, currency) in enumerate(
+            [
+                (300, "antwerp", "180.00", "EUR"),
+                (120, "london", "95.50", "GBP"),
+                (20, None, "49.00", "EUR"),
+            ]
+        ):
+            purchase_record(
+                member=member,
+                channel=Channel.STORE if store else Channel.ONLINE,
+                store=stores[store] if store else None,
+                receipt_id=f"DEMO-M-{i}",
+                amount=amount,
+                currency=currency,
+                occurred_at=now - timedelta(days=days),
+                lines=[{"sku": "RING-0042", "category": "rings", "amount": amount}],
+                client="demo",
+            )
+
+    def _members(self, now, stores, count):
+        rng = random.Random(42)  # the same demo every time
+        existing = set(
+            Member.objects.filter(email__endswith="@members.carat.example").values_list(
+                "email", flat=True
+            )
+        )
+        for i in range(count):
+            email = f"demo{i:04d}@members.carat.example"
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            joined_days = rng.randint(20, 360)
+            plan = [
+                rng.randint(0, joined_days) for _ in range(rng.choice([0, 1, 1, 1, 2, 2, 3, 5]))
+            ]
+            amounts = [
+                rng.choice(["79.00", "129.00", "249.00", "399.00", "890.00", "1450.00"])
+                for _ in plan
+            ]
+            where = [rng.choice([*stores, "online"]) for _ in plan]
+            if email in existing:
+                continue
+            with transaction.atomic():
+                member = member_enroll(
+                    email=email,
+                    first_name=first,
+                    last_name=last,
+                    phone=f"+3247{rng.randint(1000000, 9999999)}",
+                    language=rng.choice(["en", "nl", "fr"]),
+                    country=rng.choice(["BE", "NL", "GB", "CH"]),
+                    source=rng.choice([Member.Source.STORE, Member.Source.ONLINE]),
+                    email_opt_in=rng.random() < 0.7,
+                    joined_at=now - timedelta(days=joined_days),
+                    birth_date=(now - timedelta(days=rng.randint(20 * 365, 60 * 365))).date(),
+                )
+                for j, (days, amount, place) in enumerate(zip(plan, amounts, where, strict=True)):
+                    store = stores.get(place)
+                    purchase_record(
+                        member=member,
+                        channel=Channel.STORE if store else Channel.ONLINE,
+                        store=store,
+                        receipt_id=f"DEMO-{i:04d}-{j}",
+                        amount=amount,
+                        currency=store.currency if store else "EUR",
+                        occurred_at=now - timedelta(days=days, hours=rng.randint(0, 8)),
+                        lines=[
+                            {
+                                "sku": f"{rng.choice(CATEGORIES)[0]}-{rng.randint(1, 99):04d}",
+                                "category": rng.choice(CATEGORIES)[1],
+                                "amount": amount,
+                            }
+                        ],
+                        client="demo",
+                    )
+        ambassador = Tier.objects.get(code="ambassador")
+        first_demo = Member.objects.filter(email="demo0007@members.carat.example").first()
+        if first_demo and not first_demo.status.tier.invite_only:
+            from tiers.services import tier_invite
+
+            tier_invite(
+                member=first_demo,
+                tier=ambassador,
+                actor=User.objects.get(email="marketing@carat.example"),
+                note="Instagram creator, 40k followers (demo)",
+            )

@@ -1,0 +1,34 @@
+"""Write every celery-beat schedule (idempotent): run on deploy and by `make run`.
+One periodic task per job, never one per member."""
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+# name -> (task, crontab fields)
+SCHEDULE = {
+    "Nightly tier evaluation": ("tiers.evaluate_all", {"minute": "15", "hour": "2"}),
+}
+
+
+class Command(BaseCommand):
+    help = "Create or update the periodic tasks (celery-beat) of Carat."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        for name, (task, cron) in SCHEDULE.items():
+            schedule, _ = CrontabSchedule.objects.get_or_create(
+                timezone=settings.TIME_ZONE,
+                day_of_week="*",
+                day_of_month="*",
+                month_of_year="*",
+                **cron,
+            )
+            PeriodicTask.objects.update_or_create(
+                name=name, defaults={"task": task, "crontab": schedule, "enabled": True}
+            )
+        stale = PeriodicTask.objects.exclude(name__in=SCHEDULE).exclude(name__startswith="celery.")
+        removed = stale.count()
+        stale.delete()
+        self.stdout.write(f"{len(SCHEDULE)} periodic task(s) set up, {removed} stale removed.")

@@ -1,0 +1,20 @@
+from django.conf import settings
+from django.contrib import admin
+from django.http import JsonResponse
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="members:home", permanent=False)),
+    path("healthz", healthz),
+    path(settings.ADMIN_PATH, admin.site.urls),
+    path("account/", include("members.urls")),
+    path("pos/", include("pos.urls")),
+    path("", include("pos.api_urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+]

@@ -1,0 +1,213 @@
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Upper
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from . import codes
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email, password, **extra):
+        if not email:
+            raise ValueError("An e-mail address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra):
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email, password=None, **extra):
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self._create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A login: marketing staff, shop assistants, and members with a web account."""
+
+    email = models.EmailField(_("e-mail"), unique=True)
+    full_name = models.CharField(_("name"), max_length=150, blank=True)
+    is_staff = models.BooleanField(
+        default=False, help_text="May log in to the CRM console (the admin)."
+    )
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        verbose_name = "user"
+
+    def __str__(self):
+        return self.email
+
+    def get_full_name(self):
+        return self.full_name or self.email
+
+    def get_short_name(self):
+        return self.full_name.split(" ")[0] if self.full_name else self.email
+
+
+class Member(models.Model):
+    """The single customer view: who the customer is, their consents and purchase facts.
+
+    Purchase facts (first/last purchase, count, spend) are written by the sales code in
+    the same transaction as the sale, so lower layers can read them without knowing sales.
+    """
+
+    class Source(models.TextChoices):
+        STORE = "store", _("store")
+        ONLINE = "online", _("online")
+        IMPORT = "import", _("import")
+        API = "api", _("API")
+
+    member_number = models.CharField(max_length=10, unique=True, editable=False)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="member",
+        help_text="The web login, if the member has one.",
+    )
+    email = models.EmailField(_("e-mail"), unique=True)
+    first_name = models.CharField(_("first name"), max_length=80, blank=True)
+    last_name = models.CharField(_("last name"), max_length=80, blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True, db_index=True)
+    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    wedding_anniversary = models.DateField(_("wedding anniversary"), null=True, blank=True)
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.LANGUAGES, default="en"
+    )
+    country = models.CharField(_("country"), max_length=2, blank=True, help_text="ISO 3166 code")
+    time_zone = models.CharField(max_length=64, default="Europe/Brussels")
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.ONLINE)
+    external_id = models.CharField(
+        max_length=64,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="The web shop's or ERP's own id for this customer.",
+    )
+    joined_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    email_opt_in = models.BooleanField(_("marketing e-mails"), default=False)
+    email_opt_in_at = models.DateTimeField(null=True, blank=True)
+    sms_opt_in = models.BooleanField(_("text messages"), default=False)
+    sms_opt_in_at = models.DateTimeField(null=True, blank=True)
+
+    qr_token = models.CharField(max_length=32, unique=True, default=codes.new_qr_token)
+    qr_rotated_at = models.DateTimeField(null=True, blank=True)
+    referral_code = models.CharField(max_length=12, unique=True, default=codes.new_referral_code)
+
+    balance = models.IntegerField(default=0, editable=False)
+
+    first_purchase_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_purchase_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+    purchase_count = models.IntegerField(default=0, editable=False)
+    lifetime_spend_eur = models.DecimalField(
+        max_digits=14, decimal_places=2, default=0, editable=False
+    )
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # Invariant 2: the database itself refuses a negative balance.
+            models.CheckConstraint(condition=Q(balance__gte=0), name="member_balance_non_negative"),
+        ]
+        indexes = [
+            models.Index(Upper("last_name"), name="member_last_name_upper"),
+            models.Index(Upper("first_name"), name="member_first_name_upper"),
+        ]
+
+    def __str__(self):
+        return f"{self.full_name or self.email} ({self.member_number})"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def qr_payload(self) -> str:
+        return codes.qr_payload(self.qr_token)
+
+
+class LedgerEntry(models.Model):
+    """One movement of carats. Append-only: corrections are new entries.
+
+    `occurred_at` is the business time (the sale's time for purchase carats, the original
+    sale's time for a return) and drives tier qualification; `created_at` is when it was
+    booked.
+    """
+
+    class Kind(models.TextChoices):
+        PURCHASE = "purchase", _("purchase")
+        RETURN = "return", _("return")
+        BONUS = "bonus", _("bonus")
+        ACTION = "action", _("action")
+        BIRTHDAY = "birthday", _("birthday")
+        REDEMPTION = "redemption", _("redemption")
+        EXPIRY = "expiry", _("expiry")
+        ADJUSTMENT = "adjustment", _("adjustment")
+        RETROACTIVE = "retroactive", _("retroactive")
+
+    # Kinds whose carats count towards tier qualification.
+    QUALIFYING_KINDS = (Kind.PURCHASE, Kind.RETURN, Kind.RETROACTIVE)
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="ledger")
+    carats = models.IntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    reason = models.CharField(max_length=255)
+    key = models.CharField(
+        max_length=128, unique=True, help_text="Idempotency key: one entry per business event."
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    balance_after = models.IntegerField()
+    occurred_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "ledger entries"
+        indexes = [
+            models.Index(fields=["member", "-created_at"], name="ledger_member_created"),
+            models.Index(fields=["member", "occurred_at"], name="ledger_member_occurred"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~Q(carats=0), name="ledger_carats_non_zero"),
+        ]
+
+    def __str__(self):
+        return f"{self.carats:+d} {self.kind} ({self.member_id})"
+
+
+class ConsentChange(models.Model):
+    """Every change to a marketing consent, with when and through which door."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="consent_changes")
+    channel = models.CharField(max_length=8, choices=[("email", "e-mail"), ("sms", "SMS")])
+    granted = models.BooleanField()
+    source = models.CharField(max_length=32)
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-changed_at"]
+
+    def __str__(self):
+        return f"{self.channel} {'yes' if self.granted else 'no'} {self.changed_at:%Y-%m-%d}"

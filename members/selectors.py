@@ -1,0 +1,94 @@
+"""Read queries about members and their carats."""
+
+from datetime import datetime
+
+from django.db.models import QuerySet, Sum
+from django.db.models.functions import Upper
+
+from loyalty.errors import DomainError, NotFound
+
+from . import codes
+from .models import LedgerEntry, Member
+
+
+def member_by_code(code: str) -> Member:
+    """Find a member by what a till or a shop assistant has: a QR payload or a member number.
+
+    Unknown codes and malformed numbers are both a clean NotFound/DomainError, never a
+    lookup that scans."""
+    code = (code or "").strip()
+    if not code or len(code) > 80:
+        raise DomainError("Scan a member QR code or type a member number.", field="code")
+    token = codes.token_from_payload(code)
+    if token is not None:
+        member = Member.objects.filter(qr_token=token).first()
+    else:
+        number = codes.normalize_member_number(code)
+        if not number.isdigit():
+            raise NotFound("No member has this code.", code="unknown_member")
+        if not codes.is_valid_member_number(number):
+            raise NotFound(
+                "This member number is not valid; check the digits.", code="unknown_member"
+            )
+        member = Member.objects.filter(member_number=number).first()
+    if member is None:
+        raise NotFound("No member has this code.", code="unknown_member")
+    return member
+
+
+def member_by_number(number: str) -> Member:
+    member = Member.objects.filter(member_number=codes.normalize_member_number(number)).first()
+    if member is None:
+        raise NotFound("No member has this number.", code="unknown_member")
+    return member
+
+
+def member_search(query: str) -> QuerySet[Member]:
+    """Indexed search for the console: an exact number, an exact e-mail, a phone number,
+    or the start of a last or first name. Never a substring scan over every member."""
+    q = query.strip()
+    qs = Member.objects.all()
+    if not q:
+        return qs
+    digits = codes.normalize_member_number(q)
+    if "@" in q:
+        return qs.filter(email=q.lower())
+    if digits.isdigit() and len(digits) == 10:
+        return qs.filter(member_number=digits)
+    if q.startswith("+") or (digits.isdigit() and len(digits) >= 6):
+        return qs.filter(phone=q.replace(" ", ""))
+    upper = q.upper()
+    return qs.annotate(_ln=Upper("last_name"), _fn=Upper("first_name")).filter(
+        _ln__startswith=upper
+    ) | qs.annotate(_ln=Upper("last_name"), _fn=Upper("first_name")).filter(_fn__startswith=upper)
+
+
+def ledger_for_member(member: Member) -> QuerySet[LedgerEntry]:
+    return LedgerEntry.objects.filter(member=member).order_by("-created_at", "-id")
+
+
+def qualifying_carats(member: Member, *, since: datetime) -> int:
+    total = LedgerEntry.objects.filter(
+        member=member, kind__in=LedgerEntry.QUALIFYING_KINDS, occurred_at__gte=since
+    ).aggregate(s=Sum("carats"))["s"]
+    return int(total or 0)
+
+
+def ledger_mismatches() -> QuerySet:
+    """Members whose cached balance differs from the sum of their ledger (should be none)."""
+    from django.db.models import F, IntegerField, OuterRef, Subquery, Value
+    from django.db.models.functions import Coalesce
+
+    sums = (
+        LedgerEntry.objects.filter(member=OuterRef("pk"))
+        .values("member")
+        .annotate(s=Sum("carats"))
+        .values("s")
+    )
+    return (
+        Member.objects.annotate(
+            ledger_sum=Coalesce(Subquery(sums, output_field=IntegerField()), Value(0))
+        )
+        .exclude(balance=F("ledger_sum"))
+        .values("member_number", "balance", "ledger_sum")
+    )

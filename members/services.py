@@ -1,0 +1,247 @@
+"""The only writers of members' state: registration, profile, consents, QR token, the
+carat ledger and the purchase facts that the sales code writes down on the member."""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce, Greatest, Least
+from django.utils import timezone
+
+from loyalty.errors import Conflict, DomainError, InsufficientCarats
+
+from . import codes
+from .models import ConsentChange, LedgerEntry, Member, User
+
+_MAX_CODE_ATTEMPTS = 8
+
+
+def _normalize_email(email: str) -> str:
+    email = (email or "").strip().lower()
+    if "@" not in email or len(email) > 254:
+        raise DomainError("A valid e-mail address is required.", field="email")
+    return email
+
+
+@transaction.atomic
+def member_register(
+    *,
+    email: str,
+    first_name: str = "",
+    last_name: str = "",
+    phone: str = "",
+    birth_date: date | None = None,
+    language: str = "en",
+    country: str = "",
+    source: str = Member.Source.ONLINE,
+    external_id: str | None = None,
+    email_opt_in: bool = False,
+    sms_opt_in: bool = False,
+    user: User | None = None,
+    joined_at: datetime | None = None,
+) -> Member:
+    """Create a member. The e-mail is unique: registering it twice is a Conflict."""
+    email = _normalize_email(email)
+    if Member.objects.filter(email=email).exists():
+        raise Conflict("A member with this e-mail already exists.", field="email")
+    if external_id and Member.objects.filter(external_id=external_id).exists():
+        raise Conflict("A member with this external id already exists.", field="external_id")
+    now = timezone.now()
+    for _attempt in range(_MAX_CODE_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                member = Member.objects.create(
+                    member_number=codes.new_member_number(),
+                    email=email,
+                    first_name=first_name.strip(),
+                    last_name=last_name.strip(),
+                    phone=phone.strip(),
+                    birth_date=birth_date,
+                    language=language,
+                    country=country.upper(),
+                    source=source,
+                    external_id=external_id or None,
+                    email_opt_in=email_opt_in,
+                    email_opt_in_at=now if email_opt_in else None,
+                    sms_opt_in=sms_opt_in,
+                    sms_opt_in_at=now if sms_opt_in else None,
+                    user=user,
+                    joined_at=joined_at or now,
+                )
+            break
+        except IntegrityError:
+            # A concurrent registration of the same e-mail, or (rarely) a random code
+            # collision: tell the first apart, retry the second with new codes.
+            if Member.objects.filter(email=email).exists():
+                raise Conflict("A member with this e-mail already exists.", field="email") from None
+    else:  # pragma: no cover - 8 collisions of 10^9 random numbers in a row
+        raise DomainError("Could not allocate a member number, try again.")
+    for channel, granted in (("email", email_opt_in), ("sms", sms_opt_in)):
+        if granted:
+            ConsentChange.objects.create(
+                member=member, channel=channel, granted=True, source=source, changed_at=now
+            )
+    return member
+
+
+PROFILE_FIELDS = (
+    "first_name",
+    "last_name",
+    "phone",
+    "birth_date",
+    "wedding_anniversary",
+    "language",
+    "country",
+    "time_zone",
+    "external_id",
+)
+
+
+@transaction.atomic
+def member_update(*, member: Member, source: str, **changes) -> Member:
+    """Change profile fields and consents; every consent change is recorded with its time."""
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    now = timezone.now()
+    update_fields = ["updated_at"]
+    for field, value in changes.items():
+        if field in ("email_opt_in", "sms_opt_in"):
+            value = bool(value)
+            if getattr(member, field) != value:
+                setattr(member, field, value)
+                setattr(member, f"{field}_at", now)
+                update_fields += [field, f"{field}_at"]
+                ConsentChange.objects.create(
+                    member=member,
+                    channel=field.removesuffix("_opt_in"),
+                    granted=value,
+                    source=source,
+                    changed_at=now,
+                )
+        elif field == "email":
+            email = _normalize_email(value)
+            if email != member.email:
+                if Member.objects.filter(email=email).exclude(pk=member.pk).exists():
+                    raise Conflict("A member with this e-mail already exists.", field="email")
+                member.email = email
+                update_fields.append("email")
+        elif field in PROFILE_FIELDS:
+            if field == "external_id":
+                value = value or None
+                if (
+                    value
+                    and Member.objects.filter(external_id=value).exclude(pk=member.pk).exists()
+                ):
+                    raise Conflict("Another member has this external id.", field="external_id")
+            elif isinstance(value, str):
+                value = value.strip()
+            setattr(member, field, value)
+            update_fields.append(field)
+        else:
+            raise DomainError(f"Unknown profile field: {field}.", field=field)
+    member.save(update_fields=update_fields)
+    return member
+
+
+@transaction.atomic
+def member_rotate_qr(*, member: Member) -> Member:
+    """Issue a new QR token; the old payload stops resolving at once."""
+    member.qr_token = codes.new_qr_token()
+    member.qr_rotated_at = timezone.now()
+    member.save(update_fields=["qr_token", "qr_rotated_at", "updated_at"])
+    return member
+
+
+@dataclass(frozen=True)
+class Posting:
+    entry: LedgerEntry
+    created: bool
+
+
+def ledger_post(
+    *,
+    member: Member,
+    carats: int,
+    kind: str,
+    reason: str,
+    key: str,
+    actor: User | None = None,
+    occurred_at: datetime | None = None,
+) -> Posting:
+    """Append one ledger entry and move the cached balance in the same transaction.
+
+    Exactly once: `key` is unique; a replay (also a concurrent one, which waits on the
+    unique index until the first commits) returns the first entry and changes nothing.
+    Never negative: the balance moves with a conditional UPDATE (and a CHECK constraint
+    backs it), so concurrent debits cannot overdraw between a read and a write.
+    """
+    if not isinstance(carats, int) or isinstance(carats, bool) or carats == 0:
+        raise DomainError("Carats must be a non-zero whole number.", field="carats")
+    if kind not in LedgerEntry.Kind.values:
+        raise DomainError(f"Unknown ledger kind: {kind}.", field="kind")
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            entry = LedgerEntry.objects.create(
+                member_id=member.pk,
+                carats=carats,
+                kind=kind,
+                reason=reason[:255],
+                key=key,
+                actor=actor,
+                balance_after=0,
+                occurred_at=occurred_at or now,
+                created_at=now,
+            )
+            # The race prevented: two debits reading the same balance and both passing.
+            moved = Member.objects.filter(pk=member.pk, balance__gte=-carats).update(
+                balance=F("balance") + carats
+            )
+            if moved != 1:
+                raise InsufficientCarats(f"Not enough carats: {-carats} needed.", field="carats")
+            entry.balance_after = Member.objects.values_list("balance", flat=True).get(pk=member.pk)
+            entry.save(update_fields=["balance_after"])
+    except IntegrityError:
+        existing = LedgerEntry.objects.filter(key=key).first()
+        if existing is None:
+            raise
+        if existing.member_id != member.pk or existing.carats != carats:
+            raise Conflict(
+                "This operation was already booked with different data.", code="duplicate_key"
+            ) from None
+        return Posting(entry=existing, created=False)
+    member.balance = entry.balance_after
+    return Posting(entry=entry, created=True)
+
+
+def ledger_adjust(*, member: Member, carats: int, reason: str, actor: User, key: str) -> Posting:
+    """A manual correction by marketing: a new entry, never an edit."""
+    if not reason.strip():
+        raise DomainError("Say why the carats are adjusted.", field="reason")
+    return ledger_post(
+        member=member,
+        carats=carats,
+        kind=LedgerEntry.Kind.ADJUSTMENT,
+        reason=reason.strip(),
+        key=key,
+        actor=actor,
+    )
+
+
+def member_record_purchase_facts(
+    *, member: Member, occurred_at: datetime, amount_eur: Decimal, count: int
+) -> None:
+    """Write the purchase facts down on the member (called by the sales code, inside its
+    transaction). `count` is +1 for a sale; spend moves by `amount_eur` (negative for a
+    return)."""
+    Member.objects.filter(pk=member.pk).update(
+        purchase_count=F("purchase_count") + count,
+        lifetime_spend_eur=F("lifetime_spend_eur") + amount_eur,
+        first_purchase_at=Least(Coalesce(F("first_purchase_at"), Value(occurred_at)), occurred_at)
+        if count
+        else F("first_purchase_at"),
+        last_purchase_at=Greatest(Coalesce(F("last_purchase_at"), Value(occurred_at)), occurred_at)
+        if count
+        else F("last_purchase_at"),
+    )

@@ -1,0 +1,124 @@
+from django.contrib import admin, messages
+
+from loyalty.admin_tools import EstimatedCountPaginator
+
+from .models import ApiKey, ExchangeRate, Purchase, PurchaseLine, Return, Store
+from .services import api_key_create
+
+
+@admin.register(Store)
+class StoreAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "city", "currency", "time_zone", "active"]
+    filter_horizontal = ["staff"]
+
+
+@admin.register(ExchangeRate)
+class ExchangeRateAdmin(admin.ModelAdmin):
+    list_display = ["currency", "rate_to_eur", "valid_from"]
+    list_filter = ["currency"]
+    date_hierarchy = "valid_from"
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a new rate is a new row valid from its date; history stays true
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class LineInline(admin.TabularInline):
+    model = PurchaseLine
+    extra = 0
+    can_delete = False
+    readonly_fields = ["sku", "category", "quantity", "amount", "service_guarantee"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ReturnInline(admin.TabularInline):
+    model = Return
+    extra = 0
+    can_delete = False
+    fields = ["return_id", "amount", "carats_reversed", "carats_unrecovered", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Purchase)
+class PurchaseAdmin(ReadOnlyAdmin):
+    list_display = [
+        "occurred_at",
+        "receipt_id",
+        "member",
+        "channel",
+        "store",
+        "amount",
+        "currency",
+        "amount_eur",
+        "carats_awarded",
+    ]
+    list_filter = ["channel", "store", "currency"]
+    list_select_related = ["member", "store"]
+    search_fields = ["=receipt_id"]
+    raw_id_fields = ["member"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    inlines = [LineInline, ReturnInline]
+
+
+@admin.register(Return)
+class ReturnAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "return_id",
+        "purchase",
+        "amount",
+        "carats_reversed",
+        "carats_unrecovered",
+    ]
+    list_select_related = ["purchase"]
+    search_fields = ["=return_id"]
+    show_full_result_count = False
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "prefix", "store", "active", "created_at", "last_used_at"]
+    fields = ["name", "store", "active"]
+    readonly_fields = ["prefix", "created_at", "last_used_at"]
+
+    def get_fields(self, request, obj=None):
+        return (
+            ["name", "store", "active"]
+            if obj is None
+            else ["name", "prefix", "store", "active", "created_at", "last_used_at"]
+        )
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        key, plain = api_key_create(name=obj.name, store=obj.store)
+        obj.pk = key.pk
+        obj.prefix, obj.key_hash, obj.created_at = key.prefix, key.key_hash, key.created_at
+        self.message_user(
+            request,
+            f"API key for {key.name}: {plain} — copy it now, it is not shown again.",
+            messages.WARNING,
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # deactivate instead, so past sales keep their client

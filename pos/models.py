@@ -1,0 +1,158 @@
+from django.conf import settings
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from members.models import Member
+
+currency_validator = RegexValidator(r"^[A-Z]{3}$", "A 3-letter ISO currency code, e.g. EUR.")
+
+
+class Store(models.Model):
+    code = models.SlugField(max_length=16, unique=True)
+    name = models.CharField(max_length=80)
+    city = models.CharField(max_length=80)
+    currency = models.CharField(max_length=3, validators=[currency_validator], default="EUR")
+    time_zone = models.CharField(max_length=64, default="Europe/Brussels")
+    active = models.BooleanField(default=True)
+    staff = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="stores", help_text="Shop assistants."
+    )
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return f"{self.name} ({self.code})"
+
+
+class ExchangeRate(models.Model):
+    """1 unit of `currency` is worth `rate_to_eur` EUR from `valid_from` on."""
+
+    currency = models.CharField(max_length=3, validators=[currency_validator])
+    rate_to_eur = models.DecimalField(
+        max_digits=14, decimal_places=6, validators=[MinValueValidator(0)]
+    )
+    valid_from = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["currency", "-valid_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["currency", "valid_from"], name="rate_unique_from"),
+            models.CheckConstraint(condition=Q(rate_to_eur__gt=0), name="rate_positive"),
+        ]
+
+    def __str__(self):
+        return f"1 {self.currency} = {self.rate_to_eur} EUR from {self.valid_from:%Y-%m-%d}"
+
+
+class Channel(models.TextChoices):
+    STORE = "store", "store"
+    ONLINE = "online", "web shop"
+    IMPORT = "import", "historical import"
+
+
+class Purchase(models.Model):
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="purchases")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    store = models.ForeignKey(
+        Store, null=True, blank=True, on_delete=models.PROTECT, related_name="purchases"
+    )
+    receipt_id = models.CharField(max_length=64)
+    receipt_key = models.CharField(
+        max_length=100, unique=True, help_text="channel:store:receipt — the idempotency key."
+    )
+    fingerprint = models.CharField(max_length=64, help_text="Hash of the data first sent.")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    rate_to_eur = models.DecimalField(max_digits=14, decimal_places=6)
+    amount_eur = models.DecimalField(max_digits=12, decimal_places=2)
+    occurred_at = models.DateTimeField(db_index=True)
+    carats_awarded = models.IntegerField(default=0)
+    earning_reason = models.CharField(max_length=255, blank=True)
+    balance_after = models.IntegerField(default=0)
+    tier_after = models.CharField(max_length=32, blank=True)
+    tier_changed = models.BooleanField(default=False)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    client = models.CharField(max_length=80, blank=True, help_text="API client or page.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["member", "-occurred_at"], name="purchase_member")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="purchase_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(channel="store", store__isnull=False) | ~Q(channel="store"),
+                name="purchase_store_channel_has_store",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.receipt_id} {self.amount} {self.currency}"
+
+
+class PurchaseLine(models.Model):
+    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="lines")
+    sku = models.CharField(max_length=64)
+    category = models.CharField(max_length=64, blank=True)
+    quantity = models.PositiveIntegerField(default=1)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    service_guarantee = models.BooleanField(default=False)
+
+    def __str__(self):
+        return f"{self.quantity} x {self.sku}"
+
+
+class Return(models.Model):
+    purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="returns")
+    return_id = models.CharField(max_length=64)
+    return_key = models.CharField(max_length=100, unique=True)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    amount_eur = models.DecimalField(max_digits=12, decimal_places=2)
+    carats_reversed = models.IntegerField(default=0)
+    carats_unrecovered = models.IntegerField(
+        default=0, help_text="Carats due back but already spent (the balance never goes negative)."
+    )
+    balance_after = models.IntegerField(default=0)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    occurred_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="return_amount_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.return_id} against {self.purchase_id}"
+
+
+class ApiKey(models.Model):
+    """A client of the API: a till (bound to a store), the web shop, the ERP.
+    Only a hash of the key is stored; the key is shown once when created."""
+
+    name = models.CharField(max_length=80)
+    prefix = models.CharField(max_length=12, unique=True)
+    key_hash = models.CharField(max_length=64)
+    store = models.ForeignKey(
+        Store,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        help_text="A store-bound key can only record sales and returns for this store.",
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"

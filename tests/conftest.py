@@ -1,0 +1,46 @@
+import pytest
+
+from campaigns.services import member_enroll
+from tests.factories import StoreFactory, make_program, make_rate
+
+
+@pytest.fixture
+def program(db):
+    return make_program()
+
+
+@pytest.fixture
+def tiers(program):
+    return program
+
+
+@pytest.fixture
+def antwerp(db):
+    return StoreFactory(code="antwerp", name="Carat Antwerp", currency="EUR")
+
+
+@pytest.fixture
+def london(db):
+    return StoreFactory(code="london", name="Carat London", city="London", currency="GBP")
+
+
+@pytest.fixture
+def gbp(db):
+    return make_rate("GBP", "1.170000")
+
+
+@pytest.fixture
+def member(program):
+    return member_enroll(email="ada@example.com", first_name="Ada", last_name="Lovelace")
+
+
+@pytest.fixture
+def enroll(program):
+    counter = iter(range(1_000_000))
+
+    def _enroll(**kwargs):
+        n = next(counter)
+        kwargs.setdefault("email", f"m{n}@example.com")
+        return member_enroll(**kwargs)
+
+    return _enroll

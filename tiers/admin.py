@@ -1,0 +1,59 @@
+from django.contrib import admin
+
+from loyalty.admin_tools import EstimatedCountPaginator
+
+from .models import MemberTier, Tier, TierChange
+
+
+@admin.register(Tier)
+class TierAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "code",
+        "rank",
+        "threshold",
+        "discount_percent",
+        "earn_multiplier",
+        "public",
+        "invite_only",
+    ]
+    list_editable = ["threshold", "discount_percent", "earn_multiplier"]
+    prepopulated_fields = {"code": ["name"]}
+
+
+@admin.register(TierChange)
+class TierChangeAdmin(admin.ModelAdmin):
+    list_display = ["changed_at", "member", "from_tier", "to_tier", "reason", "actor", "note"]
+    list_filter = ["reason", "to_tier"]
+    list_select_related = ["member", "from_tier", "to_tier", "actor"]
+    raw_id_fields = ["member", "actor"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MemberTier)
+class MemberTierAdmin(admin.ModelAdmin):
+    list_display = ["member", "tier", "reached_at", "hold_until"]
+    list_filter = ["tier"]
+    list_select_related = ["member", "tier"]
+    raw_id_fields = ["member"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # tiers move through services: upgrades, nightly job, invitations
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TiersConfig(AppConfig):
+    name = "tiers"
+    verbose_name = "Tiers"

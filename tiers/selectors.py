@@ -1,0 +1,72 @@
+"""Read queries about tiers."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils import timezone
+
+from loyalty.errors import DomainError
+from members.models import Member
+from members.selectors import qualifying_carats
+
+from .models import MemberTier, Tier
+
+
+def qualification_window_start(now: datetime) -> datetime:
+    """Rolling 12 months back from `now`."""
+    try:
+        return now.replace(year=now.year - 1)
+    except ValueError:
+        return now.replace(year=now.year - 1, day=28)
+
+
+def auto_tiers():
+    """Tiers reached by qualifying carats (not invite-only), lowest first."""
+    return Tier.objects.filter(invite_only=False).order_by("rank")
+
+
+def entry_tier() -> Tier:
+    tier = auto_tiers().first()
+    if tier is None:
+        raise DomainError("The program has no tiers yet; create one in the admin.")
+    return tier
+
+
+def target_tier_for(qualifying: int) -> Tier | None:
+    return auto_tiers().filter(threshold__lte=qualifying).order_by("-rank").first()
+
+
+def member_tier(member: Member) -> Tier:
+    status = MemberTier.objects.select_related("tier").filter(member=member).first()
+    return status.tier if status else entry_tier()
+
+
+@dataclass(frozen=True)
+class Progress:
+    tier: Tier
+    qualifying: int
+    next_tier: Tier | None
+    carats_to_next: int | None
+    percent: int
+    hold_until: datetime | None
+
+
+def member_progress(member: Member, *, now: datetime | None = None) -> Progress:
+    """Where the member stands and what the next *public* tier needs. Hidden tiers are
+    never offered as a next step."""
+    now = now or timezone.now()
+    status = MemberTier.objects.select_related("tier").filter(member=member).first()
+    tier = status.tier if status else entry_tier()
+    earned = qualifying_carats(member, since=qualification_window_start(now))
+    nxt = (
+        Tier.objects.filter(public=True, invite_only=False, rank__gt=tier.rank)
+        .order_by("rank")
+        .first()
+    )
+    if nxt is None:
+        return Progress(tier, earned, None, None, 100, status.hold_until if status else None)
+    to_go = max(nxt.threshold - earned, 0)
+    base = tier.threshold if not tier.invite_only else 0
+    span = max(nxt.threshold - base, 1)
+    percent = min(100, max(0, int((earned - base) * 100 / span)))
+    return Progress(tier, earned, nxt, to_go, percent, status.hold_until if status else None)

@@ -1,0 +1,237 @@
+"""Tier qualification: upgrade at once after a sale, downgrade only in the nightly job and
+only after the 12-month hold, invite-only tiers by marketing's hand."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from loyalty.errors import DomainError
+from members.models import LedgerEntry, Member, User
+from members.selectors import qualifying_carats
+
+from .models import MemberTier, Tier, TierChange
+from .selectors import entry_tier, qualification_window_start, target_tier_for
+
+
+def hold_end(start: datetime) -> datetime:
+    """12 calendar months after `start` (29 February falls back to the 28th)."""
+    try:
+        return start.replace(year=start.year + 1)
+    except ValueError:
+        return start.replace(year=start.year + 1, day=28)
+
+
+@dataclass(frozen=True)
+class TierResult:
+    tier: Tier
+    previous: Tier | None
+    changed: bool
+
+
+def tier_assign_initial(*, member: Member, at: datetime | None = None) -> MemberTier:
+    """Give a new member the entry tier (idempotent)."""
+    at = at or member.joined_at or timezone.now()
+    tier = entry_tier()
+    status, created = MemberTier.objects.get_or_create(
+        member=member, defaults={"tier": tier, "reached_at": at, "hold_until": hold_end(at)}
+    )
+    if created:
+        TierChange.objects.create(
+            member=member,
+            from_tier=None,
+            to_tier=tier,
+            reason=TierChange.Reason.JOINED,
+            changed_at=at,
+        )
+    return status
+
+
+@transaction.atomic
+def tier_reevaluate(*, member: Member, now: datetime | None = None) -> TierResult:
+    """Upgrade at once if the member's qualifying carats reach a higher public tier.
+    Never downgrades (that is the nightly job's, after the hold) and never touches an
+    invite-only tier."""
+    now = now or timezone.now()
+    tier_assign_initial(member=member)
+    # Lock the status row: two sales of one member must not both write an upgrade.
+    status = MemberTier.objects.select_for_update().select_related("tier").get(member=member)
+    current = status.tier
+    if current.invite_only:
+        return TierResult(tier=current, previous=current, changed=False)
+    earned = qualifying_carats(member, since=qualification_window_start(now))
+    target = target_tier_for(earned)
+    if target is None or target.rank <= current.rank:
+        return TierResult(tier=current, previous=current, changed=False)
+    status.tier = target
+    status.reached_at = now
+    status.hold_until = hold_end(now)
+    status.save(update_fields=["tier", "reached_at", "hold_until"])
+    TierChange.objects.create(
+        member=member,
+        from_tier=current,
+        to_tier=target,
+        reason=TierChange.Reason.UPGRADE,
+        note=f"{earned} qualifying carats",
+        changed_at=now,
+    )
+    return TierResult(tier=target, previous=current, changed=True)
+
+
+@transaction.atomic
+def tier_invite(*, member: Member, tier: Tier, actor: User, note: str) -> TierResult:
+    """Marketing puts a member on an invite-only tier (e.g. Ambassador)."""
+    if not tier.invite_only:
+        raise DomainError("Only invite-only tiers are assigned by hand.", field="tier")
+    if not note.strip():
+        raise DomainError("Say why this member is invited.", field="note")
+    tier_assign_initial(member=member)
+    status = MemberTier.objects.select_for_update().select_related("tier").get(member=member)
+    previous = status.tier
+    if previous == tier:
+        return TierResult(tier=tier, previous=previous, changed=False)
+    now = timezone.now()
+    status.tier, status.reached_at, status.hold_until = tier, now, hold_end(now)
+    status.save(update_fields=["tier", "reached_at", "hold_until"])
+    TierChange.objects.create(
+        member=member,
+        from_tier=previous,
+        to_tier=tier,
+        reason=TierChange.Reason.INVITED,
+        note=note.strip(),
+        actor=actor,
+        changed_at=now,
+    )
+    return TierResult(tier=tier, previous=previous, changed=True)
+
+
+@transaction.atomic
+def tier_revoke(*, member: Member, actor: User, note: str) -> TierResult:
+    """Marketing takes an invite-only tier away: the member falls back to the public tier
+    their qualifying carats earn."""
+    if not note.strip():
+        raise DomainError("Say why the invitation is revoked.", field="note")
+    status = MemberTier.objects.select_for_update().select_related("tier").get(member=member)
+    previous = status.tier
+    if not previous.invite_only:
+        raise DomainError("This member is not on an invite-only tier.", field="tier")
+    now = timezone.now()
+    earned = qualifying_carats(member, since=qualification_window_start(now))
+    target = target_tier_for(earned) or entry_tier()
+    status.tier, status.reached_at, status.hold_until = target, now, hold_end(now)
+    status.save(update_fields=["tier", "reached_at", "hold_until"])
+    TierChange.objects.create(
+        member=member,
+        from_tier=previous,
+        to_tier=target,
+        reason=TierChange.Reason.REVOKED,
+        note=note.strip(),
+        actor=actor,
+        changed_at=now,
+    )
+    return TierResult(tier=target, previous=previous, changed=True)
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    initialised: int
+    upgraded: int
+    downgraded: int
+
+
+def tiers_evaluate_all(*, now: datetime | None = None) -> EvaluationReport:
+    """The nightly evaluation of every member, set-based (a handful of SQL statements,
+    whatever the number of members). Only members whose tier changes are written.
+
+    Upgrades anyone whose carats reach a higher public tier (normally already done at the
+    sale); downgrades those below their tier's threshold whose 12-month hold has passed;
+    leaves invite-only tiers alone; gives members without a status the entry tier."""
+    now = now or timezone.now()
+    since = qualification_window_start(now)
+    hold = hold_end(now)
+    entry = entry_tier()
+    kinds = list(LedgerEntry.QUALIFYING_KINDS)
+    kind_params = ", ".join(["%s"] * len(kinds))
+    moves = f"tier_moves_{uuid.uuid4().hex[:12]}"
+    m, mt, t, le, tc = (
+        Member._meta.db_table,
+        MemberTier._meta.db_table,
+        Tier._meta.db_table,
+        LedgerEntry._meta.db_table,
+        TierChange._meta.db_table,
+    )
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(
+            f"""
+            INSERT INTO {mt} (member_id, tier_id, reached_at, hold_until)
+            SELECT m.id, %s, m.joined_at, m.joined_at FROM {m} m
+            WHERE NOT EXISTS (SELECT 1 FROM {mt} s WHERE s.member_id = m.id)
+            """,  # noqa: S608 - table names come from model metadata, values are params
+            [entry.pk],
+        )
+        initialised = cur.rowcount
+        cur.execute(
+            f"""
+            CREATE TEMPORARY TABLE {moves} AS
+            WITH q AS (
+                SELECT member_id, SUM(carats) AS qc FROM {le}
+                WHERE kind IN ({kind_params}) AND occurred_at >= %s
+                GROUP BY member_id
+            ),
+            cur AS (
+                SELECT s.member_id, s.tier_id AS from_tier, t.rank AS from_rank,
+                       s.hold_until, COALESCE(q.qc, 0) AS qc
+                FROM {mt} s
+                JOIN {t} t ON t.id = s.tier_id
+                LEFT JOIN q ON q.member_id = s.member_id
+                WHERE t.invite_only = %s
+            ),
+            target AS (
+                SELECT cur.*,
+                    (SELECT t2.id FROM {t} t2
+                     WHERE t2.invite_only = %s AND t2.threshold <= cur.qc
+                     ORDER BY t2.rank DESC LIMIT 1) AS to_tier
+                FROM cur
+            )
+            SELECT target.member_id, target.from_tier, target.to_tier, target.qc,
+                   CASE WHEN t3.rank > target.from_rank THEN 'upgrade' ELSE 'downgrade' END
+                   AS direction
+            FROM target JOIN {t} t3 ON t3.id = target.to_tier
+            WHERE t3.rank > target.from_rank
+               OR (t3.rank < target.from_rank AND target.hold_until <= %s)
+            """,  # noqa: S608
+            [*kinds, since, False, False, now],
+        )
+        # Only apply a move if the member is still on the tier it was computed from: a sale
+        # that upgraded the member meanwhile wins.
+        cur.execute(
+            f"""
+            UPDATE {mt} SET tier_id = mv.to_tier, reached_at = %s, hold_until = %s
+            FROM {moves} mv
+            WHERE {mt}.member_id = mv.member_id AND {mt}.tier_id = mv.from_tier
+            """,  # noqa: S608
+            [now, hold],
+        )
+        cur.execute(
+            f"""
+            INSERT INTO {tc} (member_id, from_tier_id, to_tier_id, reason, note, changed_at)
+            SELECT mv.member_id, mv.from_tier, mv.to_tier, mv.direction,
+                   'nightly evaluation: ' || CAST(mv.qc AS VARCHAR(12)) || ' qualifying carats',
+                   %s
+            FROM {moves} mv JOIN {mt} s ON s.member_id = mv.member_id
+            WHERE s.tier_id = mv.to_tier AND s.reached_at = %s
+            """,  # noqa: S608
+            [now, now],
+        )
+        cur.execute(
+            f"SELECT direction, COUNT(*) FROM {moves} GROUP BY direction"  # noqa: S608
+        )
+        counts = dict(cur.fetchall())
+        cur.execute(f"DROP TABLE {moves}")
+    return EvaluationReport(
+        initialised=max(initialised, 0),
+        upgraded=counts.get("upgrade", 0),
+        downgraded=counts.get("downgrade", 0),
+    )
