@@ -9,7 +9,8 @@ from decimal import ROUND_FLOOR, Decimal
 
 from django.db import transaction
 
-from members.models import LedgerEntry, Member
+from loyalty.errors import Conflict
+from members.models import LedgerEntry, Member, User
 from members.services import ledger_post, member_register
 from tiers.models import Tier
 from tiers.services import tier_assign_initial
@@ -69,3 +70,56 @@ def member_enroll(**kwargs) -> Member:
             key=f"signup:{member.pk}",
         )
     return member
+
+
+@transaction.atomic
+def member_signup_online(
+    *,
+    email: str,
+    password: str,
+    first_name: str,
+    last_name: str,
+    birth_date=None,
+    language: str = "en",
+    email_opt_in: bool = False,
+    sms_opt_in: bool = False,
+) -> tuple[Member, User]:
+    """A visitor joins on the web. The login stays inactive until the e-mail is confirmed
+    (the link is e-mailed after commit). A member who exists already (e.g. registered at
+    the counter) without a login gets one the same way; the link proves the address."""
+    from members.tasks import send_account_email
+
+    email = (email or "").strip().lower()
+    existing = Member.objects.filter(email=email).select_related("user").first()
+    if existing is not None and existing.user_id and existing.user.has_usable_password():
+        raise Conflict(
+            "You already have an account: log in, or reset your password.", field="email"
+        )
+    user = User.objects.filter(email=email).first()
+    if user is not None and user.is_active and user.has_usable_password():
+        # Never let a sign-up form set the password of an existing login.
+        raise Conflict(
+            "You already have an account: log in, or reset your password.", field="email"
+        )
+    if user is None:
+        user = User(email=email, full_name=f"{first_name} {last_name}".strip(), is_active=False)
+    user.set_password(password)
+    user.save()
+    if existing is None:
+        member = member_enroll(
+            email=email,
+            first_name=first_name,
+            last_name=last_name,
+            birth_date=birth_date,
+            language=language,
+            source=Member.Source.ONLINE,
+            email_opt_in=email_opt_in,
+            sms_opt_in=sms_opt_in,
+            user=user,
+        )
+    else:
+        member = existing
+        Member.objects.filter(pk=member.pk).update(user=user)
+        member.user = user
+    transaction.on_commit(lambda: send_account_email.delay(user.pk, "verify"))
+    return member, user

@@ -1,16 +1,12 @@
 import uuid
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.shortcuts import render
 
 from loyalty.admin_tools import EstimatedCountPaginator, ReadOnlyInline
-from loyalty.errors import DomainError
 
-from .models import ConsentChange, LedgerEntry, Member, User
-from .selectors import member_search
-from .services import ledger_adjust
+from .models import ConsentChange, LedgerEntry, User
 
 
 @admin.register(User)
@@ -49,6 +45,8 @@ class ConsentInline(ReadOnlyInline, admin.TabularInline):
 class AdjustForm(forms.Form):
     carats = forms.IntegerField(help_text="Positive to give, negative to take back.")
     reason = forms.CharField(max_length=200)
+    # Makes the adjustment idempotent: submitting the same form twice books it once.
+    batch = forms.CharField(widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex)
 
 
 class ConsentFilter(admin.SimpleListFilter):
@@ -64,151 +62,6 @@ class ConsentFilter(admin.SimpleListFilter):
             "no_email": queryset.filter(email_opt_in=False),
             "sms": queryset.filter(sms_opt_in=True),
         }.get(self.value(), queryset)
-
-
-class TierFilter(admin.SimpleListFilter):
-    title = "tier"
-    parameter_name = "tier"
-
-    def lookups(self, request, model_admin):
-        from tiers.models import Tier
-
-        return [(t.code, t.name) for t in Tier.objects.order_by("rank")]
-
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(status__tier__code=self.value())
-        return queryset
-
-
-@admin.register(Member)
-class MemberAdmin(admin.ModelAdmin):
-    list_display = [
-        "member_number",
-        "email",
-        "first_name",
-        "last_name",
-        "tier_name",
-        "balance",
-        "purchase_count",
-        "last_purchase_at",
-        "source",
-    ]
-    list_select_related = ["status__tier"]
-    list_filter = [TierFilter, "source", ConsentFilter]
-    search_fields = ["member_number"]  # the real search is get_search_results, on indexes
-    search_help_text = "Member number, exact e-mail, phone (+32…), or the start of a name."
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
-    list_per_page = 50
-    ordering = ["-joined_at"]
-    readonly_fields = [
-        "member_number",
-        "balance",
-        "qr_rotated_at",
-        "first_purchase_at",
-        "last_purchase_at",
-        "purchase_count",
-        "lifetime_spend_eur",
-        "email_opt_in_at",
-        "sms_opt_in_at",
-        "created_at",
-        "updated_at",
-    ]
-    raw_id_fields = ["user"]
-    fieldsets = [
-        (None, {"fields": ["member_number", "email", "first_name", "last_name", "phone", "user"]}),
-        (
-            "Profile",
-            {
-                "fields": [
-                    "birth_date",
-                    "wedding_anniversary",
-                    "language",
-                    "country",
-                    "time_zone",
-                    "source",
-                    "external_id",
-                    "joined_at",
-                ]
-            },
-        ),
-        (
-            "Consents",
-            {"fields": ["email_opt_in", "email_opt_in_at", "sms_opt_in", "sms_opt_in_at"]},
-        ),
-        (
-            "Carats and purchases",
-            {
-                "fields": [
-                    "balance",
-                    "purchase_count",
-                    "lifetime_spend_eur",
-                    "first_purchase_at",
-                    "last_purchase_at",
-                ]
-            },
-        ),
-        ("Codes", {"fields": ["referral_code", "qr_rotated_at"], "classes": ["collapse"]}),
-    ]
-    inlines = [LedgerInline, ConsentInline]
-    actions = ["adjust_carats"]
-
-    @admin.display(description="tier", ordering="status__tier__rank")
-    def tier_name(self, obj):
-        status = getattr(obj, "status", None)
-        return status.tier.name if status else "-"
-
-    def get_search_results(self, request, queryset, search_term):
-        if not search_term.strip():
-            return queryset, False
-        ids = member_search(search_term).values("pk")
-        return queryset.filter(pk__in=ids), False
-
-    def get_readonly_fields(self, request, obj=None):
-        ro = list(super().get_readonly_fields(request, obj))
-        if obj is not None:
-            ro += ["email_opt_in", "sms_opt_in"]  # consents change only through the member
-        return ro
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # the ledger is PROTECTed; erasure is its own audited process
-
-    @admin.action(description="Adjust carats (with a reason)")
-    def adjust_carats(self, request, queryset):
-        if "apply" in request.POST:
-            form = AdjustForm(request.POST)
-            if form.is_valid():
-                done = 0
-                batch = uuid.uuid4().hex
-                for member in queryset:
-                    try:
-                        ledger_adjust(
-                            member=member,
-                            carats=form.cleaned_data["carats"],
-                            reason=form.cleaned_data["reason"],
-                            actor=request.user,
-                            key=f"adjust:{batch}:{member.pk}",
-                        )
-                        done += 1
-                    except DomainError as exc:
-                        self.message_user(request, f"{member}: {exc.message}", messages.ERROR)
-                if done:
-                    self.message_user(request, f"Adjusted {done} member(s).", messages.SUCCESS)
-                return None
-        else:
-            form = AdjustForm()
-        return render(
-            request,
-            "admin/members/adjust_carats.html",
-            {
-                **self.admin_site.each_context(request),
-                "form": form,
-                "members": queryset,
-                "title": "Adjust carats",
-                "opts": self.model._meta,
-            },
-        )
 
 
 @admin.register(LedgerEntry)

@@ -245,3 +245,35 @@ def member_record_purchase_facts(
         if count
         else F("last_purchase_at"),
     )
+
+
+def _account_user(member: Member) -> User:
+    """The member's web login; created inactive and without a password if missing."""
+    if member.user_id:
+        return member.user
+    user = User.objects.filter(email=member.email).first()
+    if user is None:
+        user = User(email=member.email, full_name=member.full_name, is_active=False)
+        user.set_unusable_password()
+        user.save()
+    Member.objects.filter(pk=member.pk).update(user=user)
+    member.user = user
+    return user
+
+
+def member_invite(*, member: Member) -> User:
+    """Invite a member (e.g. registered at the counter) to set a password for the web
+    account. The e-mail is queued after commit."""
+    from .tasks import send_account_email
+
+    user = _account_user(member)
+    transaction.on_commit(lambda: send_account_email.delay(user.pk, "invite"))
+    return user
+
+
+def account_verify(*, user: User) -> User:
+    """The member proved the e-mail address: the login becomes active."""
+    if not user.is_active:
+        user.is_active = True
+        user.save(update_fields=["is_active"])
+    return user

@@ -7,12 +7,23 @@ app_name = "members"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(
-            template_name="members/login.html", redirect_authenticated_user=True
-        ),
-        name="login",
-    ),
+    path("join/", views.signup, name="signup"),
+    path("verify/<uidb64>/<token>/", views.verify, name="verify"),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("qr.svg", views.qr_code, name="qr"),
+    path("qr/rotate/", views.rotate_qr, name="rotate_qr"),
+    path("history/", views.history, name="history"),
+    path("profile/", views.profile, name="profile"),
+    path("password/reset/", views.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "password/reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(template_name="members/password_reset_done.html"),
+        name="password_reset_done",
+    ),
+    path(
+        "password/set/<uidb64>/<token>/",
+        views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
 ]

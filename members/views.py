@@ -1,7 +1,175 @@
+"""The member's web account: thin views over members/tiers/campaigns services."""
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.contrib.auth.tokens import default_token_generator
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+from django.utils.encoding import force_str
+from django.utils.http import urlsafe_base64_decode
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from campaigns.services import member_signup_online
+from loyalty.errors import DomainError
+from tiers.selectors import member_progress
+
+from .forms import MemberPasswordResetForm, ProfileForm, SignupForm
+from .models import Member, User
+from .qr import qr_svg
+from .selectors import ledger_for_member
+from .services import account_verify, member_rotate_qr, member_update
+
+
+def _member_or_none(request) -> Member | None:
+    return Member.objects.filter(user=request.user).first()
+
+
+def _no_membership(request):
+    return render(request, "members/no_membership.html", status=403)
+
+
+def signup(request):
+    if request.user.is_authenticated and _member_or_none(request):
+        return redirect("members:home")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            member_signup_online(
+                email=data["email"],
+                password=data["password"],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                birth_date=data["birth_date"],
+                language=request.LANGUAGE_CODE,
+                email_opt_in=data["email_opt_in"],
+                sms_opt_in=data["sms_opt_in"],
+            )
+        except DomainError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            return render(request, "members/signup_done.html", {"email": data["email"]})
+    return render(request, "members/signup.html", {"form": form})
+
+
+def verify(request, uidb64, token):
+    try:
+        user = User.objects.get(pk=int(force_str(urlsafe_base64_decode(uidb64))))
+    except (ValueError, TypeError, OverflowError, User.DoesNotExist):
+        user = None
+    if user is None or not default_token_generator.check_token(user, token):
+        return render(request, "members/verify_failed.html", status=400)
+    account_verify(user=user)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    messages.success(request, _("Your e-mail is confirmed. Welcome to the club!"))
+    return redirect("members:home")
+
+
+@never_cache
+@login_required
+def home(request):
+    member = _member_or_none(request)
+    if member is None:
+        return _no_membership(request)
+    progress = member_progress(member)
+    return render(
+        request,
+        "members/home.html",
+        {
+            "member": member,
+            "progress": progress,
+            "benefits": [b for b in progress.tier.benefits.splitlines() if b.strip()],
+            "entries": ledger_for_member(member)[:8],
+        },
+    )
+
+
+@never_cache
+@login_required
+def qr_code(request):
+    member = _member_or_none(request)
+    if member is None:
+        return _no_membership(request)
+    response = HttpResponse(qr_svg(member.qr_payload), content_type="image/svg+xml")
+    response["Cache-Control"] = "no-store, private"
+    return response
 
 
 @login_required
-def home(request):
-    return render(request, "members/home.html", {})
+@require_POST
+def rotate_qr(request):
+    member = _member_or_none(request)
+    if member is None:
+        return _no_membership(request)
+    member_rotate_qr(member=member)
+    messages.success(request, _("Here is your new QR code. The old one no longer works."))
+    return redirect("members:home")
+
+
+@never_cache
+@login_required
+def history(request):
+    member = _member_or_none(request)
+    if member is None:
+        return _no_membership(request)
+    page = Paginator(ledger_for_member(member), 25).get_page(request.GET.get("page"))
+    return render(request, "members/history.html", {"member": member, "page": page})
+
+
+@never_cache
+@login_required
+def profile(request):
+    member = _member_or_none(request)
+    if member is None:
+        return _no_membership(request)
+    fields = list(ProfileForm.base_fields)
+    form = ProfileForm(request.POST or None, initial={f: getattr(member, f) for f in fields})
+    if request.method == "POST" and form.is_valid():
+        try:
+            member = member_update(member=member, source="account", **form.cleaned_data)
+        except DomainError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, _("Your profile is saved."))
+            response = redirect("members:profile")
+            response.set_cookie("django_language", member.language, samesite="Lax")
+            return response
+    return render(
+        request,
+        "members/profile.html",
+        {"member": member, "form": form, "consents": member.consent_changes.all()[:10]},
+    )
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "members/login.html"
+    redirect_authenticated_user = True
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    form_class = MemberPasswordResetForm
+    template_name = "members/password_reset.html"
+    email_template_name = "members/email/password_reset_body.txt"
+    subject_template_name = "members/email/password_reset_subject.txt"
+    success_url = reverse_lazy("members:password_reset_done")
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Also the landing page of the invitation e-mail: choosing a password proves the
+    address, so the login becomes active."""
+
+    template_name = "members/password_set.html"
+    success_url = reverse_lazy("members:home")
+    post_reset_login = True
+    post_reset_login_backend = "django.contrib.auth.backends.ModelBackend"
+
+    def form_valid(self, form):
+        account_verify(user=form.user)
+        form.user.is_active = True
+        return super().form_valid(form)

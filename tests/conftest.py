@@ -44,3 +44,6 @@ def enroll(program):
         return member_enroll(**kwargs)
 
     return _enroll
+
+
+from tests.browser import chromium, page_factory  # noqa: E402,F401 - pytest fixtures
