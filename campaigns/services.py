@@ -8,14 +8,17 @@ from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 
 from django.db import transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
 
-from loyalty.errors import Conflict
+from loyalty.errors import Conflict, DomainError
 from members.models import LedgerEntry, Member, User
 from members.services import ledger_post, member_register
 from tiers.models import Tier
 from tiers.services import tier_assign_initial
 
-from .models import Program
+from .models import ActionRule, ActionType, Award, EarningRule, HeldCarats, Program
+from .periods import period_start
 
 
 def program() -> Program:
@@ -29,10 +32,46 @@ def program() -> Program:
 class Earning:
     carats: int
     explanation: list[str] = field(default_factory=list)
+    rules: list[str] = field(default_factory=list)
 
     @property
     def reason(self) -> str:
         return "; ".join(self.explanation)
+
+
+def _floor(value: Decimal) -> int:
+    return int(value.to_integral_value(rounding=ROUND_FLOOR))
+
+
+def active_earning_rules(at: datetime) -> list[EarningRule]:
+    """Rules active when the sale happened (a back-dated sale gets the rules of its day)."""
+    return list(
+        EarningRule.objects.filter(active=True, starts_at__lte=at)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=at))
+        .prefetch_related("tiers")
+        .order_by("priority", "id")
+    )
+
+
+def _capped(rule, *, member: Member, carats: int, occurred_at: datetime, lock_budget: bool) -> int:
+    """Apply the rule's caps to `carats`: per member and period, then the total budget.
+    The caller holds the member's row lock (so two sales of one member cannot both pass
+    the per-member cap); the budget is taken under the rule's row lock."""
+    field_name = "earning_rule" if isinstance(rule, EarningRule) else "action_rule"
+    if rule.max_per_member is not None:
+        awards = Award.objects.filter(**{field_name: rule}, member=member)
+        start = period_start(rule.cap_period, occurred_at)
+        if start is not None:
+            awards = awards.filter(occurred_at__gte=start)
+        already = awards.aggregate(s=Sum("carats"))["s"] or 0
+        carats = min(carats, max(rule.max_per_member - already, 0))
+    if carats > 0 and rule.budget_carats is not None:
+        model = type(rule)
+        locked = model.objects.select_for_update().get(pk=rule.pk) if lock_budget else rule
+        carats = min(carats, max(locked.budget_carats - locked.carats_given, 0))
+        if carats > 0:
+            model.objects.filter(pk=rule.pk).update(carats_given=F("carats_given") + carats)
+    return carats
 
 
 def carats_for_purchase(
@@ -44,32 +83,174 @@ def carats_for_purchase(
     store_code: str | None,
     channel: str,
     lines: list[dict] | None = None,
+    reference: str = "",
 ) -> Earning:
-    """Base rule: floor(EUR amount x carats per EUR x tier multiplier)."""
+    """The carats a sale earns and why. Must run inside the sale's transaction: it records
+    what each bonus rule gave (for caps and budgets).
+
+    Base: floor(EUR x carats per EUR x tier multiplier). Bonus rules: see EarningRule."""
     prog = program()
-    raw = amount_eur * prog.carats_per_eur * tier.earn_multiplier
-    carats = int(raw.to_integral_value(rounding=ROUND_FLOOR))
-    explanation = [f"{prog.carats_per_eur:g} per EUR on {amount_eur} EUR"]
+    rate = prog.carats_per_eur * tier.earn_multiplier
+    base = max(_floor(amount_eur * rate), 0)
+    explanation = [f"{base} for {amount_eur} EUR"]
     if tier.earn_multiplier != 1:
-        explanation.append(f"x{tier.earn_multiplier:g} {tier.name}")
-    return Earning(carats=max(carats, 0), explanation=explanation)
+        explanation[0] += f" (x{tier.earn_multiplier:g} {tier.name})"
+    rules = active_earning_rules(occurred_at)
+    if not rules:
+        return Earning(carats=base, explanation=explanation)
+    # Serialise this member's sales while caps are checked (see _capped).
+    Member.objects.select_for_update().filter(pk=member.pk).values_list("pk", flat=True).first()
+    total_lines = sum((ln["amount"] * ln.get("quantity", 1) for ln in lines or []), Decimal(0))
+    total, names = base, []
+    for rule in rules:
+        tier_ids = {t.pk for t in rule.tiers.all()}
+        if not rule.matches_sale(
+            store_code=store_code,
+            channel=channel,
+            tier_id=tier.pk,
+            tier_ids=tier_ids,
+            amount_eur=amount_eur,
+        ):
+            continue
+        matched_eur = amount_eur
+        if rule.line_filtered:
+            matched = sum(
+                (
+                    ln["amount"] * ln.get("quantity", 1)
+                    for ln in lines or []
+                    if rule.matches_line(ln)
+                ),
+                Decimal(0),
+            )
+            if not matched or not total_lines:
+                continue
+            matched_eur = amount_eur * matched / total_lines
+        extra = _floor(_floor(matched_eur * rate) * (rule.multiplier - 1)) + rule.bonus_carats
+        extra = _capped(
+            rule, member=member, carats=extra, occurred_at=occurred_at, lock_budget=True
+        )
+        if extra > 0:
+            Award.objects.create(
+                member=member,
+                earning_rule=rule,
+                carats=extra,
+                reference=reference,
+                occurred_at=occurred_at,
+            )
+            total += extra
+            names.append(rule.name)
+            explanation.append(f"{rule.name} +{extra}")
+        if rule.stop_further:
+            break
+    return Earning(carats=total, explanation=explanation, rules=names)
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    carats: int
+    created: bool
+    reason: str
+    entry_key: str | None
+
+
+def action_rule_for(action: str, at: datetime) -> ActionRule | None:
+    return (
+        ActionRule.objects.filter(action=action, active=True, starts_at__lte=at)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=at))
+        .order_by("-starts_at", "-id")
+        .first()
+    )
+
+
+def action_record(
+    *,
+    member: Member,
+    action: str,
+    reference: str,
+    actor: User | None = None,
+    occurred_at: datetime | None = None,
+) -> ActionResult:
+    """Reward an action (review, follow, referral, ...) under its rule's limits.
+
+    Exactly once per (action, member, reference): a replay returns the first result. With
+    no active rule, or a cap reached, nothing is given (carats 0) and that is said."""
+    if action not in ActionType.values:
+        raise DomainError(f"Unknown action type: {action}.", field="type")
+    reference = (reference or "").strip()[:120]
+    if not reference:
+        raise DomainError(
+            "A reference is required (e.g. the review or product id).", field="reference"
+        )
+    now = timezone.now()
+    occurred_at = occurred_at or now
+    key = f"action:{action}:{member.pk}:{reference}"
+    existing = LedgerEntry.objects.filter(key=key).first()
+    if existing is not None:
+        return ActionResult(existing.carats, False, existing.reason, key)
+    with transaction.atomic():
+        Member.objects.select_for_update().filter(pk=member.pk).values_list("pk", flat=True).first()
+        existing = LedgerEntry.objects.filter(key=key).first()
+        if existing is not None:
+            return ActionResult(existing.carats, False, existing.reason, key)
+        rule = action_rule_for(action, occurred_at)
+        if rule is None:
+            return ActionResult(0, False, f"No active rule rewards {action}.", None)
+        unique_ref = f"{rule.pk}:{member.pk}:{reference}" if rule.once_per_reference else None
+        if unique_ref and Award.objects.filter(unique_reference=unique_ref).exists():
+            return ActionResult(0, False, "Already rewarded for this reference.", None)
+        carats = _capped(
+            rule, member=member, carats=rule.carats, occurred_at=occurred_at, lock_budget=True
+        )
+        if carats <= 0:
+            return ActionResult(0, False, f"Limit reached for {rule.name}.", None)
+        Award.objects.create(
+            member=member,
+            action_rule=rule,
+            carats=carats,
+            reference=reference,
+            unique_reference=unique_ref,
+            occurred_at=occurred_at,
+        )
+        reason = f"{rule.name} ({reference})" if reference != action else rule.name
+        ledger_post(
+            member=member,
+            carats=carats,
+            kind=LedgerEntry.Kind.ACTION,
+            reason=reason,
+            key=key,
+            actor=actor,
+            occurred_at=occurred_at,
+        )
+    return ActionResult(carats, True, reason, key)
 
 
 @transaction.atomic
-def member_enroll(**kwargs) -> Member:
-    """Register a member into the program: the member, the entry tier, the sign-up bonus."""
+def member_enroll(*, referral_code: str = "", **kwargs) -> Member:
+    """Register a member into the program: the member, the entry tier, the sign-up bonus,
+    and the referral (the friend's reward comes now, the referrer's at the first purchase)."""
     member = member_register(**kwargs)
     tier_assign_initial(member=member)
-    bonus = program().signup_bonus
-    if bonus:
-        ledger_post(
-            member=member,
-            carats=bonus,
-            kind=LedgerEntry.Kind.BONUS,
-            reason="Welcome to the club",
-            key=f"signup:{member.pk}",
-        )
+    referrer = None
+    if referral_code:
+        referrer = Member.objects.filter(referral_code=referral_code.strip().upper()).first()
+        if referrer is not None and referrer.pk != member.pk:
+            Member.objects.filter(pk=member.pk).update(referred_by=referrer)
+            member.referred_by = referrer
+    action_record(member=member, action=ActionType.SIGNUP, reference="signup")
+    if member.referred_by_id:
+        action_record(member=member, action=ActionType.REFERRAL_FRIEND, reference="referral")
     return member
+
+
+def referral_first_purchase(*, member: Member) -> None:
+    """Called by the sales code at a referred member's first purchase: the referrer's
+    reward (once per friend)."""
+    if member.referred_by_id:
+        action_record(
+            member=Member.objects.get(pk=member.referred_by_id),
+            action=ActionType.REFERRAL_REFERRER,
+            reference=f"friend:{member.member_number}",
+        )
 
 
 @transaction.atomic
@@ -123,3 +304,116 @@ def member_signup_online(
         member.user = user
     transaction.on_commit(lambda: send_account_email.delay(user.pk, "verify"))
     return member, user
+
+
+def member_profile_rewards(*, member: Member) -> list[ActionResult]:
+    """Rewards for a profile worth having: complete (names, phone, birth date) and SMS
+    opt-in. Each once per member; called by the edges after a profile change."""
+    member.refresh_from_db()
+    results = []
+    if member.first_name and member.last_name and member.phone and member.birth_date:
+        results.append(
+            action_record(member=member, action=ActionType.PROFILE_COMPLETED, reference="profile")
+        )
+    if member.sms_opt_in:
+        results.append(action_record(member=member, action=ActionType.SMS_OPT_IN, reference="sms"))
+    return results
+
+
+def carats_hold(
+    *,
+    member: Member,
+    carats: int,
+    reason: str,
+    key: str,
+    occurred_at: datetime,
+    status: str,
+    release_at: datetime | None = None,
+) -> HeldCarats:
+    """Keep earned carats off the balance: held for review (velocity check) or pending
+    until the return window has passed."""
+    return HeldCarats.objects.create(
+        member=member,
+        carats=carats,
+        reason=reason[:255],
+        key=key,
+        occurred_at=occurred_at,
+        status=status,
+        release_at=release_at,
+    )
+
+
+def held_reduce(*, key: str, carats: int) -> int:
+    """A return inside the window: take carats back from the held/pending amount first.
+    Returns how many were taken from there."""
+    held = (
+        HeldCarats.objects.select_for_update()
+        .filter(key=key, status__in=[HeldCarats.Status.HELD, HeldCarats.Status.PENDING])
+        .first()
+    )
+    if held is None or carats <= 0:
+        return 0
+    taken = min(carats, held.carats)
+    held.carats -= taken
+    if held.carats == 0:
+        held.status = HeldCarats.Status.CANCELLED
+        held.decided_at = timezone.now()
+    held.save(update_fields=["carats", "status", "decided_at"])
+    return taken
+
+
+def held_release(*, held: HeldCarats, actor: User | None = None) -> bool:
+    """Credit held or pending carats (approval, or the end of the return window). They are
+    booked as purchase carats at the sale's time, so they count for tiers from now on."""
+    from tiers.services import tier_reevaluate
+
+    with transaction.atomic():
+        row = HeldCarats.objects.select_for_update().get(pk=held.pk)
+        if row.status not in (HeldCarats.Status.HELD, HeldCarats.Status.PENDING):
+            return False
+        if row.carats > 0:
+            ledger_post(
+                member=row.member,
+                carats=row.carats,
+                kind=LedgerEntry.Kind.PURCHASE,
+                reason=row.reason,
+                key=row.key,
+                actor=actor,
+                occurred_at=row.occurred_at,
+            )
+        row.status = HeldCarats.Status.RELEASED
+        row.decided_by, row.decided_at = actor, timezone.now()
+        row.save(update_fields=["status", "decided_by", "decided_at"])
+        tier_reevaluate(member=row.member)
+    return True
+
+
+def held_reject(*, held: HeldCarats, actor: User) -> bool:
+    with transaction.atomic():
+        row = HeldCarats.objects.select_for_update().get(pk=held.pk)
+        if row.status != HeldCarats.Status.HELD:
+            return False
+        row.status = HeldCarats.Status.REJECTED
+        row.decided_by, row.decided_at = actor, timezone.now()
+        row.save(update_fields=["status", "decided_by", "decided_at"])
+    return True
+
+
+def pending_release_due(*, now: datetime | None = None, batch: int = 1000) -> int:
+    """The nightly job: credit every pending amount whose return window has passed.
+    Works through the due rows in chunks by id; each release is its own transaction."""
+    now = now or timezone.now()
+    released, last_id = 0, 0
+    while True:
+        chunk = list(
+            HeldCarats.objects.filter(
+                status=HeldCarats.Status.PENDING, release_at__lte=now, id__gt=last_id
+            )
+            .select_related("member")
+            .order_by("id")[:batch]
+        )
+        if not chunk:
+            return released
+        for row in chunk:
+            released += held_release(held=row)
+        last_id = chunk[-1].pk

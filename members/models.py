@@ -112,6 +112,9 @@ class Member(models.Model):
     qr_token = models.CharField(max_length=32, unique=True, default=codes.new_qr_token)
     qr_rotated_at = models.DateTimeField(null=True, blank=True)
     referral_code = models.CharField(max_length=12, unique=True, default=codes.new_referral_code)
+    referred_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="referrals"
+    )
 
     balance = models.IntegerField(default=0, editable=False)
 

@@ -40,7 +40,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             plain = request.headers.get("X-Api-Key", "").strip()
         if not plain:
             return None
-        parts = plain.split("_")
+        parts = plain.split("_", 2)
         if len(parts) != 3 or parts[0] != "crt":
             raise exceptions.AuthenticationFailed("Malformed API key.")
         key = ApiKey.objects.select_related("store").filter(prefix=parts[1], active=True).first()

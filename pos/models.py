@@ -71,6 +71,11 @@ class Purchase(models.Model):
     amount_eur = models.DecimalField(max_digits=12, decimal_places=2)
     occurred_at = models.DateTimeField(db_index=True)
     carats_awarded = models.IntegerField(default=0)
+    carats_status = models.CharField(
+        max_length=10,
+        default="credited",
+        choices=[("credited", "credited"), ("pending", "pending"), ("held", "held for review")],
+    )
     earning_reason = models.CharField(max_length=255, blank=True)
     balance_after = models.IntegerField(default=0)
     tier_after = models.CharField(max_length=32, blank=True)
@@ -114,6 +119,9 @@ class Return(models.Model):
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     amount_eur = models.DecimalField(max_digits=12, decimal_places=2)
     carats_reversed = models.IntegerField(default=0)
+    carats_cancelled = models.IntegerField(
+        default=0, help_text="Pending or held carats cancelled (never reached the balance)."
+    )
     carats_unrecovered = models.IntegerField(
         default=0, help_text="Carats due back but already spent (the balance never goes negative)."
     )

@@ -11,13 +11,20 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from campaigns.services import carats_for_purchase
+from campaigns.services import (
+    carats_for_purchase,
+    carats_hold,
+    held_reduce,
+    program,
+    referral_first_purchase,
+)
 from loyalty.errors import Conflict, DomainError, NotFound
 from members.models import LedgerEntry, Member, User
 from members.services import ledger_post, member_record_purchase_facts
@@ -189,6 +196,9 @@ def purchase_record(
                 member=member, occurred_at=when, amount_eur=amount_eur, count=1
             )
             previous = member_tier(member)
+            first_purchase = (
+                not Purchase.objects.filter(member=member).exclude(pk=purchase.pk).exists()
+            )
             earning = carats_for_purchase(
                 member=member,
                 tier=previous,
@@ -197,21 +207,39 @@ def purchase_record(
                 store_code=store.code if store else None,
                 channel=channel,
                 lines=lines,
+                reference=key,
             )
             balance = Member.objects.values_list("balance", flat=True).get(pk=member.pk)
-            if earning.carats > 0:
+            status = _carats_status(member=member, channel=channel, store=store, when=when)
+            ledger_key = f"purchase:{purchase.pk}"
+            reason = _sale_reason(purchase, earning.reason)
+            if earning.carats > 0 and status == "credited":
                 posting = ledger_post(
                     member=member,
                     carats=earning.carats,
                     kind=LedgerEntry.Kind.PURCHASE,
-                    reason=_sale_reason(purchase, earning.reason),
-                    key=f"purchase:{purchase.pk}",
+                    reason=reason,
+                    key=ledger_key,
                     actor=actor,
                     occurred_at=when,
                 )
                 balance = posting.entry.balance_after
+            elif earning.carats > 0:
+                pending = program().pending_days
+                carats_hold(
+                    member=member,
+                    carats=earning.carats,
+                    reason=reason,
+                    key=ledger_key,
+                    occurred_at=when,
+                    status=status,
+                    release_at=now + timedelta(days=pending) if status == "pending" else None,
+                )
+            if first_purchase:
+                referral_first_purchase(member=member)
             tier = tier_reevaluate(member=member, now=now)
             purchase.carats_awarded = earning.carats
+            purchase.carats_status = status
             purchase.earning_reason = earning.reason[:255]
             purchase.balance_after = balance
             purchase.tier_after = tier.tier.code
@@ -231,6 +259,24 @@ def purchase_record(
             raise
         return _replay(existing, fingerprint)
     return SaleResult(purchase=purchase, created=True, tier=tier.tier, previous_tier=previous)
+
+
+def _carats_status(*, member: Member, channel: str, store: Store | None, when: datetime) -> str:
+    """credited, pending (return window) or held (velocity check: too many store sales for
+    one member in one day of the store's calendar)."""
+    prog = program()
+    if channel == Channel.STORE and prog.max_store_sales_per_day:
+        local = when.astimezone(ZoneInfo(store.time_zone))
+        day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        sales = Purchase.objects.filter(
+            member=member,
+            channel=Channel.STORE,
+            occurred_at__gte=day,
+            occurred_at__lt=day + timedelta(days=1),
+        ).count()
+        if sales > prog.max_store_sales_per_day:
+            return "held"
+    return "pending" if prog.pending_days else "credited"
 
 
 def _sale_reason(purchase: Purchase, explanation: str) -> str:
@@ -315,8 +361,10 @@ def return_record(
             )
         # Cumulative rounding: the sum of partial reversals equals the reversal of the sum,
         # and a full return takes back exactly what was earned.
-        already = purchase.returns.aggregate(s=Sum("carats_reversed"))["s"] or 0
-        already += purchase.returns.aggregate(s=Sum("carats_unrecovered"))["s"] or 0
+        sums = purchase.returns.aggregate(
+            r=Sum("carats_reversed"), u=Sum("carats_unrecovered"), c=Sum("carats_cancelled")
+        )
+        already = (sums["r"] or 0) + (sums["u"] or 0) + (sums["c"] or 0)
         due_total = int(
             (
                 Decimal(purchase.carats_awarded) * (returned + amount) / purchase.amount
@@ -324,7 +372,10 @@ def return_record(
         )
         due = max(min(due_total, purchase.carats_awarded) - already, 0)
         member = Member.objects.select_for_update().get(pk=purchase.member_id)
-        reversed_carats = min(due, member.balance)
+        # Inside the return window (or while held) the carats are not on the balance yet:
+        # cancel them there first.
+        cancelled = held_reduce(key=f"purchase:{purchase.pk}", carats=due)
+        reversed_carats = min(due - cancelled, member.balance)
         ret = Return.objects.create(
             purchase=purchase,
             return_id=return_id,
@@ -332,7 +383,8 @@ def return_record(
             amount=amount,
             amount_eur=to_eur(amount, purchase.rate_to_eur),
             carats_reversed=reversed_carats,
-            carats_unrecovered=due - reversed_carats,
+            carats_cancelled=cancelled,
+            carats_unrecovered=due - cancelled - reversed_carats,
             balance_after=member.balance,
             recorded_by=actor,
             occurred_at=now,

@@ -4,7 +4,7 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from campaigns.models import Program
+from campaigns.models import ActionRule, Program
 from members.models import Member, User
 from pos.models import ExchangeRate, Store
 from tiers.models import Tier
@@ -43,9 +43,12 @@ class StoreFactory(factory.django.DjangoModelFactory):
 
 
 def make_program(*, carats_per_eur="1", signup_bonus=0):
-    Program.objects.update_or_create(
-        pk=1, defaults={"carats_per_eur": Decimal(carats_per_eur), "signup_bonus": signup_bonus}
-    )
+    Program.objects.update_or_create(pk=1, defaults={"carats_per_eur": Decimal(carats_per_eur)})
+    if signup_bonus:
+        ActionRule.objects.create(
+            name="Welcome", action="signup", carats=signup_bonus,
+            starts_at=timezone.now() - timedelta(days=1000),
+        )
     tiers = {}
     for code, name, rank, threshold, disc, mult, public, invite in [
         ("radiant", "Radiant", 1, 0, "5", "1", True, False),

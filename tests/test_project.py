@@ -37,7 +37,8 @@ def test_loaddemo_refuses_without_debug(db, settings):
 def test_setup_periodic_tasks_is_idempotent(db):
     call_command("setup_periodic_tasks")
     call_command("setup_periodic_tasks")
-    assert list(PeriodicTask.objects.values_list("task", flat=True)) == ["tiers.evaluate_all"]
+    tasks = sorted(PeriodicTask.objects.values_list("task", flat=True))
+    assert tasks == ["campaigns.release_pending", "tiers.evaluate_all"]
 
 
 def test_models_and_migrations_agree(db):

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.models import Program
+from campaigns.models import ActionRule, EarningRule, Program
 from campaigns.services import member_enroll
 from members.models import Member, User
 from pos.models import Channel, ExchangeRate, Store
@@ -69,6 +69,18 @@ TIERS = [
         "#1d1d1f",
         "20% off\nVIP services and events\nProduct rental for brand events\nA free piece for each giveaway you host",
     ),
+]
+ACTIONS = [
+    ("signup", "Welcome to the club", 100, {}),
+    ("profile_completed", "Complete your profile", 50, {}),
+    ("sms_opt_in", "Text message opt-in", 25, {}),
+    ("review", "Product review", 20, {"max_per_member": 100, "cap_period": "month"}),
+    ("review_photo", "Product review with a photo", 40, {"max_per_member": 200, "cap_period": "month"}),
+    ("social_follow", "Follow us on social media", 25, {}),
+    ("referral_referrer", "A friend's first purchase", 200, {"max_per_member": 2000, "cap_period": "year", "once_per_reference": True}),
+    ("referral_friend", "Welcome from a friend", 50, {}),
+    ("ugc", "Your photos with our jewelry", 50, {"max_per_member": 200, "cap_period": "month"}),
+    ("event_attendance", "Brand event attendance", 75, {}),
 ]
 STORES = [
     ("antwerp", "Carat Antwerp", "Antwerp", "EUR", "Europe/Brussels"),
@@ -142,7 +154,25 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Demo program loaded."))
 
     def _program(self, now):
-        Program.objects.get_or_create(pk=1, defaults={"name": "Diamond Club", "signup_bonus": 100})
+        Program.objects.get_or_create(pk=1, defaults={"name": "Diamond Club"})
+        launch = now - timedelta(days=400)
+        for action, name, carats, extra in ACTIONS:
+            ActionRule.objects.get_or_create(
+                action=action, name=name, defaults={"carats": carats, "starts_at": launch, **extra}
+            )
+        valentine = now.replace(month=2, day=7, hour=0, minute=0, second=0, microsecond=0)
+        if valentine > now:
+            valentine = valentine.replace(year=now.year - 1)
+        EarningRule.objects.get_or_create(
+            name="Double carats for Valentine's week",
+            defaults={"multiplier": Decimal("2"), "starts_at": valentine,
+                      "ends_at": valentine + timedelta(days=8), "priority": 10},
+        )
+        EarningRule.objects.get_or_create(
+            name="x3 on rings in Geneva",
+            defaults={"multiplier": Decimal("3"), "starts_at": launch, "store_codes": "geneva",
+                      "categories": "rings", "priority": 20, "budget_carats": 200000},
+        )
         for code, name, rank, threshold, disc, mult, public, invite, color, benefits in TIERS:
             Tier.objects.get_or_create(
                 code=code,

@@ -9,6 +9,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 # name -> (task, crontab fields)
 SCHEDULE = {
     "Nightly tier evaluation": ("tiers.evaluate_all", {"minute": "15", "hour": "2"}),
+    "Release pending carats": ("campaigns.release_pending", {"minute": "30", "hour": "1"}),
 }
 
 
