@@ -1,14 +1,34 @@
 from django.contrib import admin, messages
 
 from loyalty.admin_tools import EstimatedCountPaginator
+from loyalty.errors import DomainError
 
-from .models import ActionRule, Award, EarningRule, HeldCarats, Program
-from .services import held_reject, held_release
+from .models import (
+    ActionRule,
+    Award,
+    Club,
+    ClubMembership,
+    EarningRule,
+    HeldCarats,
+    MessageLog,
+    Program,
+    Reward,
+    Voucher,
+)
+from .services import held_reject, held_release, voucher_cancel
 
 
 @admin.register(Program)
 class ProgramAdmin(admin.ModelAdmin):
-    list_display = ["name", "carats_per_eur", "max_store_sales_per_day", "pending_days"]
+    list_display = [
+        "name",
+        "carats_per_eur",
+        "max_store_sales_per_day",
+        "pending_days",
+        "expiry_policy",
+        "birthday_carats",
+    ]
+    raw_id_fields = ["birthday_reward"]
 
     def has_add_permission(self, request):
         return not Program.objects.exists()
@@ -128,3 +148,133 @@ class HeldCaratsAdmin(admin.ModelAdmin):
     def reject(self, request, queryset):
         done = sum(held_reject(held=h, actor=request.user) for h in queryset)
         self.message_user(request, f"Rejected {done} held amount(s).", messages.SUCCESS)
+
+
+@admin.register(Reward)
+class RewardAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "kind",
+        "cost_carats",
+        "value",
+        "active",
+        "stock",
+        "issued_count",
+        "per_member_limit",
+        "tier_list",
+    ]
+    list_filter = ["active", "kind", "tiers"]
+    filter_horizontal = ["tiers"]
+    readonly_fields = ["issued_count"]
+    search_fields = ["name"]
+
+    @admin.display(description="visible to")
+    def tier_list(self, obj):
+        return ", ".join(t.name for t in obj.tiers.all()) or "all public tiers"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("tiers")
+
+
+@admin.register(Voucher)
+class VoucherAdmin(admin.ModelAdmin):
+    list_display = [
+        "code",
+        "title",
+        "member",
+        "status",
+        "source",
+        "cost_carats",
+        "issued_at",
+        "valid_until",
+        "used_at",
+        "used_where",
+    ]
+    list_filter = ["status", "source", "kind"]
+    list_select_related = ["member"]
+    search_fields = ["=code"]
+    raw_id_fields = ["member", "reward", "used_by"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    actions = ["cancel_and_refund"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Cancel unused vouchers and refund their carats")
+    def cancel_and_refund(self, request, queryset):
+        done = 0
+        for voucher in queryset:
+            try:
+                voucher_cancel(voucher=voucher, actor=request.user)
+                done += 1
+            except DomainError as exc:
+                self.message_user(request, f"{voucher.code}: {exc.message}", messages.ERROR)
+        if done:
+            self.message_user(request, f"Cancelled {done} voucher(s).", messages.SUCCESS)
+
+
+class MembershipInline(admin.TabularInline):
+    model = ClubMembership
+    extra = 0
+    can_delete = False
+    fields = ["member", "started_at", "ends_at", "carats_paid"]
+    readonly_fields = fields
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Club)
+class ClubAdmin(admin.ModelAdmin):
+    list_display = ["name", "cost_carats", "duration_days", "active"]
+    filter_horizontal = ["tiers"]
+
+
+@admin.register(ClubMembership)
+class ClubMembershipAdmin(admin.ModelAdmin):
+    list_display = ["member", "club", "started_at", "ends_at", "carats_paid"]
+    list_filter = ["club"]
+    list_select_related = ["member", "club"]
+    raw_id_fields = ["member"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MessageLog)
+class MessageLogAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "member",
+        "trigger",
+        "occasion",
+        "status",
+        "subject",
+        "sent_at",
+        "attempts",
+    ]
+    list_filter = ["trigger", "status"]
+    list_select_related = ["member"]
+    raw_id_fields = ["member"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -28,6 +28,28 @@ class Program(models.Model):
         help_text="Velocity check: a member's store sales beyond this many in one day are "
         "held for review instead of awarded (0 = off).",
     )
+    birthday_carats = models.PositiveIntegerField(
+        default=0, help_text="Birthday surprise in carats (0 = none)."
+    )
+    birthday_reward = models.ForeignKey(
+        "Reward",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Or a reward voucher as the birthday surprise.",
+    )
+    expiry_policy = models.CharField(
+        max_length=12,
+        default="none",
+        choices=[
+            ("none", "carats never expire"),
+            ("earned", "N months after earning (oldest spent first)"),
+            ("inactivity", "after N months without activity"),
+        ],
+    )
+    expiry_months = models.PositiveSmallIntegerField(default=24)
+    expiry_warning_days = models.PositiveSmallIntegerField(default=30)
     pending_days = models.PositiveSmallIntegerField(
         default=0,
         help_text="Carats from sales become spendable after this many days (the return "
@@ -222,3 +244,169 @@ class HeldCarats(models.Model):
 
     def __str__(self):
         return f"{self.carats} {self.status} for {self.member_id}"
+
+
+class Reward(models.Model):
+    """An item of the rewards catalog, bought with carats; issues a voucher."""
+
+    class Kind(models.TextChoices):
+        AMOUNT = "amount", "amount off (EUR)"
+        PERCENT = "percent", "percent off"
+        PRODUCT = "product", "free product"
+        EXPERIENCE = "experience", "experience (VIP event, rental, ...)"
+
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    cost_carats = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    value = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        default=Decimal("0"),
+        help_text="EUR for an amount voucher, percent for a percent voucher.",
+    )
+    sku = models.CharField(max_length=64, blank=True, help_text="For a free product.")
+    tiers = models.ManyToManyField(
+        Tier,
+        blank=True,
+        help_text="Visible to these tiers only; empty = every public tier. A reward for a "
+        "hidden tier only is invite-only.",
+    )
+    active = models.BooleanField(default=True)
+    starts_at = models.DateTimeField(default=timezone.now)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    stock = models.PositiveIntegerField(null=True, blank=True, help_text="Empty = unlimited.")
+    issued_count = models.PositiveIntegerField(default=0, editable=False)
+    per_member_limit = models.PositiveIntegerField(null=True, blank=True)
+    voucher_valid_days = models.PositiveIntegerField(default=90)
+
+    class Meta:
+        ordering = ["cost_carats", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(stock__isnull=True) | Q(issued_count__lte=models.F("stock")),
+                name="reward_not_oversold",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.cost_carats} carats)"
+
+
+class Voucher(models.Model):
+    class Status(models.TextChoices):
+        ISSUED = "issued", "issued"
+        USED = "used", "used"
+        CANCELLED = "cancelled", "cancelled"
+
+    code = models.CharField(max_length=16, unique=True)
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="vouchers")
+    reward = models.ForeignKey(
+        Reward, null=True, blank=True, on_delete=models.PROTECT, related_name="vouchers"
+    )
+    title = models.CharField(max_length=120)
+    kind = models.CharField(max_length=12, choices=Reward.Kind.choices)
+    value = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
+    cost_carats = models.PositiveIntegerField(default=0)
+    source = models.CharField(max_length=16, default="redemption")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ISSUED)
+    request_key = models.CharField(max_length=128, null=True, blank=True, unique=True)
+    issued_at = models.DateTimeField(default=timezone.now)
+    valid_until = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_where = models.CharField(max_length=64, blank=True)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["member", "status"], name="voucher_member_status")]
+
+    def __str__(self):
+        return f"{self.code} {self.title}"
+
+
+class Club(models.Model):
+    """A special-interest club bought with carats for a period (e.g. 2,000 for a year)."""
+
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    perks = models.TextField(blank=True, help_text="One perk per line.")
+    cost_carats = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    duration_days = models.PositiveIntegerField(default=365)
+    active = models.BooleanField(default=True)
+    tiers = models.ManyToManyField(Tier, blank=True, help_text="Empty = every public tier.")
+
+    def __str__(self):
+        return self.name
+
+
+class ClubMembership(models.Model):
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="club_memberships")
+    club = models.ForeignKey(Club, on_delete=models.PROTECT, related_name="memberships")
+    started_at = models.DateTimeField()
+    ends_at = models.DateTimeField(db_index=True)
+    carats_paid = models.PositiveIntegerField()
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-ends_at"]
+
+    def __str__(self):
+        return f"{self.member_id} in {self.club_id} until {self.ends_at:%Y-%m-%d}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.ends_at > timezone.now()
+
+
+class BirthdayGift(models.Model):
+    """The claim that a member got this year's birthday gift (at most one per year)."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="birthday_gifts")
+    year = models.PositiveSmallIntegerField()
+    carats = models.PositiveIntegerField(default=0)
+    voucher = models.ForeignKey(Voucher, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["member", "year"], name="birthday_once_a_year")
+        ]
+
+    def __str__(self):
+        return f"{self.member_id} {self.year}"
+
+
+class MessageLog(models.Model):
+    """One row per member, trigger and occasion: the claim that makes every trigger
+    e-mail go out at most once, and the record of what was sent."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        SENT = "sent", "sent"
+        SKIPPED = "skipped", "skipped (no consent)"
+        FAILED = "failed", "failed"
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="messages")
+    trigger = models.CharField(max_length=32)
+    occasion = models.CharField(max_length=64)
+    subject = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "trigger", "occasion"], name="message_once_per_occasion"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="message_status")]
+
+    def __str__(self):
+        return f"{self.trigger} {self.occasion} to {self.member_id}"

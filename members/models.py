@@ -117,6 +117,9 @@ class Member(models.Model):
     )
 
     balance = models.IntegerField(default=0, editable=False)
+    last_activity_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Last carats earned or spent."
+    )
 
     first_purchase_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_purchase_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)

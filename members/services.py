@@ -196,7 +196,8 @@ def ledger_post(
             )
             # The race prevented: two debits reading the same balance and both passing.
             moved = Member.objects.filter(pk=member.pk, balance__gte=-carats).update(
-                balance=F("balance") + carats
+                balance=F("balance") + carats,
+                last_activity_at=now if kind != LedgerEntry.Kind.EXPIRY else F("last_activity_at"),
             )
             if moved != 1:
                 raise InsufficientCarats(f"Not enough carats: {-carats} needed.", field="carats")

@@ -38,7 +38,13 @@ def test_setup_periodic_tasks_is_idempotent(db):
     call_command("setup_periodic_tasks")
     call_command("setup_periodic_tasks")
     tasks = sorted(PeriodicTask.objects.values_list("task", flat=True))
-    assert tasks == ["campaigns.release_pending", "tiers.evaluate_all"]
+    assert tasks == [
+        "campaigns.birthdays",
+        "campaigns.club_reminders",
+        "campaigns.expire_carats",
+        "campaigns.release_pending",
+        "tiers.evaluate_all",
+    ]
 
 
 def test_models_and_migrations_agree(db):

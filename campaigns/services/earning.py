@@ -11,14 +11,13 @@ from django.db import transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from campaigns.models import ActionRule, ActionType, Award, EarningRule, HeldCarats, Program
+from campaigns.periods import period_start
 from loyalty.errors import Conflict, DomainError
 from members.models import LedgerEntry, Member, User
 from members.services import ledger_post, member_register
 from tiers.models import Tier
 from tiers.services import tier_assign_initial
-
-from .models import ActionRule, ActionType, Award, EarningRule, HeldCarats, Program
-from .periods import period_start
 
 
 def program() -> Program:

@@ -1,0 +1,67 @@
+"""The program's services: earning (campaigns, actions, caps, held carats), rewards
+(catalog, vouchers, clubs), lifecycle jobs (birthdays, expiry, reminders) and messaging."""
+
+from .earning import (
+    ActionResult,
+    Earning,
+    action_record,
+    action_rule_for,
+    active_earning_rules,
+    carats_for_purchase,
+    carats_hold,
+    held_reduce,
+    held_reject,
+    held_release,
+    member_enroll,
+    member_profile_rewards,
+    member_signup_online,
+    pending_release_due,
+    program,
+    referral_first_purchase,
+)
+from .lifecycle import birthday_gifts_grant, carats_expire, club_reminders
+from .messaging import message_claim, message_send
+from .rewards import (
+    Redemption,
+    club_join,
+    clubs_for_member,
+    reward_redeem,
+    rewards_for_member,
+    voucher_by_code,
+    voucher_cancel,
+    voucher_issue_gift,
+    voucher_use,
+)
+
+__all__ = [
+    "ActionResult",
+    "Earning",
+    "Redemption",
+    "action_record",
+    "action_rule_for",
+    "active_earning_rules",
+    "birthday_gifts_grant",
+    "carats_expire",
+    "carats_for_purchase",
+    "carats_hold",
+    "club_join",
+    "club_reminders",
+    "clubs_for_member",
+    "held_reduce",
+    "held_reject",
+    "held_release",
+    "member_enroll",
+    "member_profile_rewards",
+    "member_signup_online",
+    "message_claim",
+    "message_send",
+    "pending_release_due",
+    "program",
+    "referral_first_purchase",
+    "reward_redeem",
+    "rewards_for_member",
+    "voucher_by_code",
+    "voucher_cancel",
+    "voucher_issue_gift",
+    "voucher_use",
+]
