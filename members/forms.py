@@ -29,6 +29,9 @@ class SignupForm(forms.Form):
         label=_("Yes, send me news, invitations and gifts by e-mail"), required=False
     )
     sms_opt_in = forms.BooleanField(label=_("Yes, send me text messages"), required=False)
+    referral_code = forms.CharField(
+        label=_("Invited by a friend? Their code"), max_length=12, required=False
+    )
 
     def clean_password(self):
         password = self.cleaned_data["password"]

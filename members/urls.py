@@ -15,6 +15,10 @@ urlpatterns = [
     path("qr/rotate/", views.rotate_qr, name="rotate_qr"),
     path("history/", views.history, name="history"),
     path("profile/", views.profile, name="profile"),
+    path("rewards/", views.rewards, name="rewards"),
+    path("rewards/<int:reward_id>/redeem/", views.redeem, name="redeem"),
+    path("clubs/<int:club_id>/join/", views.join_club, name="join_club"),
+    path("vouchers/<str:code>.svg", views.voucher_qr, name="voucher_qr"),
     path("password/reset/", views.PasswordResetView.as_view(), name="password_reset"),
     path(
         "password/reset/sent/",

@@ -6,16 +6,26 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.tokens import default_token_generator
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
+from django.utils import timezone
 from django.utils.encoding import force_str
+from django.utils.formats import date_format
 from django.utils.http import urlsafe_base64_decode
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from campaigns.services import member_signup_online
+from campaigns.models import Club, Reward
+from campaigns.services import (
+    club_join,
+    clubs_for_member,
+    member_profile_rewards,
+    member_signup_online,
+    reward_redeem,
+    rewards_for_member,
+)
 from loyalty.errors import DomainError
 from tiers.selectors import member_progress
 
@@ -37,7 +47,7 @@ def _no_membership(request):
 def signup(request):
     if request.user.is_authenticated and _member_or_none(request):
         return redirect("members:home")
-    form = SignupForm(request.POST or None)
+    form = SignupForm(request.POST or None, initial={"referral_code": request.GET.get("ref", "")})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -50,6 +60,7 @@ def signup(request):
                 language=request.LANGUAGE_CODE,
                 email_opt_in=data["email_opt_in"],
                 sms_opt_in=data["sms_opt_in"],
+                referral_code=data["referral_code"],
             )
         except DomainError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
@@ -133,6 +144,12 @@ def profile(request):
     if request.method == "POST" and form.is_valid():
         try:
             member = member_update(member=member, source="account", **form.cleaned_data)
+            for reward in member_profile_rewards(member=member):
+                if reward.created:
+                    messages.success(
+                        request,
+                        _("+%(n)s carats: %(why)s") % {"n": reward.carats, "why": reward.reason},
+                    )
         except DomainError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
@@ -173,3 +190,84 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         account_verify(user=form.user)
         form.user.is_active = True
         return super().form_valid(form)
+
+
+@never_cache
+@login_required
+def rewards(request):
+    member = _member_or_none(request)
+    if member is None:
+        return _no_membership(request)
+    return render(
+        request,
+        "members/rewards.html",
+        {
+            "member": member,
+            "rewards": rewards_for_member(member),
+            "vouchers": member.vouchers.filter(status="issued").order_by("valid_until"),
+            "clubs": clubs_for_member(member),
+            "memberships": member.club_memberships.select_related("club").filter(
+                ends_at__gt=timezone.now()
+            ),
+            "referral_link": request.build_absolute_uri(
+                reverse("members:signup") + f"?ref={member.referral_code}"
+            ),
+        },
+    )
+
+
+@login_required
+@require_POST
+def redeem(request, reward_id):
+    member = _member_or_none(request)
+    if member is None:
+        return _no_membership(request)
+    reward = Reward.objects.filter(pk=reward_id).first()
+    try:
+        if reward is None:
+            raise DomainError(_("This reward is not available."))
+        voucher = reward_redeem(
+            member=member, reward=reward, request_key=request.POST.get("request_key") or None
+        ).voucher
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            _("Your voucher %(code)s is ready: show it at the till.") % {"code": voucher.code},
+        )
+    return redirect("members:rewards")
+
+
+@login_required
+@require_POST
+def join_club(request, club_id):
+    member = _member_or_none(request)
+    if member is None:
+        return _no_membership(request)
+    club = Club.objects.filter(pk=club_id).first()
+    try:
+        if club is None:
+            raise DomainError(_("This club is not open to you."))
+        membership = club_join(member=member, club=club)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            _("Welcome to %(club)s until %(end)s.")
+            % {"club": club.name, "end": date_format(membership.ends_at, "DATE_FORMAT")},
+        )
+    return redirect("members:rewards")
+
+
+@never_cache
+@login_required
+def voucher_qr(request, code):
+    member = _member_or_none(request)
+    voucher = member and member.vouchers.filter(code=code).first()
+    if voucher is None:
+        raise Http404
+    response = HttpResponse(qr_svg(voucher.code), content_type="image/svg+xml")
+    response["Cache-Control"] = "no-store, private"
+    return response

@@ -188,3 +188,70 @@ def test_pages_are_translated(client, logged_in):
     client.cookies["django_language"] = "fr"
     page = client.get(reverse("members:home")).content.decode()
     assert "Votre QR code personnel" in page
+
+
+def test_rewards_page_redeems_and_shows_the_voucher_and_clubs(client, logged_in):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaigns.models import Club, Reward
+    from members.services import ledger_post
+
+    ledger_post(member=logged_in, carats=2600, kind="bonus", reason="gift", key="fund")
+    reward = Reward.objects.create(
+        name="EUR 25 off",
+        kind="amount",
+        cost_carats=500,
+        starts_at=timezone.now() - timedelta(days=1),
+    )
+    hidden = Reward.objects.create(
+        name="Secret rental",
+        kind="experience",
+        cost_carats=10,
+        starts_at=timezone.now() - timedelta(days=1),
+    )
+    from tiers.models import Tier
+
+    hidden.tiers.add(Tier.objects.get(code="ambassador"))
+    club = Club.objects.create(name="Bridal Circle", cost_carats=2000)
+    page = client.get(reverse("members:rewards")).content.decode()
+    assert "EUR 25 off" in page and "Bridal Circle" in page
+    assert "Secret rental" not in page
+    assert logged_in.referral_code in page
+    client.post(reverse("members:redeem", args=[reward.pk]))
+    client.post(reverse("members:join_club", args=[club.pk]))
+    page = client.get(reverse("members:rewards")).content.decode()
+    voucher = logged_in.vouchers.get()
+    assert voucher.code in page
+    assert "You are in Bridal Circle" in page
+    logged_in.refresh_from_db()
+    assert logged_in.balance == 100
+    assert client.get(reverse("members:voucher_qr", args=[voucher.code])).status_code == 200
+    # a hidden reward posted directly is refused with a message, nothing changes
+    response = client.post(reverse("members:redeem", args=[hidden.pk]), follow=True)
+    assert "not available" in response.content.decode()
+    logged_in.refresh_from_db()
+    assert logged_in.balance == 100
+
+
+def test_referral_link_prefills_the_code_and_rewards_the_friend(client, member, committed):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaigns.models import ActionRule
+
+    ActionRule.objects.create(
+        name="Friend",
+        action="referral_friend",
+        carats=50,
+        starts_at=timezone.now() - timedelta(days=1),
+    )
+    page = client.get(reverse("members:signup") + f"?ref={member.referral_code}")
+    assert member.referral_code in page.content.decode()
+    with committed():
+        join(client, referral_code=member.referral_code)
+    friend = Member.objects.get(email="zoe@example.com")
+    assert friend.referred_by == member
+    assert friend.balance == 50

@@ -263,6 +263,7 @@ def member_signup_online(
     language: str = "en",
     email_opt_in: bool = False,
     sms_opt_in: bool = False,
+    referral_code: str = "",
 ) -> tuple[Member, User]:
     """A visitor joins on the web. The login stays inactive until the e-mail is confirmed
     (the link is e-mailed after commit). A member who exists already (e.g. registered at
@@ -296,6 +297,7 @@ def member_signup_online(
             email_opt_in=email_opt_in,
             sms_opt_in=sms_opt_in,
             user=user,
+            referral_code=referral_code,
         )
     else:
         member = existing

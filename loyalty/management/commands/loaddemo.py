@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.models import ActionRule, EarningRule, Program
+from campaigns.models import ActionRule, Club, EarningRule, Program, Reward
 from campaigns.services import member_enroll
 from members.models import Member, User
 from pos.models import Channel, ExchangeRate, Store
@@ -70,14 +70,69 @@ TIERS = [
         "20% off\nVIP services and events\nProduct rental for brand events\nA free piece for each giveaway you host",
     ),
 ]
+REWARDS = [
+    ("EUR 25 voucher", "amount", 500, "25", None, [], "On any purchase in store or online."),
+    ("Free jewelry cleaning and check", "product", 300, "0", None, [], "In any of our stores."),
+    (
+        "15% off your next piece",
+        "percent",
+        1200,
+        "15",
+        None,
+        ["marquise", "emerald", "ambassador"],
+        "One piece, any collection.",
+    ),
+    (
+        "Private evening at the atelier",
+        "experience",
+        2500,
+        "0",
+        20,
+        ["emerald", "ambassador"],
+        "Meet our designers, for two.",
+    ),
+    (
+        "Rent a piece for your event",
+        "experience",
+        1000,
+        "0",
+        10,
+        ["ambassador"],
+        "For brand events and shoots.",
+    ),
+]
+CLUBS = [
+    (
+        "Bridal Circle",
+        2000,
+        "Early access to new engagement collections\nFree engraving\nA private fitting",
+        "For brides and grooms to be.",
+    ),
+    (
+        "Collectors' Club",
+        2000,
+        "First look at limited editions\nInvitations to launch evenings",
+        "For those who collect our pieces.",
+    ),
+]
 ACTIONS = [
     ("signup", "Welcome to the club", 100, {}),
     ("profile_completed", "Complete your profile", 50, {}),
     ("sms_opt_in", "Text message opt-in", 25, {}),
     ("review", "Product review", 20, {"max_per_member": 100, "cap_period": "month"}),
-    ("review_photo", "Product review with a photo", 40, {"max_per_member": 200, "cap_period": "month"}),
+    (
+        "review_photo",
+        "Product review with a photo",
+        40,
+        {"max_per_member": 200, "cap_period": "month"},
+    ),
     ("social_follow", "Follow us on social media", 25, {}),
-    ("referral_referrer", "A friend's first purchase", 200, {"max_per_member": 2000, "cap_period": "year", "once_per_reference": True}),
+    (
+        "referral_referrer",
+        "A friend's first purchase",
+        200,
+        {"max_per_member": 2000, "cap_period": "year", "once_per_reference": True},
+    ),
     ("referral_friend", "Welcome from a friend", 50, {}),
     ("ugc", "Your photos with our jewelry", 50, {"max_per_member": 200, "cap_period": "month"}),
     ("event_attendance", "Brand event attendance", 75, {}),
@@ -147,6 +202,7 @@ class Command(BaseCommand):
         now = timezone.now()
         with transaction.atomic():
             self._program(now)
+            self._catalog(now)
             stores = self._stores()
             self._logins(stores)
         self._member_history(now, stores)
@@ -154,7 +210,16 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Demo program loaded."))
 
     def _program(self, now):
-        Program.objects.get_or_create(pk=1, defaults={"name": "Diamond Club"})
+        Program.objects.get_or_create(
+            pk=1,
+            defaults={
+                "name": "Diamond Club",
+                "birthday_carats": 150,
+                "expiry_policy": "earned",
+                "expiry_months": 24,
+                "max_store_sales_per_day": 5,
+            },
+        )
         launch = now - timedelta(days=400)
         for action, name, carats, extra in ACTIONS:
             ActionRule.objects.get_or_create(
@@ -165,13 +230,23 @@ class Command(BaseCommand):
             valentine = valentine.replace(year=now.year - 1)
         EarningRule.objects.get_or_create(
             name="Double carats for Valentine's week",
-            defaults={"multiplier": Decimal("2"), "starts_at": valentine,
-                      "ends_at": valentine + timedelta(days=8), "priority": 10},
+            defaults={
+                "multiplier": Decimal("2"),
+                "starts_at": valentine,
+                "ends_at": valentine + timedelta(days=8),
+                "priority": 10,
+            },
         )
         EarningRule.objects.get_or_create(
             name="x3 on rings in Geneva",
-            defaults={"multiplier": Decimal("3"), "starts_at": launch, "store_codes": "geneva",
-                      "categories": "rings", "priority": 20, "budget_carats": 200000},
+            defaults={
+                "multiplier": Decimal("3"),
+                "starts_at": launch,
+                "store_codes": "geneva",
+                "categories": "rings",
+                "priority": 20,
+                "budget_carats": 200000,
+            },
         )
         for code, name, rank, threshold, disc, mult, public, invite, color, benefits in TIERS:
             Tier.objects.get_or_create(
@@ -192,6 +267,27 @@ class Command(BaseCommand):
         for currency, rate in RATES.items():
             ExchangeRate.objects.get_or_create(
                 currency=currency, valid_from=start, defaults={"rate_to_eur": Decimal(rate)}
+            )
+
+    def _catalog(self, now):
+        tiers = {t.code: t for t in Tier.objects.all()}
+        for name, kind, cost, value, stock, only, desc in REWARDS:
+            reward, created = Reward.objects.get_or_create(
+                name=name,
+                defaults=dict(
+                    kind=kind,
+                    cost_carats=cost,
+                    value=Decimal(value),
+                    stock=stock,
+                    description=desc,
+                    starts_at=now - timedelta(days=400),
+                ),
+            )
+            if created and only:
+                reward.tiers.set([tiers[c] for c in only if c in tiers])
+        for name, cost, perks, desc in CLUBS:
+            Club.objects.get_or_create(
+                name=name, defaults=dict(cost_carats=cost, perks=perks, description=desc)
             )
 
     def _stores(self):

@@ -10,7 +10,10 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 SCHEDULE = {
     "Nightly tier evaluation": ("tiers.evaluate_all", {"minute": "15", "hour": "2"}),
     "Release pending carats": ("campaigns.release_pending", {"minute": "30", "hour": "1"}),
-    "Birthday surprises (each time zone's morning)": ("campaigns.birthdays", {"minute": "5", "hour": "*"}),
+    "Birthday surprises (each time zone's morning)": (
+        "campaigns.birthdays",
+        {"minute": "5", "hour": "*"},
+    ),
     "Carats expiry and warnings": ("campaigns.expire_carats", {"minute": "45", "hour": "3"}),
     "Club renewal reminders": ("campaigns.club_reminders", {"minute": "0", "hour": "10"}),
 }
