@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 
 from loyalty.admin_tools import EstimatedCountPaginator
 from loyalty.errors import DomainError
@@ -9,13 +10,15 @@ from .models import (
     Club,
     ClubMembership,
     EarningRule,
+    Giveaway,
     HeldCarats,
     MessageLog,
     Program,
+    Rental,
     Reward,
     Voucher,
 )
-from .services import held_reject, held_release, voucher_cancel
+from .services import giveaway_record, held_reject, held_release, rental_book, voucher_cancel
 
 
 @admin.register(Program)
@@ -278,3 +281,63 @@ class MessageLogAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class ServiceCreateAdmin(admin.ModelAdmin):
+    """New rows go through a service (its rules apply); existing rows are edited plainly."""
+
+    raw_id_fields = ["member"]
+
+    def create(self, request, form):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        created = self.create(request, form)
+        obj.pk = created.pk
+        return None
+
+    def add_view(self, request, form_url="", extra_context=None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except DomainError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return HttpResponseRedirect(request.path)
+
+
+@admin.register(Giveaway)
+class GiveawayAdmin(ServiceCreateAdmin):
+    list_display = ["hosted_on", "title", "member", "channel", "free_piece", "recorded_by"]
+    list_select_related = ["member", "recorded_by"]
+    exclude = ["recorded_by", "created_at"]
+
+    def create(self, request, form):
+        d = form.cleaned_data
+        return giveaway_record(
+            member=d["member"],
+            title=d["title"],
+            hosted_on=d["hosted_on"],
+            free_piece=d["free_piece"],
+            channel=d["channel"],
+            notes=d["notes"],
+            actor=request.user,
+        )
+
+
+@admin.register(Rental)
+class RentalAdmin(ServiceCreateAdmin):
+    list_display = ["starts_on", "ends_on", "piece", "sku", "event", "member", "status"]
+    list_filter = ["status"]
+    list_select_related = ["member"]
+
+    def create(self, request, form):
+        d = form.cleaned_data
+        return rental_book(
+            member=d["member"],
+            piece=d["piece"],
+            sku=d["sku"],
+            event=d["event"],
+            starts_on=d["starts_on"],
+            ends_on=d["ends_on"],
+        )

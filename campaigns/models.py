@@ -410,3 +410,54 @@ class MessageLog(models.Model):
 
     def __str__(self):
         return f"{self.trigger} {self.occasion} to {self.member_id}"
+
+
+class Giveaway(models.Model):
+    """A giveaway hosted by an ambassador; each earns them a free piece (recorded here)."""
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="giveaways")
+    title = models.CharField(max_length=120)
+    hosted_on = models.DateField()
+    channel = models.CharField(max_length=60, blank=True, help_text="e.g. Instagram")
+    free_piece = models.CharField(max_length=120, help_text="The piece given to the host.")
+    notes = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-hosted_on"]
+
+    def __str__(self):
+        return f"{self.title} ({self.hosted_on})"
+
+
+class Rental(models.Model):
+    """A piece lent to an ambassador for a brand event."""
+
+    class Status(models.TextChoices):
+        BOOKED = "booked", "booked"
+        OUT = "out", "with the ambassador"
+        RETURNED = "returned", "returned"
+        CANCELLED = "cancelled", "cancelled"
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="rentals")
+    piece = models.CharField(max_length=120)
+    sku = models.CharField(max_length=64, blank=True)
+    event = models.CharField(max_length=120)
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.BOOKED)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-starts_on"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_on__gte=models.F("starts_on")), name="rental_dates_ordered"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.piece} for {self.event}"

@@ -13,7 +13,7 @@ from members.selectors import member_search
 from members.services import ledger_adjust
 from pos.models import Purchase
 from tiers.models import Tier, TierChange
-from tiers.services import tier_invite, tier_revoke
+from tiers.services import invitation_send, tier_invite, tier_revoke
 
 admin.site.site_header = "Carat — CRM console"
 admin.site.site_title = "Carat"
@@ -143,7 +143,7 @@ class MemberAdmin(admin.ModelAdmin):
         ("Codes", {"fields": ["referral_code", "qr_rotated_at"], "classes": ["collapse"]}),
     ]
     inlines = [LedgerInline, PurchaseInline, TierChangeInline, ConsentInline]
-    actions = ["adjust_carats", "invite_to_tier", "revoke_invitation"]
+    actions = ["adjust_carats", "send_invitation", "invite_to_tier", "revoke_invitation"]
 
     @admin.display(description="tier", ordering="status__tier__rank")
     def tier_name(self, obj):
@@ -212,7 +212,20 @@ class MemberAdmin(admin.ModelAdmin):
             ),
         )
 
-    @admin.action(description="Invite to a hidden tier (Ambassador)")
+    @admin.action(description="Send a hidden-tier invitation by e-mail (Ambassador)")
+    def send_invitation(self, request, queryset):
+        return self._form_action(
+            request,
+            queryset,
+            form_class=InviteForm,
+            action="send_invitation",
+            title="Send invitation",
+            apply=lambda m, d: invitation_send(
+                member=m, tier=d["tier"], actor=request.user, note=d["note"]
+            ),
+        )
+
+    @admin.action(description="Assign a hidden tier directly (Ambassador)")
     def invite_to_tier(self, request, queryset):
         return self._form_action(
             request,

@@ -16,6 +16,7 @@ urlpatterns = [
     path("history/", views.history, name="history"),
     path("profile/", views.profile, name="profile"),
     path("rewards/", views.rewards, name="rewards"),
+    path("invitation/<str:token>/", views.invitation, name="invitation"),
     path("rewards/<int:reward_id>/redeem/", views.redeem, name="redeem"),
     path("clubs/<int:club_id>/join/", views.join_club, name="join_club"),
     path("vouchers/<str:code>.svg", views.voucher_qr, name="voucher_qr"),

@@ -28,6 +28,7 @@ from campaigns.services import (
 )
 from loyalty.errors import DomainError
 from tiers.selectors import member_progress
+from tiers.services import invitation_accept
 
 from .forms import MemberPasswordResetForm, ProfileForm, SignupForm
 from .models import Member, User
@@ -271,3 +272,24 @@ def voucher_qr(request, code):
     response = HttpResponse(qr_svg(voucher.code), content_type="image/svg+xml")
     response["Cache-Control"] = "no-store, private"
     return response
+
+
+@login_required
+def invitation(request, token):
+    member = _member_or_none(request)
+    if member is None:
+        return _no_membership(request)
+    if request.method == "POST":
+        try:
+            result = invitation_accept(token=token, member=member)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(
+                request, _("Welcome to the %(tier)s circle.") % {"tier": result.tier.name}
+            )
+        return redirect("members:home")
+    pending = member.tier_invitations.select_related("tier").filter(token=token).first()
+    if pending is None:
+        raise Http404
+    return render(request, "members/invitation.html", {"invitation": pending})

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from loyalty.admin_tools import EstimatedCountPaginator
 
-from .models import MemberTier, Tier, TierChange
+from .models import Invitation, MemberTier, Tier, TierChange
 
 
 @admin.register(Tier)
@@ -56,4 +56,25 @@ class MemberTierAdmin(admin.ModelAdmin):
         return False  # tiers move through services: upgrades, nightly job, invitations
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "member",
+        "tier",
+        "invited_by",
+        "expires_at",
+        "accepted_at",
+        "note",
+    ]
+    list_select_related = ["member", "tier", "invited_by"]
+    raw_id_fields = ["member"]
+
+    def has_add_permission(self, request):
+        return False  # sent from the member list (action "Send a hidden-tier invitation")
+
+    def has_change_permission(self, request, obj=None):
         return False

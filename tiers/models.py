@@ -90,3 +90,25 @@ class TierChange(models.Model):
 
     def __str__(self):
         return f"{self.member_id}: {self.from_tier_id} -> {self.to_tier_id} ({self.reason})"
+
+
+class Invitation(models.Model):
+    """An invitation to an invite-only tier: a one-time link e-mailed to the member;
+    accepting it assigns the tier."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="tier_invitations")
+    tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
+    token = models.CharField(max_length=64, unique=True)
+    note = models.CharField(max_length=255)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.tier_id} for {self.member_id}"

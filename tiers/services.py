@@ -1,18 +1,19 @@
 """Tier qualification: upgrade at once after a sale, downgrade only in the nightly job and
 only after the 12-month hold, invite-only tiers by marketing's hand."""
 
+import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from loyalty.errors import DomainError
+from loyalty.errors import Conflict, DomainError, NotFound
 from members.models import LedgerEntry, Member, User
 from members.selectors import qualifying_carats
 
-from .models import MemberTier, Tier, TierChange
+from .models import Invitation, MemberTier, Tier, TierChange
 from .selectors import entry_tier, qualification_window_start, target_tier_for
 
 
@@ -234,4 +235,52 @@ def tiers_evaluate_all(*, now: datetime | None = None) -> EvaluationReport:
         initialised=max(initialised, 0),
         upgraded=counts.get("upgrade", 0),
         downgraded=counts.get("downgrade", 0),
+    )
+
+
+def invitation_send(
+    *, member: Member, tier: Tier, actor: User, note: str, valid_days: int = 30
+) -> Invitation:
+    """Invite a member to an invite-only tier by e-mail (a one-time link)."""
+    from .tasks import send_invitation
+
+    if not tier.invite_only:
+        raise DomainError("Only invite-only tiers are reached by invitation.", field="tier")
+    if not note.strip():
+        raise DomainError("Say why this member is invited.", field="note")
+    now = timezone.now()
+    invitation = Invitation.objects.create(
+        member=member,
+        tier=tier,
+        token=secrets.token_urlsafe(32),
+        note=note.strip(),
+        invited_by=actor,
+        expires_at=now + timedelta(days=valid_days),
+    )
+    transaction.on_commit(lambda: send_invitation.delay(invitation.pk))
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, member: Member) -> TierResult:
+    """The invited member accepts: the tier is assigned, once; the link then stops working."""
+    invitation = (
+        Invitation.objects.select_for_update(of=("self",))
+        .select_related("tier", "invited_by")
+        .filter(token=token)
+        .first()
+    )
+    if invitation is None or invitation.member_id != member.pk:
+        raise NotFound("This invitation does not exist.", code="unknown_invitation")
+    if invitation.accepted_at is not None:
+        raise Conflict("This invitation was already accepted.", code="invitation_used")
+    if invitation.expires_at <= timezone.now():
+        raise Conflict("This invitation has expired.", code="invitation_expired")
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["accepted_at"])
+    return tier_invite(
+        member=member,
+        tier=invitation.tier,
+        actor=invitation.invited_by,
+        note=f"Accepted invitation: {invitation.note}",
     )

@@ -245,3 +245,55 @@ def club_join(*, member: Member, club: Club, actor: User | None = None) -> ClubM
             actor=actor,
         )
     return membership
+
+
+def _require_ambassador(member: Member) -> None:
+    if not member_tier(member).invite_only:
+        raise DomainError("Only members of an invite-only tier host giveaways or rent pieces.")
+
+
+def giveaway_record(
+    *,
+    member: Member,
+    title: str,
+    hosted_on,
+    free_piece: str,
+    actor: User,
+    channel: str = "",
+    notes: str = "",
+):
+    """Record a giveaway an ambassador hosted, and the free piece it earns them."""
+    from campaigns.models import Giveaway
+
+    _require_ambassador(member)
+    return Giveaway.objects.create(
+        member=member,
+        title=title,
+        hosted_on=hosted_on,
+        free_piece=free_piece,
+        channel=channel,
+        notes=notes,
+        recorded_by=actor,
+    )
+
+
+def rental_book(*, member: Member, piece: str, event: str, starts_on, ends_on, sku: str = ""):
+    """Book a piece for an ambassador's brand event; one piece cannot be out twice at once."""
+    from campaigns.models import Rental
+
+    _require_ambassador(member)
+    if ends_on < starts_on:
+        raise DomainError("The rental must end after it starts.", field="ends_on")
+    if (
+        sku
+        and Rental.objects.filter(
+            sku=sku,
+            status__in=[Rental.Status.BOOKED, Rental.Status.OUT],
+            starts_on__lte=ends_on,
+            ends_on__gte=starts_on,
+        ).exists()
+    ):
+        raise Conflict("This piece is already booked for those dates.", code="piece_booked")
+    return Rental.objects.create(
+        member=member, piece=piece, sku=sku, event=event, starts_on=starts_on, ends_on=ends_on
+    )
