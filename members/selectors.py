@@ -92,3 +92,12 @@ def ledger_mismatches() -> QuerySet:
         .exclude(balance=F("ledger_sum"))
         .values("member_number", "balance", "ledger_sum")
     )
+
+
+def member_by_external_id(external_id: str) -> Member:
+    """A member by the web shop's or ERP's own id for the customer."""
+    external_id = (external_id or "").strip()
+    member = Member.objects.filter(external_id=external_id).first() if external_id else None
+    if member is None:
+        raise NotFound("No member has this external id.", code="unknown_member")
+    return member

@@ -134,6 +134,8 @@ def member_update(*, member: Member, source: str, **changes) -> Member:
                     and Member.objects.filter(external_id=value).exclude(pk=member.pk).exists()
                 ):
                     raise Conflict("Another member has this external id.", field="external_id")
+            elif field == "country":
+                value = (value or "").strip().upper()
             elif isinstance(value, str):
                 value = value.strip()
             setattr(member, field, value)

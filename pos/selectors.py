@@ -1,9 +1,13 @@
 """Read queries about stores, rates and sales."""
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from loyalty.errors import DomainError, MissingRate, UnknownCurrency
+from members.models import Member
+from tiers.models import Tier
+from tiers.selectors import Progress, member_progress, member_tier
 
 from .models import ExchangeRate, Store
 
@@ -38,3 +42,32 @@ def store_by_code(code: str) -> Store:
 
 def stores_for_user(user) -> list[Store]:
     return list(Store.objects.filter(staff=user, active=True).order_by("code"))
+
+
+# --- Reads for the REST API (pos.api) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemberCard:
+    """What the API tells about a member: the member, their own tier (also a hidden one:
+    the till must apply its discount) and, for the till, the progress to the next public
+    tier."""
+
+    member: Member
+    tier: Tier
+    progress: Progress | None = None
+
+    @property
+    def consents(self) -> dict:
+        m = self.member
+        return {
+            "email": {"granted": m.email_opt_in, "changed_at": m.email_opt_in_at},
+            "sms": {"granted": m.sms_opt_in, "changed_at": m.sms_opt_in_at},
+        }
+
+
+def member_card(member: Member, *, with_progress: bool = False) -> MemberCard:
+    if with_progress:
+        progress = member_progress(member)
+        return MemberCard(member=member, tier=progress.tier, progress=progress)
+    return MemberCard(member=member, tier=member_tier(member))

@@ -247,6 +247,7 @@ def purchase_record(
             purchase.save(
                 update_fields=[
                     "carats_awarded",
+                    "carats_status",
                     "earning_reason",
                     "balance_after",
                     "tier_after",

@@ -46,7 +46,9 @@ def make_program(*, carats_per_eur="1", signup_bonus=0):
     Program.objects.update_or_create(pk=1, defaults={"carats_per_eur": Decimal(carats_per_eur)})
     if signup_bonus:
         ActionRule.objects.create(
-            name="Welcome", action="signup", carats=signup_bonus,
+            name="Welcome",
+            action="signup",
+            carats=signup_bonus,
             starts_at=timezone.now() - timedelta(days=1000),
         )
     tiers = {}

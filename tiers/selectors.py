@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from loyalty.errors import DomainError
@@ -70,3 +71,8 @@ def member_progress(member: Member, *, now: datetime | None = None) -> Progress:
     span = max(nxt.threshold - base, 1)
     percent = min(100, max(0, int((earned - base) * 100 / span)))
     return Progress(tier, earned, nxt, to_go, percent, status.hold_until if status else None)
+
+
+def public_tiers() -> QuerySet[Tier]:
+    """The tiers clients may show, lowest first. Hidden tiers (Ambassador) never appear."""
+    return Tier.objects.filter(public=True).order_by("rank")
