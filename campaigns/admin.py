@@ -1,5 +1,9 @@
+import csv
+from itertools import chain
+
 from django.contrib import admin, messages
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.utils.html import format_html, format_html_join
 
 from loyalty.admin_tools import EstimatedCountPaginator
 from loyalty.errors import DomainError
@@ -7,6 +11,7 @@ from loyalty.errors import DomainError
 from .models import (
     ActionRule,
     Award,
+    Broadcast,
     Club,
     ClubMembership,
     EarningRule,
@@ -16,9 +21,14 @@ from .models import (
     Program,
     Rental,
     Reward,
+    Segment,
+    SegmentCondition,
+    TriggerConfig,
     Voucher,
 )
+from .segments import segment_members
 from .services import giveaway_record, held_reject, held_release, rental_book, voucher_cancel
+from .services.crm import broadcast_render, broadcast_schedule, broadcast_test_send, message_results
 
 
 @admin.register(Program)
@@ -341,3 +351,176 @@ class RentalAdmin(ServiceCreateAdmin):
             starts_on=d["starts_on"],
             ends_on=d["ends_on"],
         )
+
+
+class ConditionInline(admin.TabularInline):
+    model = SegmentCondition
+    extra = 1
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    list_display = ["name", "match", "created_at"]
+    inlines = [ConditionInline]
+    readonly_fields = ["live_count", "preview"]
+    fields = ["name", "match", "description", "live_count", "preview"]
+    actions = ["export_csv"]
+
+    @admin.display(description="members now")
+    def live_count(self, obj):
+        if not obj.pk:
+            return "-"
+        try:
+            return f"{segment_members(obj).count():,}"
+        except DomainError as exc:
+            return f"Check the conditions: {exc.message}"
+
+    @admin.display(description="first members")
+    def preview(self, obj):
+        if not obj.pk:
+            return "-"
+        try:
+            rows = segment_members(obj).order_by("pk")[:20]
+            return (
+                format_html_join(
+                    "",
+                    "<div>{} — {} {} ({})</div>",
+                    ((m.member_number, m.first_name, m.last_name, m.email) for m in rows),
+                )
+                or "none"
+            )
+        except DomainError as exc:
+            return exc.message
+
+    @admin.action(description="Export members as CSV")
+    def export_csv(self, request, queryset):
+        segment = queryset.first()
+        rows = (
+            segment_members(segment)
+            .order_by("pk")
+            .values_list(
+                "member_number",
+                "email",
+                "first_name",
+                "last_name",
+                "language",
+                "country",
+                "balance",
+                "purchase_count",
+                "lifetime_spend_eur",
+                "last_purchase_at",
+            )
+        )
+
+        class Echo:
+            def write(self, value):
+                return value
+
+        writer = csv.writer(Echo())
+        header = [
+            "member_number",
+            "email",
+            "first_name",
+            "last_name",
+            "language",
+            "country",
+            "balance",
+            "purchase_count",
+            "lifetime_spend_eur",
+            "last_purchase_at",
+        ]
+        stream = (writer.writerow(r) for r in chain([header], rows.iterator(chunk_size=5000)))
+        response = StreamingHttpResponse(stream, content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="segment-{segment.pk}.csv"'
+        return response
+
+
+@admin.register(TriggerConfig)
+class TriggerConfigAdmin(admin.ModelAdmin):
+    list_display = [
+        "trigger",
+        "enabled",
+        "marketing",
+        "priority",
+        "offset_days",
+        "gift_carats",
+        "gift_reward",
+        "segment",
+        "results",
+    ]
+    list_editable = ["enabled", "priority"]
+    raw_id_fields = ["gift_reward"]
+    fieldsets = [
+        (
+            None,
+            {"fields": ["trigger", "enabled", "marketing", "priority", "offset_days", "segment"]},
+        ),
+        ("Gift inside", {"fields": ["gift_carats", "gift_reward"]}),
+        ("English", {"fields": ["subject_en", "body_en"]}),
+        ("Nederlands", {"fields": ["subject_nl", "body_nl"], "classes": ["collapse"]}),
+        ("Français", {"fields": ["subject_fr", "body_fr"], "classes": ["collapse"]}),
+    ]
+
+    def changelist_view(self, request, extra_context=None):
+        self._results = {r["trigger"]: r for r in message_results()}
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="sent / opened / clicked / unsub. / bought in 14 d")
+    def results(self, obj):
+        r = getattr(self, "_results", {}).get(obj.trigger)
+        if not r:
+            return "-"
+        return (
+            f"{r['sent']} / {r['opened']} ({r['open_rate']}%) / {r['clicked']} / "
+            f"{r['unsubscribed']} / {r['purchases']}"
+        )
+
+
+@admin.register(Broadcast)
+class BroadcastAdmin(admin.ModelAdmin):
+    list_display = ["name", "segment", "scheduled_at", "status", "recipients", "results"]
+    list_filter = ["status"]
+    readonly_fields = ["status", "recipients", "preview"]
+    actions = ["schedule", "send_test"]
+    fieldsets = [
+        (None, {"fields": ["name", "segment", "scheduled_at", "status", "recipients"]}),
+        ("English", {"fields": ["subject_en", "body_en", "preview"]}),
+        ("Nederlands", {"fields": ["subject_nl", "body_nl"], "classes": ["collapse"]}),
+        ("Français", {"fields": ["subject_fr", "body_fr"], "classes": ["collapse"]}),
+    ]
+
+    @admin.display(description="preview (first member of the segment)")
+    def preview(self, obj):
+        if not obj.pk:
+            return "-"
+        member = segment_members(obj.segment).order_by("pk").first()
+        if member is None:
+            return "The segment is empty."
+        subject, body = broadcast_render(obj, member)
+        return format_html(
+            "<strong>{}</strong><pre style='white-space:pre-wrap'>{}</pre>", subject, body
+        )
+
+    @admin.display(description="sent / opened / clicked")
+    def results(self, obj):
+        logs = MessageLog.objects.filter(broadcast=obj)
+        sent = logs.filter(status="sent").count()
+        if not sent:
+            return "-"
+        opened = logs.filter(opened_at__isnull=False).count()
+        clicked = logs.filter(clicked_at__isnull=False).count()
+        return f"{sent} / {opened} / {clicked}"
+
+    @admin.action(description="Schedule (at its time, or now if empty)")
+    def schedule(self, request, queryset):
+        for b in queryset.filter(status__in=["draft", "scheduled"]):
+            broadcast_schedule(broadcast=b)
+        self.message_user(
+            request, "Scheduled. The dispatcher sends it at its time.", messages.SUCCESS
+        )
+
+    @admin.action(description="Send a test to myself")
+    def send_test(self, request, queryset):
+        for b in queryset:
+            broadcast_test_send(broadcast=b, to=request.user.email)
+        self.message_user(request, f"Test sent to {request.user.email}.", messages.SUCCESS)

@@ -4,10 +4,13 @@ from celery import shared_task
 
 from .services import (
     birthday_gifts_grant,
+    broadcasts_select,
     carats_expire,
     club_reminders,
-    message_send,
+    message_deliver,
+    messages_dispatch,
     pending_release_due,
+    triggers_select,
 )
 
 
@@ -32,13 +35,29 @@ def remind_clubs() -> int:
     return club_reminders()
 
 
+@shared_task(name="campaigns.select_triggers", acks_late=True)
+def select_triggers() -> dict:
+    """Hourly: claim the date-based trigger mails that are due in each time zone, claim
+    due broadcasts, then dispatch."""
+    report = triggers_select()
+    broadcasts = broadcasts_select()
+    dispatched = messages_dispatch()
+    return {"claimed": report.claimed, "broadcast": broadcasts, "queued": dispatched.queued}
+
+
+@shared_task(name="campaigns.dispatch_messages", acks_late=True)
+def dispatch_messages() -> int:
+    """Every few minutes: event-driven mails that came due (basket, thank-you)."""
+    return messages_dispatch().queued
+
+
 @shared_task(
-    name="campaigns.send_message",
+    name="campaigns.send_messages",
     acks_late=True,
     autoretry_for=(OSError,),
     retry_backoff=True,
     retry_backoff_max=3600,
     max_retries=10,
 )
-def send_message(log_id: int) -> None:
-    message_send(log_id=log_id)
+def send_messages(log_ids: list[int]) -> int:
+    return sum(message_deliver(log_id=i) == "sent" for i in log_ids)

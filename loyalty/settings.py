@@ -135,6 +135,9 @@ EMAIL_BACKEND = env(
 if not DEBUG:
     vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Diamond Club <club@carat.example>")
+# Any provider through django-anymail: EMAIL_BACKEND=anymail.backends.<provider>.EmailBackend
+# and its credentials as JSON, e.g. ANYMAIL='{"MAILGUN_API_KEY": "..."}'.
+ANYMAIL = env.json("ANYMAIL", default={})
 
 # Celery: Redis (or any broker) in production; a filesystem queue in development.
 _broker_dir = VAR_DIR / "broker"

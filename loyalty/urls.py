@@ -15,6 +15,7 @@ urlpatterns = [
     path(settings.ADMIN_PATH, admin.site.urls),
     path("account/", include("members.urls")),
     path("pos/", include("pos.urls")),
+    path("m/", include("campaigns.urls")),
     path("", include("pos.api_urls")),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

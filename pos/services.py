@@ -22,6 +22,8 @@ from campaigns.services import (
     carats_for_purchase,
     carats_hold,
     held_reduce,
+    message_schedule,
+    next_morning,
     program,
     referral_first_purchase,
 )
@@ -237,7 +239,21 @@ def purchase_record(
                 )
             if first_purchase:
                 referral_first_purchase(member=member)
+            if any(ln["service_guarantee"] for ln in lines):
+                message_schedule(
+                    member=member,
+                    trigger="service_guarantee",
+                    occasion=f"guarantee:{purchase.pk}",
+                    due_at=next_morning(member, after=when),
+                )
             tier = tier_reevaluate(member=member, now=now)
+            if tier.changed:
+                message_schedule(
+                    member=member,
+                    trigger="tier_upgraded",
+                    occasion=f"tier:{tier.tier.code}:{now.date().isoformat()}",
+                    due_at=now,
+                )
             purchase.carats_awarded = earning.carats
             purchase.carats_status = status
             purchase.earning_reason = earning.reason[:255]

@@ -41,8 +41,10 @@ def test_setup_periodic_tasks_is_idempotent(db):
     assert tasks == [
         "campaigns.birthdays",
         "campaigns.club_reminders",
+        "campaigns.dispatch_messages",
         "campaigns.expire_carats",
         "campaigns.release_pending",
+        "campaigns.select_triggers",
         "tiers.evaluate_all",
     ]
 

@@ -14,6 +14,7 @@ from campaigns.services import (
     carats_expire,
     club_join,
     club_reminders,
+    messages_dispatch,
     clubs_for_member,
     reward_redeem,
     rewards_for_member,
@@ -186,6 +187,7 @@ def test_birthday_gift_once_a_year_in_the_members_time_zone(
     with django_capture_on_commit_callbacks(execute=True):
         assert birthday_gifts_grant(now=now) == 1
         assert birthday_gifts_grant(now=now) == 0
+        messages_dispatch()
     tokyo.refresh_from_db()
     assert tokyo.balance == 150
     assert BirthdayGift.objects.get(member=tokyo).year == local.year
@@ -203,6 +205,7 @@ def test_expiry_of_earned_carats_spends_oldest_first_and_warns(
     ledger_post(member=member, carats=-250, kind="redemption", reason="gift", key="spent")
     with django_capture_on_commit_callbacks(execute=True):
         run = carats_expire()
+        messages_dispatch()
     # 300 old carats, 250 of them already spent first: 50 expire now
     assert (run.expired_members, run.expired_carats) == (1, 50)
     member.refresh_from_db()

@@ -1,6 +1,18 @@
 """The program's services: earning (campaigns, actions, caps, held carats), rewards
 (catalog, vouchers, clubs), lifecycle jobs (birthdays, expiry, reminders) and messaging."""
 
+from .crm import (
+    broadcast_schedule,
+    broadcasts_select,
+    cart_abandoned,
+    message_deliver,
+    message_results,
+    message_schedule,
+    messages_dispatch,
+    next_morning,
+    triggers_select,
+    unsubscribe,
+)
 from .earning import (
     ActionResult,
     Earning,
@@ -20,7 +32,7 @@ from .earning import (
     referral_first_purchase,
 )
 from .lifecycle import birthday_gifts_grant, carats_expire, club_reminders
-from .messaging import message_claim, message_send
+from .messaging import message_claim
 from .rewards import (
     Redemption,
     club_join,
@@ -43,9 +55,12 @@ __all__ = [
     "action_rule_for",
     "active_earning_rules",
     "birthday_gifts_grant",
+    "broadcast_schedule",
+    "broadcasts_select",
     "carats_expire",
     "carats_for_purchase",
     "carats_hold",
+    "cart_abandoned",
     "club_join",
     "club_reminders",
     "clubs_for_member",
@@ -57,13 +72,19 @@ __all__ = [
     "member_profile_rewards",
     "member_signup_online",
     "message_claim",
-    "message_send",
+    "message_deliver",
+    "message_results",
+    "message_schedule",
+    "messages_dispatch",
+    "next_morning",
     "pending_release_due",
     "program",
     "referral_first_purchase",
     "rental_book",
     "reward_redeem",
     "rewards_for_member",
+    "triggers_select",
+    "unsubscribe",
     "voucher_by_code",
     "voucher_cancel",
     "voucher_issue_gift",

@@ -11,7 +11,16 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.models import ActionRule, Club, EarningRule, Program, Reward
+from campaigns.models import (
+    ActionRule,
+    Club,
+    EarningRule,
+    Program,
+    Reward,
+    Segment,
+    SegmentCondition,
+    TriggerConfig,
+)
 from campaigns.services import member_enroll
 from members.models import Member, User
 from pos.models import Channel, ExchangeRate, Store
@@ -137,6 +146,188 @@ ACTIONS = [
     ("ugc", "Your photos with our jewelry", 50, {"max_per_member": 200, "cap_period": "month"}),
     ("event_attendance", "Brand event attendance", 75, {}),
 ]
+_HELLO = {
+    "en": "Dear {{ member.first_name }},",
+    "nl": "Beste {{ member.first_name }},",
+    "fr": "Chère, cher {{ member.first_name }},",
+}
+TRIGGERS = [
+    (
+        "welcome",
+        False,
+        5,
+        1,
+        0,
+        {
+            "en": (
+                "Welcome to the Diamond Club: your 100 carats are inside",
+                _HELLO["en"]
+                + "\n\nWelcome! Your first 100 carats are on your card. Show your QR code at the till: {{ site_url }}/account/",
+            ),
+            "nl": (
+                "Welkom in de Diamond Club: je 100 karaten zitten erin",
+                _HELLO["nl"]
+                + "\n\nWelkom! Je eerste 100 karaten staan op je kaart. Toon je QR-code aan de kassa: {{ site_url }}/account/",
+            ),
+            "fr": (
+                "Bienvenue au Diamond Club : vos 100 carats sont là",
+                _HELLO["fr"]
+                + "\n\nBienvenue ! Vos 100 premiers carats sont sur votre carte. Montrez votre QR code en caisse : {{ site_url }}/account/",
+            ),
+        },
+    ),
+    (
+        "thank_you",
+        True,
+        20,
+        1,
+        0,
+        {
+            "en": (
+                "Thank you for your visit, {{ member.first_name }}: a better discount awaits",
+                _HELLO["en"]
+                + "\n\nThank you for your purchase. Complete your profile and enjoy a better discount next time: {{ site_url }}/account/profile/",
+            ),
+            "nl": (
+                "Bedankt voor je bezoek, {{ member.first_name }}: een betere korting wacht",
+                _HELLO["nl"]
+                + "\n\nBedankt voor je aankoop. Vul je profiel aan voor een betere korting de volgende keer: {{ site_url }}/account/profile/",
+            ),
+        },
+    ),
+    (
+        "service_guarantee",
+        False,
+        15,
+        1,
+        0,
+        {
+            "en": (
+                "Your service guarantee is active",
+                _HELLO["en"] + "\n\nYour piece is covered by our service guarantee.",
+            ),
+        },
+    ),
+    (
+        "cart_abandoned",
+        True,
+        40,
+        2,
+        0,
+        {
+            "en": (
+                "You left something beautiful in your basket",
+                _HELLO["en"] + "\n\nYour basket is waiting for you.",
+            ),
+        },
+    ),
+    (
+        "win_back",
+        True,
+        30,
+        180,
+        100,
+        {
+            "en": (
+                "We miss you, {{ member.first_name }}: 100 carats are waiting in store",
+                _HELLO["en"]
+                + "\n\nIt has been a while. Come and see our new collection: {{ gift }} are on your card.",
+            ),
+            "nl": (
+                "We missen je, {{ member.first_name }}: 100 karaten wachten in de winkel",
+                _HELLO["nl"]
+                + "\n\nHet is even geleden. Kom onze nieuwe collectie ontdekken: {{ gift }} staan op je kaart.",
+            ),
+        },
+    ),
+    (
+        "birthday_soon",
+        True,
+        12,
+        7,
+        0,
+        {
+            "en": (
+                "Your birthday is coming: a surprise is waiting",
+                _HELLO["en"] + "\n\nYour birthday is next week. A surprise awaits you in store.",
+            ),
+        },
+    ),
+    (
+        "birthday",
+        True,
+        10,
+        0,
+        0,
+        {
+            "en": (
+                "Happy birthday, {{ member.first_name }}: a gift is inside",
+                _HELLO["en"] + "\n\nHappy birthday! Your birthday surprise is on your card.",
+            ),
+            "nl": (
+                "Gelukkige verjaardag, {{ member.first_name }}: er zit een cadeau in",
+                _HELLO["nl"] + "\n\nGelukkige verjaardag! Je verrassing staat op je kaart.",
+            ),
+            "fr": (
+                "Joyeux anniversaire, {{ member.first_name }} : un cadeau vous attend",
+                _HELLO["fr"] + "\n\nJoyeux anniversaire ! Votre surprise est sur votre carte.",
+            ),
+        },
+    ),
+    (
+        "wedding",
+        True,
+        25,
+        0,
+        0,
+        {
+            "en": (
+                "Your wedding anniversary month: celebrate with us",
+                _HELLO["en"] + "\n\nHappy anniversary month.",
+            ),
+        },
+    ),
+    (
+        "anniversary",
+        True,
+        35,
+        0,
+        50,
+        {
+            "en": (
+                "One more year in the Diamond Club: a gift is inside",
+                _HELLO["en"] + "\n\nThank you for another year: {{ gift }} are on your card.",
+            ),
+        },
+    ),
+    (
+        "tier_upgraded",
+        False,
+        8,
+        0,
+        0,
+        {
+            "en": (
+                "You are now {{ tier.name }}",
+                _HELLO["en"] + "\n\nCongratulations: you reached {{ tier.name }}.",
+            ),
+        },
+    ),
+    (
+        "tier_at_risk",
+        True,
+        18,
+        30,
+        0,
+        {
+            "en": (
+                "Keep your {{ tier.name }} status",
+                _HELLO["en"]
+                + "\n\nA purchase before the end of the month keeps your {{ tier.name }} benefits.",
+            ),
+        },
+    ),
+]
 STORES = [
     ("antwerp", "Carat Antwerp", "Antwerp", "EUR", "Europe/Brussels"),
     ("london", "Carat London", "London", "GBP", "Europe/London"),
@@ -207,6 +398,8 @@ class Command(BaseCommand):
             self._logins(stores)
         self._member_history(now, stores)
         self._members(now, stores, members)
+        # Trigger e-mails last: the demo's history must not schedule mails of its own.
+        self._crm()
         self.stdout.write(self.style.SUCCESS("Demo program loaded."))
 
     def _program(self, now):
@@ -289,6 +482,25 @@ class Command(BaseCommand):
             Club.objects.get_or_create(
                 name=name, defaults=dict(cost_carats=cost, perks=perks, description=desc)
             )
+
+    def _crm(self):
+        for trigger, marketing, priority, offset, gift, texts in TRIGGERS:
+            fields = {
+                "marketing": marketing,
+                "priority": priority,
+                "offset_days": offset,
+                "gift_carats": gift,
+            }
+            for lang, (subject, body) in texts.items():
+                fields[f"subject_{lang}"], fields[f"body_{lang}"] = subject, body
+            TriggerConfig.objects.get_or_create(trigger=trigger, defaults=fields)
+        seg, created = Segment.objects.get_or_create(
+            name="First purchase, no second yet",
+            defaults={"description": "The members the brand most wants back."},
+        )
+        if created:
+            SegmentCondition.objects.create(segment=seg, field="one_purchase")
+            SegmentCondition.objects.create(segment=seg, field="days_since_min", value="60")
 
     def _stores(self):
         stores = {}

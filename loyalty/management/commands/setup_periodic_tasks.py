@@ -16,6 +16,11 @@ SCHEDULE = {
     ),
     "Carats expiry and warnings": ("campaigns.expire_carats", {"minute": "45", "hour": "3"}),
     "Club renewal reminders": ("campaigns.club_reminders", {"minute": "0", "hour": "10"}),
+    "Trigger e-mails and broadcasts (each time zone)": (
+        "campaigns.select_triggers",
+        {"minute": "20", "hour": "*"},
+    ),
+    "Dispatch due e-mails": ("campaigns.dispatch_messages", {"minute": "*/5", "hour": "*"}),
 }
 
 

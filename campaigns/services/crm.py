@@ -1,0 +1,590 @@
+"""CRM reach: trigger e-mails selected by date in each member's time zone, broadcasts to
+segments, one dispatcher that applies consent, priority and the weekly cap, and sending
+with tracking and one-click unsubscribe.
+
+Exactly once: every mail first claims a MessageLog row, unique per (member, trigger,
+occasion) — selection inserts those rows set-based (INSERT ... SELECT ... ON CONFLICT
+DO NOTHING), so a job run twice claims nothing new. Sending moves a row from queued to
+sending with a conditional UPDATE, so two workers never send the same row."""
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core import signing
+from django.core.mail import EmailMultiAlternatives
+from django.db import connection, transaction
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.template import Context, Template
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.html import escape, linebreaks
+from django.utils.translation import gettext as _
+
+from campaigns.models import Broadcast, MessageLog, TriggerConfig
+from campaigns.segments import segment_members
+from campaigns.services.earning import program
+from members.models import LedgerEntry, Member
+from members.services import ledger_post, member_update
+from tiers.models import Tier
+from tiers.selectors import qualification_window_start
+
+UNSUBSCRIBE_SALT = "carat.unsubscribe"
+TRACK_SALT = "carat.track"
+SENDING_TIMEOUT = timedelta(minutes=15)
+
+
+# --- selection: which members are due today, per trigger ---------------------------
+
+
+def _day_range(day: date, zone: str) -> tuple[datetime, datetime]:
+    tz = ZoneInfo(zone)
+    start = datetime.combine(day, time.min, tzinfo=tz)
+    return start, start + timedelta(days=1)
+
+
+def _month_day(field: str, day: date) -> Q:
+    q = Q(**{f"{field}__month": day.month, f"{field}__day": day.day})
+    if day.month == 2 and day.day == 28 and not _leap(day.year):
+        q |= Q(**{f"{field}__month": 2, f"{field}__day": 29})
+    return q
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def due_members(cfg: TriggerConfig, *, zone: str, today: date) -> tuple[QuerySet, str] | None:
+    """(members due for this trigger today in `zone`, the occasion) or None."""
+    base = Member.objects.filter(time_zone=zone)
+    t, n = cfg.trigger, cfg.offset_days
+    if t == "welcome":
+        start, end = _day_range(today - timedelta(days=n), zone)
+        return base.filter(joined_at__gte=start, joined_at__lt=end), "welcome"
+    if t == "anniversary":
+        return (
+            base.filter(_month_day("joined_at", today), joined_at__year__lt=today.year),
+            f"anniversary:{today.year}",
+        )
+    if t == "thank_you":
+        start, end = _day_range(today - timedelta(days=n), zone)
+        return (
+            base.filter(last_purchase_at__gte=start, last_purchase_at__lt=end),
+            f"thanks:{start.date().isoformat()}",
+        )
+    if t == "win_back":
+        start, end = _day_range(today - timedelta(days=n), zone)
+        return (
+            base.filter(last_purchase_at__gte=start, last_purchase_at__lt=end),
+            f"winback:{start.date().isoformat()}",
+        )
+    if t == "birthday_soon":
+        day = today + timedelta(days=n or 7)
+        return base.filter(_month_day("birth_date", day)), f"birthday_soon:{day.year}"
+    if t == "birthday":
+        return base.filter(_month_day("birth_date", today)), f"birthday:{today.year}"
+    if t == "wedding":
+        if today.day != 1:
+            return None
+        return (
+            base.filter(wedding_anniversary__month=today.month),
+            f"wedding:{today.year}",
+        )
+    if t == "tier_at_risk":
+        return _tier_at_risk(base, zone=zone, today=today, days=n or 30)
+    return None  # event-driven triggers are scheduled by the code that sees the event
+
+
+def _tier_at_risk(base, *, zone, today, days):
+    """Members whose tier hold ends in `days` days and whose qualifying carats are below
+    their tier's threshold: they will drop at the nightly evaluation after that day."""
+    start, end = _day_range(today + timedelta(days=days), zone)
+    since = qualification_window_start(start)
+    qualifying = (
+        LedgerEntry.objects.filter(
+            member=OuterRef("pk"), kind__in=LedgerEntry.QUALIFYING_KINDS, occurred_at__gte=since
+        )
+        .values("member")
+        .annotate(s=Sum("carats"))
+        .values("s")
+    )
+    threshold = Tier.objects.filter(members__member=OuterRef("pk")).values("threshold")[:1]
+    members = (
+        base.filter(
+            status__hold_until__gte=start,
+            status__hold_until__lt=end,
+            status__tier__invite_only=False,
+            status__tier__threshold__gt=0,
+        )
+        .annotate(q=Coalesce(Subquery(qualifying), 0), t=Subquery(threshold))
+        .filter(q__lt=F("t"))
+    )
+    return members, f"tier_at_risk:{start.date().isoformat()}"
+
+
+def _claim_sql(
+    members: QuerySet,
+    *,
+    trigger: str,
+    occasion: str,
+    marketing: bool,
+    priority: int,
+    due_at: datetime,
+    broadcast_id: int | None = None,
+) -> int:
+    """Insert one scheduled MessageLog row per member of `members` that has none for this
+    occasion yet. One statement, whatever the number of members."""
+    sql, params = members.values("pk").query.sql_with_params()
+    table = MessageLog._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""
+            INSERT INTO {table} (member_id, trigger, occasion, broadcast_id, marketing,
+                priority, due_at, context, subject, body, status, attempts, error, created_at)
+            SELECT sel.pk, %s, %s, %s, %s, %s, %s, %s, '', '', 'scheduled', 0, '', %s
+            FROM ({sql}) sel WHERE 1 = 1
+            ON CONFLICT (member_id, trigger, occasion) DO NOTHING
+            """,  # noqa: S608 - the inner SQL is Django's own, values are parameters
+            [trigger, occasion, broadcast_id, marketing, priority, due_at, "{}", due_at, *params],
+        )
+        return max(cur.rowcount, 0)
+
+
+@dataclass(frozen=True)
+class SelectionReport:
+    claimed: dict
+
+
+def triggers_select(*, now: datetime | None = None) -> SelectionReport:
+    """Claim today's date-based trigger mails for every time zone (run hourly; a second
+    run the same day claims nothing new)."""
+    now = now or timezone.now()
+    configs = list(TriggerConfig.objects.filter(enabled=True).select_related("segment"))
+    zones = list(Member.objects.values_list("time_zone", flat=True).distinct())
+    claimed: dict[str, int] = {}
+    for cfg in configs:
+        for zone in zones:
+            today = now.astimezone(ZoneInfo(zone)).date()
+            due = due_members(cfg, zone=zone, today=today)
+            if due is None:
+                continue
+            members, occasion = due
+            if cfg.segment_id:
+                members = members.filter(pk__in=segment_members(cfg.segment, now=now).values("pk"))
+            if cfg.marketing:
+                members = members.filter(email_opt_in=True)
+            n = _claim_sql(
+                members,
+                trigger=cfg.trigger,
+                occasion=occasion,
+                marketing=cfg.marketing,
+                priority=cfg.priority,
+                due_at=now,
+            )
+            claimed[cfg.trigger] = claimed.get(cfg.trigger, 0) + n
+    return SelectionReport(claimed=claimed)
+
+
+def message_schedule(
+    *, member: Member, trigger: str, occasion: str, due_at: datetime, context: dict | None = None
+) -> MessageLog | None:
+    """Event-driven triggers (service guarantee, basket, tier upgrade): claim a row due
+    later. None if the trigger is off or the occasion was claimed already."""
+    cfg = TriggerConfig.objects.filter(trigger=trigger, enabled=True).first()
+    if cfg is None:
+        return None
+    row, created = MessageLog.objects.get_or_create(
+        member=member,
+        trigger=trigger,
+        occasion=occasion,
+        defaults={
+            "marketing": cfg.marketing,
+            "priority": cfg.priority,
+            "due_at": due_at,
+            "status": MessageLog.Status.SCHEDULED,
+            "context": context or {},
+        },
+    )
+    return row if created else None
+
+
+def next_morning(member: Member, *, after: datetime, hour: int = 10) -> datetime:
+    local = after.astimezone(ZoneInfo(member.time_zone))
+    return datetime.combine(local.date() + timedelta(days=1), time(hour), tzinfo=local.tzinfo)
+
+
+def cart_abandoned(
+    *, member: Member, reference: str, lines: list | None = None
+) -> MessageLog | None:
+    cfg = TriggerConfig.objects.filter(trigger="cart_abandoned", enabled=True).first()
+    delay = timedelta(hours=(cfg.offset_days if cfg else 1) or 1)
+    return message_schedule(
+        member=member,
+        trigger="cart_abandoned",
+        occasion=f"cart:{reference}"[:64],
+        due_at=timezone.now() + delay,
+        context={"lines": lines or []},
+    )
+
+
+# --- broadcasts ---------------------------------------------------------------------
+
+
+def broadcast_schedule(*, broadcast: Broadcast, at: datetime | None = None) -> Broadcast:
+    broadcast.scheduled_at = at or broadcast.scheduled_at or timezone.now()
+    broadcast.status = Broadcast.Status.SCHEDULED
+    broadcast.save(update_fields=["scheduled_at", "status"])
+    return broadcast
+
+
+def broadcasts_select(*, now: datetime | None = None) -> int:
+    """Claim the rows of every broadcast whose time has come (consenting members of its
+    segment, one statement each)."""
+    now = now or timezone.now()
+    total = 0
+    for b in Broadcast.objects.filter(status=Broadcast.Status.SCHEDULED, scheduled_at__lte=now):
+        with transaction.atomic():
+            members = segment_members(b.segment, now=now).filter(email_opt_in=True)
+            n = _claim_sql(
+                members,
+                trigger="broadcast",
+                occasion=f"broadcast:{b.pk}",
+                marketing=True,
+                priority=90,
+                due_at=now,
+                broadcast_id=b.pk,
+            )
+            Broadcast.objects.filter(pk=b.pk).update(status=Broadcast.Status.SENDING, recipients=n)
+        total += n
+    return total
+
+
+# --- dispatch: consent, priority, weekly cap ------------------------------------------
+
+
+@dataclass(frozen=True)
+class DispatchReport:
+    queued: int
+    capped: int
+    skipped: int
+    cancelled: int
+
+
+def messages_dispatch(*, now: datetime | None = None, chunk: int = 5000) -> DispatchReport:
+    """Move due rows to queued (and queue their sending), or to skipped (no consent),
+    capped (weekly cap reached; the lower-priority mail loses) or cancelled (a basket the
+    member bought meanwhile). Rows are taken in chunks by member and priority, locked
+    with SKIP LOCKED so two dispatchers share the work instead of doubling it."""
+    from campaigns.tasks import send_messages
+
+    now = now or timezone.now()
+    cap = program().weekly_mail_cap
+    # A worker that died mid-send leaves a row in "sending": give it back.
+    MessageLog.objects.filter(
+        status="sending", created_at__lt=now - SENDING_TIMEOUT, sent_at__isnull=True
+    ).update(status=MessageLog.Status.QUEUED)
+    totals = {"queued": 0, "capped": 0, "skipped": 0, "cancelled": 0}
+    last = (0, -1, 0)
+    while True:
+        with transaction.atomic():
+            rows = list(
+                MessageLog.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(status=MessageLog.Status.SCHEDULED, due_at__lte=now)
+                .filter(
+                    Q(member_id__gt=last[0])
+                    | Q(member_id=last[0], priority__gt=last[1])
+                    | Q(member_id=last[0], priority=last[1], id__gt=last[2])
+                )
+                .select_related("member")
+                .order_by("member_id", "priority", "id")[:chunk]
+            )
+            if not rows:
+                break
+            last = (rows[-1].member_id, rows[-1].priority, rows[-1].pk)
+            recent = dict(
+                MessageLog.objects.filter(
+                    member_id__in={r.member_id for r in rows},
+                    marketing=True,
+                    status__in=["queued", "sending", "sent"],
+                    created_at__gte=now - timedelta(days=7),
+                )
+                .values("member_id")
+                .annotate(n=Count("id"))
+                .values_list("member_id", "n")
+            )
+            decided: dict[str, list[int]] = {k: [] for k in totals}
+            for row in rows:
+                status = _decide(row, recent, cap)
+                if status == "queued" and row.marketing:
+                    recent[row.member_id] = recent.get(row.member_id, 0) + 1
+                decided[status].append(row.pk)
+            for status, ids in decided.items():
+                if ids:
+                    MessageLog.objects.filter(pk__in=ids).update(status=status)
+                    totals[status] += len(ids)
+            queued = decided["queued"]
+            for i in range(0, len(queued), 200):
+                batch = queued[i : i + 200]
+                transaction.on_commit(lambda b=batch: send_messages.delay(b))
+    _finish_broadcasts()
+    return DispatchReport(**totals)
+
+
+def _decide(row: MessageLog, recent: dict, cap: int) -> str:
+    member = row.member
+    if (
+        row.trigger == "cart_abandoned"
+        and member.last_purchase_at
+        and member.last_purchase_at >= row.created_at
+    ):
+        return "cancelled"
+    if row.marketing and not member.email_opt_in:
+        return "skipped"
+    if row.marketing and cap and recent.get(row.member_id, 0) >= cap:
+        return "capped"
+    return "queued"
+
+
+# --- sending ------------------------------------------------------------------------
+
+
+def unsubscribe_token(member: Member) -> str:
+    return signing.dumps(member.pk, salt=UNSUBSCRIBE_SALT)
+
+
+def track_token(log: MessageLog) -> str:
+    return signing.dumps(log.pk, salt=TRACK_SALT)
+
+
+def _absolute(path: str) -> str:
+    return settings.CARAT_SITE_URL.rstrip("/") + path
+
+
+def render_message(log: MessageLog) -> tuple[str, str, str]:
+    """(subject, text body, html body) in the member's language."""
+    from campaigns.services.messaging import message_context
+
+    member = log.member
+    tier = Tier.objects.filter(members__member=member).first()
+    ctx = {
+        "member": member,
+        "tier": tier,
+        "balance": member.balance,
+        "site_url": settings.CARAT_SITE_URL,
+        **message_context(log),
+        **(log.context or {}),
+    }
+    cfg = None
+    if log.broadcast_id:
+        source = log.broadcast
+    else:
+        cfg = source = TriggerConfig.objects.filter(trigger=log.trigger).first()
+    with translation.override(member.language):
+        if source is None:
+            from django.template.loader import render_to_string
+
+            subject = render_to_string(f"campaigns/email/{log.trigger}_subject.txt", ctx).strip()
+            text = render_to_string(f"campaigns/email/{log.trigger}_body.txt", ctx)
+        else:
+            subject_t, body_t = source.texts(member.language)
+            if cfg is not None and cfg.has_gift:
+                ctx["gift"] = _gift_text(log, cfg)
+            subject = Template(subject_t).render(Context(ctx, autoescape=False)).strip()
+            text = Template(body_t).render(Context(ctx, autoescape=False))
+            if cfg is not None and cfg.has_gift and _("gift") not in subject.lower():
+                subject = f"{subject} — {_('a gift is inside')}"
+        unsubscribe = _absolute(reverse("campaigns:unsubscribe", args=[unsubscribe_token(member)]))
+        footer = _("Unsubscribe from these e-mails") if log.marketing else ""
+    token = track_token(log)
+    pixel = _absolute(reverse("campaigns:open", args=[token]))
+    html = linebreaks(escape(text))
+    html = _wrap_links(html, token)
+    if footer:
+        html += (
+            f'<p style="font-size:12px;color:#777"><a href="{unsubscribe}">{escape(footer)}</a></p>'
+        )
+        text += f"\n\n{footer}: {unsubscribe}\n"
+    html += f'<img src="{pixel}" width="1" height="1" alt="">'
+    return subject[:200], text, html
+
+
+def _wrap_links(html: str, token: str) -> str:
+    def repl(match):
+        url = match.group(0)
+        signed = signing.dumps(url, salt=TRACK_SALT, compress=True)
+        href = _absolute(reverse("campaigns:click", args=[token])) + f"?u={signed}"
+        return f'<a href="{escape(href)}">{escape(url)}</a>'
+
+    return re.sub(r"https?://[^\s<\"']+", repl, html)
+
+
+def _gift_text(log: MessageLog, cfg: TriggerConfig) -> str:
+    parts = []
+    if cfg.gift_carats:
+        parts.append(_("%(n)s carats") % {"n": cfg.gift_carats})
+    if cfg.gift_reward_id:
+        code = (log.context or {}).get("voucher")
+        parts.append(f"{cfg.gift_reward.name}" + (f" ({code})" if code else ""))
+    return ", ".join(parts)
+
+
+def _give_gift(log: MessageLog) -> None:
+    """The gift inside a trigger mail, given once per message (keys make it so)."""
+    from campaigns.services.rewards import voucher_issue_gift
+
+    cfg = TriggerConfig.objects.filter(trigger=log.trigger).select_related("gift_reward").first()
+    if cfg is None or log.broadcast_id:
+        return
+    if cfg.gift_carats:
+        ledger_post(
+            member=log.member,
+            carats=cfg.gift_carats,
+            kind=LedgerEntry.Kind.BONUS,
+            reason=f"Gift: {cfg.get_trigger_display()}",
+            key=f"gift:{log.pk}",
+        )
+    if cfg.gift_reward_id and not (log.context or {}).get("voucher"):
+        voucher = voucher_issue_gift(member=log.member, reward=cfg.gift_reward, source=log.trigger)
+        log.context = {**(log.context or {}), "voucher": voucher.code}
+        MessageLog.objects.filter(pk=log.pk).update(context=log.context)
+
+
+def message_deliver(*, log_id: int) -> str:
+    """Send one claimed message. Only the worker that moves it from queued (or failed) to
+    sending sends it; a sent message is never sent again."""
+    moved = MessageLog.objects.filter(pk=log_id, status__in=["queued", "failed"]).update(
+        status="sending", attempts=F("attempts") + 1
+    )
+    if moved != 1:
+        return "not-mine"
+    log = MessageLog.objects.select_related("member", "broadcast").get(pk=log_id)
+    with transaction.atomic():
+        _give_gift(log)
+    subject, text, html = render_message(log)
+    headers = {}
+    if log.marketing:
+        url = _absolute(reverse("campaigns:unsubscribe", args=[unsubscribe_token(log.member)]))
+        headers = {
+            "List-Unsubscribe": f"<{url}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
+    mail = EmailMultiAlternatives(
+        subject, text, settings.DEFAULT_FROM_EMAIL, [log.member.email], headers=headers
+    )
+    mail.attach_alternative(html, "text/html")
+    try:
+        mail.send()
+    except OSError as exc:
+        MessageLog.objects.filter(pk=log_id).update(status="failed", error=str(exc)[:255])
+        raise
+    MessageLog.objects.filter(pk=log_id).update(
+        status="sent", sent_at=timezone.now(), subject=subject, body=text, error=""
+    )
+    if log.broadcast_id:
+        _finish_broadcasts()
+    return "sent"
+
+
+def _finish_broadcasts() -> None:
+    """A broadcast is sent when none of its messages is still on its way."""
+    Broadcast.objects.filter(status=Broadcast.Status.SENDING).exclude(
+        Exists(
+            MessageLog.objects.filter(
+                broadcast=OuterRef("pk"), status__in=["scheduled", "queued", "sending"]
+            )
+        )
+    ).update(status=Broadcast.Status.SENT)
+
+
+# --- tracking and unsubscribe -----------------------------------------------------------
+
+
+def track_open(*, token: str) -> None:
+    try:
+        log_id = signing.loads(token, salt=TRACK_SALT)
+    except signing.BadSignature:
+        return
+    MessageLog.objects.filter(pk=log_id, opened_at__isnull=True).update(opened_at=timezone.now())
+
+
+def track_click(*, token: str, signed_url: str) -> str | None:
+    """Record the click and return the original URL (only URLs we signed: no open
+    redirect)."""
+    try:
+        log_id = signing.loads(token, salt=TRACK_SALT)
+        url = signing.loads(signed_url, salt=TRACK_SALT)
+    except signing.BadSignature:
+        return None
+    now = timezone.now()
+    MessageLog.objects.filter(pk=log_id, clicked_at__isnull=True).update(clicked_at=now)
+    MessageLog.objects.filter(pk=log_id, opened_at__isnull=True).update(opened_at=now)
+    return url
+
+
+def unsubscribe(*, token: str) -> Member | None:
+    try:
+        member_id = signing.loads(token, salt=UNSUBSCRIBE_SALT)
+    except signing.BadSignature:
+        return None
+    member = Member.objects.filter(pk=member_id).first()
+    if member is None:
+        return None
+    if member.email_opt_in:
+        member = member_update(member=member, source="unsubscribe", email_opt_in=False)
+        last = MessageLog.objects.filter(member=member, status="sent").order_by("-sent_at").first()
+        if last is not None:
+            MessageLog.objects.filter(pk=last.pk).update(unsubscribed_at=timezone.now())
+    return member
+
+
+# --- results -------------------------------------------------------------------------
+
+
+def message_results(*, days: int = 14) -> list[dict]:
+    """Per trigger (and broadcast): sent, opened, clicked, unsubscribed, open rate, and
+    members who bought within `days` days of the mail. One grouped query."""
+    window = timedelta(days=days)
+    bought = Exists(
+        Member.objects.filter(
+            pk=OuterRef("member_id"),
+            purchases__occurred_at__gte=OuterRef("sent_at"),
+            purchases__occurred_at__lt=OuterRef("sent_at") + window,
+        )
+    )
+    rows = (
+        MessageLog.objects.filter(status="sent")
+        .annotate(bought=bought)
+        .values("trigger")
+        .annotate(
+            sent=Count("id"),
+            opened=Count("id", filter=Q(opened_at__isnull=False)),
+            clicked=Count("id", filter=Q(clicked_at__isnull=False)),
+            unsubscribed=Count("id", filter=Q(unsubscribed_at__isnull=False)),
+            purchases=Count("id", filter=Q(bought=True)),
+        )
+        .order_by("trigger")
+    )
+    out = []
+    for r in rows:
+        r["open_rate"] = round(100 * r["opened"] / r["sent"], 1) if r["sent"] else 0.0
+        out.append(r)
+    return out
+
+
+def broadcast_render(broadcast: Broadcast, member: Member) -> tuple[str, str]:
+    subject_t, body_t = broadcast.texts(member.language)
+    tier = Tier.objects.filter(members__member=member).first()
+    ctx = Context({"member": member, "tier": tier, "balance": member.balance}, autoescape=False)
+    return Template(subject_t).render(ctx), Template(body_t).render(ctx)
+
+
+def broadcast_test_send(*, broadcast: Broadcast, to: str) -> None:
+    """A test to the marketer, rendered for the first member of the segment; not logged."""
+    member = segment_members(broadcast.segment).order_by("pk").first() or Member(
+        first_name="Test", language="en", email=to
+    )
+    subject, body = broadcast_render(broadcast, member)
+    EmailMultiAlternatives(f"[TEST] {subject}", body, settings.DEFAULT_FROM_EMAIL, [to]).send()
