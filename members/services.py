@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
 from loyalty.errors import Conflict, DomainError, InsufficientCarats
+from loyalty.outbox import enqueue
 
 from . import codes
 from .models import ConsentChange, LedgerEntry, Member, User
@@ -267,10 +268,8 @@ def _account_user(member: Member) -> User:
 def member_invite(*, member: Member) -> User:
     """Invite a member (e.g. registered at the counter) to set a password for the web
     account. The e-mail is queued after commit."""
-    from .tasks import send_account_email
-
     user = _account_user(member)
-    transaction.on_commit(lambda: send_account_email.delay(user.pk, "invite"))
+    enqueue("members.send_account_email", user.pk, "invite")
     return user
 
 

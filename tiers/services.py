@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from loyalty.errors import Conflict, DomainError, NotFound
+from loyalty.outbox import enqueue
 from members.models import LedgerEntry, Member, User
 from members.selectors import qualifying_carats
 
@@ -242,8 +243,6 @@ def invitation_send(
     *, member: Member, tier: Tier, actor: User, note: str, valid_days: int = 30
 ) -> Invitation:
     """Invite a member to an invite-only tier by e-mail (a one-time link)."""
-    from .tasks import send_invitation
-
     if not tier.invite_only:
         raise DomainError("Only invite-only tiers are reached by invitation.", field="tier")
     if not note.strip():
@@ -257,7 +256,7 @@ def invitation_send(
         invited_by=actor,
         expires_at=now + timedelta(days=valid_days),
     )
-    transaction.on_commit(lambda: send_invitation.delay(invitation.pk))
+    enqueue("tiers.send_invitation", invitation.pk)
     return invitation
 
 

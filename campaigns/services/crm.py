@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from campaigns.models import Broadcast, MessageLog, TriggerConfig
 from campaigns.segments import segment_members
 from campaigns.services.earning import program
+from loyalty.outbox import enqueue
 from members.models import LedgerEntry, Member
 from members.services import ledger_post, member_update
 from tiers.models import Tier
@@ -278,8 +279,6 @@ def messages_dispatch(*, now: datetime | None = None, chunk: int = 5000) -> Disp
     capped (weekly cap reached; the lower-priority mail loses) or cancelled (a basket the
     member bought meanwhile). Rows are taken in chunks by member and priority, locked
     with SKIP LOCKED so two dispatchers share the work instead of doubling it."""
-    from campaigns.tasks import send_messages
-
     now = now or timezone.now()
     cap = program().weekly_mail_cap
     # A worker that died mid-send leaves a row in "sending": give it back.
@@ -328,7 +327,7 @@ def messages_dispatch(*, now: datetime | None = None, chunk: int = 5000) -> Disp
             queued = decided["queued"]
             for i in range(0, len(queued), 200):
                 batch = queued[i : i + 200]
-                transaction.on_commit(lambda b=batch: send_messages.delay(b))
+                enqueue("campaigns.send_messages", batch)
     _finish_broadcasts()
     return DispatchReport(**totals)
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from campaigns.models import ActionRule, ActionType, Award, EarningRule, HeldCarats, Program
 from campaigns.periods import period_start
 from loyalty.errors import Conflict, DomainError
+from loyalty.outbox import enqueue
 from members.models import LedgerEntry, Member, User
 from members.services import ledger_post, member_register
 from tiers.models import Tier
@@ -268,8 +269,6 @@ def member_signup_online(
     """A visitor joins on the web. The login stays inactive until the e-mail is confirmed
     (the link is e-mailed after commit). A member who exists already (e.g. registered at
     the counter) without a login gets one the same way; the link proves the address."""
-    from members.tasks import send_account_email
-
     email = (email or "").strip().lower()
     existing = Member.objects.filter(email=email).select_related("user").first()
     if existing is not None and existing.user_id and existing.user.has_usable_password():
@@ -303,7 +302,7 @@ def member_signup_online(
         member = existing
         Member.objects.filter(pk=member.pk).update(user=user)
         member.user = user
-    transaction.on_commit(lambda: send_account_email.delay(user.pk, "verify"))
+    enqueue("members.send_account_email", user.pk, "verify")
     return member, user
 
 
