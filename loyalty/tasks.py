@@ -6,3 +6,10 @@ from .outbox import outbox_flush
 @shared_task(name="loyalty.outbox_flush")
 def flush_outbox() -> int:
     return outbox_flush()
+
+
+@shared_task(name="loyalty.deliver_webhooks")
+def deliver_webhooks() -> int:
+    from .webhooks import deliver_due
+
+    return deliver_due()

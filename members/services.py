@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from loyalty.errors import Conflict, DomainError, InsufficientCarats
 from loyalty.outbox import enqueue
+from loyalty.webhooks import emit
 
 from . import codes
 from .models import ConsentChange, LedgerEntry, Member, User
@@ -84,7 +85,24 @@ def member_register(
             ConsentChange.objects.create(
                 member=member, channel=channel, granted=True, source=source, changed_at=now
             )
+    emit("member.created", member_id=member.pk, data=member_event_data(member))
     return member
+
+
+def member_event_data(member: Member) -> dict:
+    return {
+        "member": member.member_number,
+        "email": member.email,
+        "first_name": member.first_name,
+        "last_name": member.last_name,
+        "phone": member.phone,
+        "language": member.language,
+        "country": member.country,
+        "external_id": member.external_id,
+        "source": member.source,
+        "email_opt_in": member.email_opt_in,
+        "sms_opt_in": member.sms_opt_in,
+    }
 
 
 PROFILE_FIELDS = (
@@ -144,6 +162,15 @@ def member_update(*, member: Member, source: str, **changes) -> Member:
         else:
             raise DomainError(f"Unknown profile field: {field}.", field=field)
     member.save(update_fields=update_fields)
+    if len(update_fields) > 1:
+        emit(
+            "member.updated",
+            member_id=member.pk,
+            data={
+                **member_event_data(member),
+                "changed": sorted(set(update_fields) - {"updated_at"}),
+            },
+        )
     return member
 
 
@@ -216,6 +243,18 @@ def ledger_post(
             ) from None
         return Posting(entry=existing, created=False)
     member.balance = entry.balance_after
+    emit(
+        "carats.changed",
+        member_id=member.pk,
+        data={
+            "member": member.member_number,
+            "carats": carats,
+            "kind": kind,
+            "reason": entry.reason,
+            "balance": entry.balance_after,
+            "key": key,
+        },
+    )
     return Posting(entry=entry, created=True)
 
 

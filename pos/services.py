@@ -28,6 +28,7 @@ from campaigns.services import (
     referral_first_purchase,
 )
 from loyalty.errors import Conflict, DomainError, NotFound
+from loyalty.webhooks import emit
 from members.models import LedgerEntry, Member, User
 from members.services import ledger_post, member_record_purchase_facts
 from tiers.models import Tier
@@ -270,12 +271,29 @@ def purchase_record(
                     "tier_changed",
                 ]
             )
+            emit("purchase.recorded", member_id=member.pk, data=_sale_event(purchase, member))
     except IntegrityError:
         existing = Purchase.objects.filter(receipt_key=key).first()
         if existing is None:
             raise
         return _replay(existing, fingerprint)
     return SaleResult(purchase=purchase, created=True, tier=tier.tier, previous_tier=previous)
+
+
+def _sale_event(purchase: Purchase, member: Member) -> dict:
+    return {
+        "member": member.member_number,
+        "receipt_id": purchase.receipt_id,
+        "channel": purchase.channel,
+        "store": purchase.store.code if purchase.store else None,
+        "amount": str(purchase.amount),
+        "currency": purchase.currency,
+        "amount_eur": str(purchase.amount_eur),
+        "occurred_at": purchase.occurred_at.isoformat(),
+        "carats_awarded": purchase.carats_awarded,
+        "carats_status": purchase.carats_status,
+        "tier": purchase.tier_after,
+    }
 
 
 def _carats_status(*, member: Member, channel: str, store: Store | None, when: datetime) -> str:
@@ -421,6 +439,20 @@ def return_record(
             ret.save(update_fields=["balance_after"])
         member_record_purchase_facts(
             member=member, occurred_at=purchase.occurred_at, amount_eur=-ret.amount_eur, count=0
+        )
+        emit(
+            "return.recorded",
+            member_id=member.pk,
+            data={
+                "member": member.member_number,
+                "receipt_id": purchase.receipt_id,
+                "return_id": ret.return_id,
+                "amount": str(ret.amount),
+                "currency": purchase.currency,
+                "carats_reversed": ret.carats_reversed,
+                "carats_cancelled": ret.carats_cancelled,
+                "balance": ret.balance_after,
+            },
         )
     return ReturnResult(ret=ret, created=True)
 

@@ -45,6 +45,7 @@ def test_setup_periodic_tasks_is_idempotent(db):
         "campaigns.expire_carats",
         "campaigns.release_pending",
         "campaigns.select_triggers",
+        "loyalty.deliver_webhooks",
         "loyalty.outbox_flush",
         "tiers.evaluate_all",
     ]

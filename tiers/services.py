@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from loyalty.errors import Conflict, DomainError, NotFound
 from loyalty.outbox import enqueue
+from loyalty.webhooks import emit
 from members.models import LedgerEntry, Member, User
 from members.selectors import qualifying_carats
 
@@ -31,6 +32,21 @@ class TierResult:
     tier: Tier
     previous: Tier | None
     changed: bool
+
+
+def _tier_event(member: Member, previous: Tier | None, tier: Tier, reason: str) -> None:
+    emit(
+        "tier.changed",
+        member_id=member.pk,
+        data={
+            "member": member.member_number,
+            "from": previous.code if previous else None,
+            "to": tier.code,
+            "to_name": tier.name,
+            "discount_percent": str(tier.discount_percent),
+            "reason": reason,
+        },
+    )
 
 
 def tier_assign_initial(*, member: Member, at: datetime | None = None) -> MemberTier:
@@ -79,6 +95,7 @@ def tier_reevaluate(*, member: Member, now: datetime | None = None) -> TierResul
         note=f"{earned} qualifying carats",
         changed_at=now,
     )
+    _tier_event(member, current, target, TierChange.Reason.UPGRADE)
     return TierResult(tier=target, previous=current, changed=True)
 
 
@@ -106,6 +123,7 @@ def tier_invite(*, member: Member, tier: Tier, actor: User, note: str) -> TierRe
         actor=actor,
         changed_at=now,
     )
+    _tier_event(member, previous, tier, TierChange.Reason.INVITED)
     return TierResult(tier=tier, previous=previous, changed=True)
 
 
@@ -133,6 +151,7 @@ def tier_revoke(*, member: Member, actor: User, note: str) -> TierResult:
         actor=actor,
         changed_at=now,
     )
+    _tier_event(member, previous, target, TierChange.Reason.REVOKED)
     return TierResult(tier=target, previous=previous, changed=True)
 
 
@@ -227,6 +246,7 @@ def tiers_evaluate_all(*, now: datetime | None = None) -> EvaluationReport:
             """,  # noqa: S608
             [now, now],
         )
+        _nightly_events(cur, moves=moves, mt=mt)
         cur.execute(
             f"SELECT direction, COUNT(*) FROM {moves} GROUP BY direction"  # noqa: S608
         )
@@ -283,3 +303,20 @@ def invitation_accept(*, token: str, member: Member) -> TierResult:
         actor=invitation.invited_by,
         note=f"Accepted invitation: {invitation.note}",
     )
+
+
+def _nightly_events(cur, *, moves: str, mt: str) -> None:
+    """tier.changed for each member the nightly job moved (only if someone listens)."""
+    from loyalty.models import WebhookEndpoint
+
+    if not any(e.wants("tier.changed") for e in WebhookEndpoint.objects.filter(active=True)):
+        return
+    cur.execute(
+        f"""SELECT mv.member_id, mv.from_tier, mv.to_tier, mv.direction FROM {moves} mv
+            JOIN {mt} s ON s.member_id = mv.member_id AND s.tier_id = mv.to_tier"""  # noqa: S608
+    )
+    rows = cur.fetchall()
+    tiers = {t.pk: t for t in Tier.objects.all()}
+    members = Member.objects.in_bulk([r[0] for r in rows])
+    for member_id, from_id, to_id, direction in rows:
+        _tier_event(members[member_id], tiers.get(from_id), tiers[to_id], direction)

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from campaigns.models import Club, ClubMembership, Reward, Voucher
 from loyalty.errors import Conflict, DomainError, NotFound
+from loyalty.webhooks import emit
 from members.models import LedgerEntry, Member, User
 from members.services import ledger_post
 from tiers.models import Tier
@@ -43,7 +44,38 @@ def rewards_for_member(member: Member, *, now: datetime | None = None) -> list[R
     return [r for r in rewards if visible_to_tier(r, tier)]
 
 
+def voucher_event(voucher: Voucher) -> dict:
+    return {
+        "member": voucher.member.member_number,
+        "code": voucher.code,
+        "title": voucher.title,
+        "kind": voucher.kind,
+        "value": str(voucher.value),
+        "status": voucher.status,
+        "valid_until": voucher.valid_until.isoformat(),
+        "source": voucher.source,
+    }
+
+
 def _issue_voucher(
+    *, member, reward, title, kind, value, cost, source, valid_days, request_key=None
+):
+    voucher = _create_voucher(
+        member=member,
+        reward=reward,
+        title=title,
+        kind=kind,
+        value=value,
+        cost=cost,
+        source=source,
+        valid_days=valid_days,
+        request_key=request_key,
+    )
+    emit("voucher.issued", member_id=member.pk, data=voucher_event(voucher))
+    return voucher
+
+
+def _create_voucher(
     *, member, reward, title, kind, value, cost, source, valid_days, request_key=None
 ):
     for _ in range(5):
@@ -179,6 +211,11 @@ def voucher_use(*, code: str, where: str = "", actor: User | None = None) -> Vou
         if voucher.status == Voucher.Status.CANCELLED:
             raise Conflict("This voucher was cancelled.", code="voucher_cancelled")
         raise Conflict("This voucher has expired.", code="voucher_expired")
+    emit(
+        "voucher.redeemed",
+        member_id=voucher.member_id,
+        data={**voucher_event(voucher), "where": voucher.used_where},
+    )
     return voucher
 
 
@@ -243,6 +280,17 @@ def club_join(*, member: Member, club: Club, actor: User | None = None) -> ClubM
             reason=f"Club: {club.name} until {membership.ends_at:%Y-%m-%d}",
             key=f"club:{membership.pk}",
             actor=actor,
+        )
+        emit(
+            "club.joined",
+            member_id=member.pk,
+            data={
+                "member": member.member_number,
+                "club": club.name,
+                "started_at": membership.started_at.isoformat(),
+                "ends_at": membership.ends_at.isoformat(),
+                "carats_paid": club.cost_carats,
+            },
         )
     return membership
 
