@@ -21,7 +21,28 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from campaigns.services import member_enroll, member_profile_rewards
+from campaigns.selectors import (
+    balance_after,
+    balance_after_club_join,
+    balance_after_redemption,
+    balance_after_voucher_cancel,
+    club_by_id,
+    club_memberships_active,
+    club_offers_for,
+    reward_by_id,
+    reward_offers_for,
+    vouchers_for_member,
+)
+from campaigns.services import (
+    action_record,
+    club_join,
+    member_enroll,
+    member_profile_rewards,
+    reward_redeem,
+    voucher_by_code,
+    voucher_cancel,
+    voucher_use,
+)
 from loyalty.errors import Conflict, DomainError, Forbidden
 from members.models import Member
 from members.selectors import (
@@ -36,8 +57,13 @@ from tiers.selectors import public_tiers
 from .models import Channel, Store
 from .selectors import member_card, store_by_code
 from .serializers import (
+    ClubJoinResultSerializer,
+    ClubJoinSerializer,
     ErrorSerializer,
+    EventResultSerializer,
+    EventSerializer,
     LedgerEntrySerializer,
+    MemberClubsSerializer,
     MemberCreateSerializer,
     MemberDetailSerializer,
     MemberLookupQuerySerializer,
@@ -45,27 +71,40 @@ from .serializers import (
     MemberUpdateSerializer,
     PurchaseResultSerializer,
     PurchaseSerializer,
+    RedemptionResultSerializer,
+    RedemptionSerializer,
     ReturnResultSerializer,
     ReturnSerializer,
+    RewardSerializer,
     TierSerializer,
+    VoucherCancelResultSerializer,
+    VoucherDetailSerializer,
+    VoucherListQuerySerializer,
+    VoucherRedeemSerializer,
+    VoucherSerializer,
 )
 from .services import purchase_record, return_record
 
 _ERROR_DESCRIPTIONS = {
     400: "Invalid input or a business rule said no (see error.code and error.fields).",
     401: "No API key, or an invalid or revoked one.",
-    403: "This API key may not do this (a store-bound key and another store or online).",
+    403: "This API key may not do this (a store-bound key and another store, online, or "
+    "a voucher cancellation).",
     404: "Not found.",
     409: "Conflicts with what was recorded before (e.g. same receipt, different data).",
     429: "Too many requests for this API key; retry later.",
 }
 
 
-def errors(*codes: int) -> dict:
-    """Error responses for @extend_schema; every operation may also answer 401 and 429."""
+def errors(*codes: int, notes: dict[int, str] | None = None) -> dict:
+    """Error responses for @extend_schema; every operation may also answer 401 and 429.
+    `notes` replaces the generic description of a status for one operation."""
+    notes = notes or {}
     return {
-        code: OpenApiResponse(ErrorSerializer, description=_ERROR_DESCRIPTIONS[code])
-        for code in sorted({*codes, 401, 429})
+        code: OpenApiResponse(
+            ErrorSerializer, description=notes.get(code, _ERROR_DESCRIPTIONS[code])
+        )
+        for code in sorted({*codes, *notes, 401, 429})
     }
 
 
@@ -151,6 +190,16 @@ def idempotent(request, scope: str, payload: dict, handler) -> Response:
         raise
     cache.set(cache_key, {"fingerprint": fingerprint, "body": response.data}, IDEMPOTENCY_TTL)
     return response
+
+
+def request_key(request) -> str | None:
+    """The Idempotency-Key as a key the service stores with what it creates (unique
+    there), scoped to this API key: a replay finds the first result even when the cache
+    has lost it."""
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key:
+        return None
+    return f"api:{request.auth.pk}:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 class MemberLookupView(ApiView):
@@ -385,6 +434,317 @@ class TierListView(ApiView):
         """The tiers members can reach, with their thresholds, discounts and benefits.
         Invite-only hidden tiers are not listed."""
         return Response(TierSerializer(public_tiers(), many=True).data)
+
+
+# --- Events (actions the program rewards) ------------------------------------------------
+
+
+class EventCreateView(ApiView):
+    @extend_schema(
+        operation_id="events_create",
+        tags=["program"],
+        summary="Report something a member did that the program may reward",
+        request=EventSerializer,
+        responses={
+            201: EventResultSerializer,
+            200: OpenApiResponse(
+                EventResultSerializer,
+                description="Nothing new was booked: a replay of the same member, type and "
+                "reference (the first result again, carats_awarded as then), or no carats "
+                "given (carats_awarded 0: no active rule for this type, a limit reached, or "
+                "already rewarded for this reference; reason says which).",
+            ),
+            **errors(400, 404),
+        },
+    )
+    def post(self, request):
+        """A review, a social follow, user content, a visit to a brand event, ... Carats
+        come from the active rule for the type, within its limits, at most once per member,
+        type and reference. Types the program awards by itself (sign-up, profile,
+        referrals) cannot be reported."""
+        data = parse(EventSerializer, request.data)
+        member = member_by_code(data["member"])
+        result = action_record(member=member, action=data["type"], reference=data["reference"])
+        body = {
+            "carats_awarded": result.carats,
+            "balance": balance_after(result.entry_key, member.pk),
+            "reason": result.reason,
+            "type": data["type"],
+            "reference": data["reference"],
+        }
+        return Response(
+            EventResultSerializer(body).data,
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+
+# --- Rewards and vouchers ---------------------------------------------------------------
+
+
+class MemberRewardListView(ApiView):
+    @extend_schema(
+        operation_id="members_rewards",
+        tags=["rewards"],
+        summary="The rewards a member may redeem, cheapest first",
+        parameters=[NUMBER],
+        responses={200: RewardSerializer(many=True), **errors(404)},
+    )
+    def get(self, request, number):
+        """The catalog as this member sees it: active rewards of the member's tier (a
+        hidden tier's rewards only for its members), with the stock left and whether the
+        balance covers the cost."""
+        member = member_by_number(number)
+        return Response(RewardSerializer(reward_offers_for(member), many=True).data)
+
+
+class MemberRedemptionCreateView(ApiView):
+    @extend_schema(
+        operation_id="members_redemptions_create",
+        tags=["rewards"],
+        summary="Spend carats on a reward and issue its voucher",
+        parameters=[NUMBER, IDEMPOTENCY_KEY],
+        request=RedemptionSerializer,
+        responses={
+            201: RedemptionResultSerializer,
+            200: OpenApiResponse(
+                RedemptionResultSerializer,
+                description="A replay of the same Idempotency-Key: the first voucher and the "
+                "balance right after it; nothing is spent again.",
+            ),
+            **errors(
+                400,
+                404,
+                409,
+                notes={
+                    400: "Invalid input, or the member already has this reward as often as "
+                    "allowed (limit_reached).",
+                    404: "No such member, or the reward is not available to this member "
+                    "(unknown_reward).",
+                    409: "Not enough carats (insufficient_carats), out of stock "
+                    "(out_of_stock), or the Idempotency-Key was used for other data.",
+                },
+            ),
+        },
+    )
+    def post(self, request, number):
+        """Debits the reward's cost, takes one from its stock and issues a voucher; never
+        oversold and never below a zero balance. Send an Idempotency-Key so that a retry
+        cannot spend twice."""
+        member = member_by_number(number)
+        data = parse(RedemptionSerializer, request.data)
+        reward = reward_by_id(data["reward"])
+
+        def redeem():
+            redemption = reward_redeem(
+                member=member, reward=reward, request_key=request_key(request)
+            )
+            voucher = redemption.voucher
+            body = {"voucher": voucher, "balance": balance_after_redemption(voucher)}
+            return Response(
+                RedemptionResultSerializer(body).data,
+                status=status.HTTP_201_CREATED if redemption.created else status.HTTP_200_OK,
+            )
+
+        payload = {"member": member.member_number, **data}
+        return idempotent(request, "members.redemptions.create", payload, redeem)
+
+
+class MemberVoucherListView(ApiView):
+    @extend_schema(
+        operation_id="members_vouchers",
+        tags=["rewards"],
+        summary="A member's vouchers, newest first",
+        parameters=[NUMBER, VoucherListQuerySerializer],
+        responses={200: VoucherSerializer(many=True), **errors(400, 404)},
+    )
+    def get(self, request, number):
+        """Bought and gift vouchers; `?status=issued` for the ones not used or cancelled
+        (check valid_until: an issued voucher past it has expired)."""
+        member = member_by_number(number)
+        query = parse(VoucherListQuerySerializer, request.query_params)
+        vouchers = vouchers_for_member(member, status=query.get("status"))
+        return Response(VoucherSerializer(vouchers, many=True).data)
+
+
+VOUCHER_CODE = OpenApiParameter(
+    "code",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="The voucher code, e.g. VABCDE-FGHJK.",
+)
+
+
+def voucher_place(request, store_code: str | None) -> str:
+    """Where a voucher is accepted, and whether this key may say so: a store-bound key
+    (a till) only for its own store, which is also the default; other keys name a store
+    or are recorded as themselves."""
+    bound = request.auth.store
+    if store_code:
+        if bound is not None and store_code != bound.code:
+            raise Forbidden(
+                f"This API key may only redeem vouchers for store {bound.code}.",
+                code="store_not_allowed",
+            )
+        return store_by_code(store_code).code
+    if bound is not None:
+        return bound.code
+    return str(request.user)
+
+
+class VoucherDetailView(ApiView):
+    @extend_schema(
+        operation_id="vouchers_retrieve",
+        tags=["rewards"],
+        summary="A voucher, for a till to check before accepting it",
+        parameters=[VOUCHER_CODE],
+        responses={200: VoucherDetailSerializer, **errors(404)},
+    )
+    def get(self, request, code):
+        """Whose voucher it is, what it is worth, its status and until when it is valid
+        (`usable` sums it up)."""
+        return Response(VoucherDetailSerializer(voucher_by_code(code)).data)
+
+
+class VoucherRedeemView(ApiView):
+    @extend_schema(
+        operation_id="vouchers_redeem",
+        tags=["rewards"],
+        summary="Accept a voucher (once, while valid)",
+        parameters=[VOUCHER_CODE, IDEMPOTENCY_KEY],
+        request=VoucherRedeemSerializer,
+        responses={
+            200: VoucherDetailSerializer,
+            **errors(
+                400,
+                403,
+                404,
+                409,
+                notes={
+                    403: "A store's key and another store (store_not_allowed).",
+                    404: "No voucher has this code (unknown_voucher).",
+                    409: "Already used (voucher_used), cancelled (voucher_cancelled) or "
+                    "expired (voucher_expired); or the Idempotency-Key was used for other "
+                    "data.",
+                },
+            ),
+        },
+    )
+    def post(self, request, code):
+        """Marks the voucher used, once: a second redemption is a 409. A store's key
+        redeems for its own store; send an Idempotency-Key to make a retry after a lost
+        answer return the first result instead of a 409."""
+        data = parse(VoucherRedeemSerializer, request.data)
+        where = voucher_place(request, data.get("store"))
+
+        def redeem():
+            return Response(VoucherDetailSerializer(voucher_use(code=code, where=where)).data)
+
+        payload = {"code": code.strip().upper(), **data}
+        return idempotent(request, "vouchers.redeem", payload, redeem)
+
+
+class VoucherCancelView(ApiView):
+    @extend_schema(
+        operation_id="vouchers_cancel",
+        tags=["rewards"],
+        summary="Cancel an unused voucher: its carats come back",
+        parameters=[VOUCHER_CODE, IDEMPOTENCY_KEY],
+        request=None,
+        responses={
+            200: VoucherCancelResultSerializer,
+            **errors(
+                403,
+                404,
+                409,
+                notes={
+                    403: "Only the web shop's or the ERP's keys cancel vouchers, not a "
+                    "store's (store_not_allowed).",
+                    404: "No voucher has this code (unknown_voucher).",
+                    409: "The voucher was used or cancelled already "
+                    "(voucher_not_cancellable); or the Idempotency-Key was used for other "
+                    "data.",
+                },
+            ),
+        },
+    )
+    def post(self, request, code):
+        """Refunds the carats paid for the voucher and puts its unit back in stock. Only
+        an unused voucher can be cancelled."""
+        if request.auth.store is not None:
+            raise Forbidden(
+                "A store's API key cannot cancel vouchers; the web shop or the ERP can.",
+                code="store_not_allowed",
+            )
+
+        def cancel():
+            voucher = voucher_cancel(voucher=voucher_by_code(code))
+            body = {"voucher": voucher, "balance": balance_after_voucher_cancel(voucher)}
+            return Response(VoucherCancelResultSerializer(body).data)
+
+        return idempotent(request, "vouchers.cancel", {"code": code.strip().upper()}, cancel)
+
+
+# --- Clubs ------------------------------------------------------------------------------
+
+
+class MemberClubsView(ApiView):
+    @extend_schema(
+        operation_id="members_clubs",
+        tags=["clubs"],
+        summary="The clubs open to a member and the member's current memberships",
+        parameters=[NUMBER],
+        responses={200: MemberClubsSerializer, **errors(404)},
+    )
+    def get(self, request, number):
+        """Clubs the member may join or renew (of the member's tier), cheapest first, and
+        the paid periods not over yet."""
+        member = member_by_number(number)
+        body = {"clubs": club_offers_for(member), "memberships": club_memberships_active(member)}
+        return Response(MemberClubsSerializer(body).data)
+
+    @extend_schema(
+        operation_id="members_clubs_join",
+        tags=["clubs"],
+        summary="Join or renew a club with carats",
+        parameters=[NUMBER, IDEMPOTENCY_KEY],
+        request=ClubJoinSerializer,
+        responses={
+            201: ClubJoinResultSerializer,
+            200: OpenApiResponse(
+                ClubJoinResultSerializer, description="A replay of the same Idempotency-Key."
+            ),
+            **errors(
+                400,
+                404,
+                409,
+                notes={
+                    404: "No such member, or the club is not open to this member (unknown_club).",
+                    409: "Not enough carats (insufficient_carats), or the Idempotency-Key "
+                    "was used for other data.",
+                },
+            ),
+        },
+    )
+    def post(self, request, number):
+        """Debits the club's cost. A renewal starts when the current period ends, so no
+        paid day is lost. Send an Idempotency-Key so that a retry cannot pay twice."""
+        member = member_by_number(number)
+        data = parse(ClubJoinSerializer, request.data)
+        club = club_by_id(data["club"])
+
+        def join():
+            membership = club_join(member=member, club=club)
+            body = {
+                "club": membership.club,
+                "started_at": membership.started_at,
+                "ends_at": membership.ends_at,
+                "carats_paid": membership.carats_paid,
+                "balance": balance_after_club_join(membership),
+            }
+            return Response(ClubJoinResultSerializer(body).data, status=status.HTTP_201_CREATED)
+
+        payload = {"member": member.member_number, **data}
+        return idempotent(request, "members.clubs.join", payload, join)
 
 
 # --- Unknown paths --------------------------------------------------------------------------

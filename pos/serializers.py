@@ -8,9 +8,13 @@ from collections.abc import Mapping
 
 from django.conf import settings
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from campaigns.models import ActionType, Reward, Voucher
+from campaigns.selectors import pending_carats_for
 from members.models import LedgerEntry
 from pos.models import Purchase
 
@@ -70,6 +74,68 @@ class AwareDateTimeField(serializers.DateTimeField):
         if timezone.is_naive(value):
             self.fail("naive")
         return super().enforce_timezone(value)
+
+
+class StrictCharField(serializers.CharField):
+    """A string that must be sent as a JSON string: a JSON number is refused rather than
+    turned into text (a reference of 12 and one of 12.0 would be different strings)."""
+
+    default_error_messages = {"not_a_string": "Send this as a JSON string, not a {type}."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string", type=_json_type(data))
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An id sent as a JSON integer: strings, decimals and booleans are refused."""
+
+    default_error_messages = {"not_an_integer": "Send a whole number, e.g. 12, not a {type}."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("not_an_integer", type=_json_type(data))
+        return super().to_internal_value(data)
+
+
+class NamedChoiceField(serializers.ChoiceField):
+    """A choice documented as one named enum component of the schema, the same wherever
+    the field is used (e.g. a reward's and a voucher's kind are both RewardKindEnum)."""
+
+    def __init__(self, *, enum_name: str, **kwargs):
+        self.enum_name = enum_name
+        super().__init__(**kwargs)
+
+
+class NamedChoiceFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = NamedChoiceField
+    match_subclasses = True
+
+    def get_name(self):
+        return self.target.enum_name
+
+    def map_serializer_field(self, auto_schema, direction):
+        choices = self.target.choices
+        return {
+            "type": "string",
+            "enum": list(choices),
+            "description": "\n".join(f"* `{value}` - {label}" for value, label in choices.items()),
+        }
+
+
+def _json_type(value) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "list"
+    if isinstance(value, Mapping):
+        return "object"
+    return "null" if value is None else type(value).__name__
 
 
 # --- Errors -------------------------------------------------------------------------
@@ -257,6 +323,12 @@ class TierProgressSerializer(serializers.Serializer):
     percent = serializers.IntegerField(min_value=0, max_value=100)
 
 
+PENDING_CARATS_HELP = (
+    "Carats earned but not on the balance yet: pending until the return window has "
+    "passed, or held for a review. Not spendable."
+)
+
+
 class MemberSummarySerializer(serializers.Serializer):
     """What the till shows after a scan."""
 
@@ -265,7 +337,12 @@ class MemberSummarySerializer(serializers.Serializer):
     last_name = serializers.CharField(source="member.last_name")
     tier = MemberTierSerializer()
     balance = serializers.IntegerField(source="member.balance")
+    pending_carats = serializers.SerializerMethodField(help_text=PENDING_CARATS_HELP)
     progress = TierProgressSerializer()
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_pending_carats(self, card) -> int:
+        return pending_carats_for(card.member)
 
 
 class ConsentSerializer(serializers.Serializer):
@@ -295,6 +372,7 @@ class MemberDetailSerializer(serializers.Serializer):
     joined_at = serializers.DateTimeField(source="member.joined_at")
     tier = MemberTierSerializer()
     balance = serializers.IntegerField(source="member.balance")
+    pending_carats = serializers.SerializerMethodField(help_text=PENDING_CARATS_HELP)
     first_purchase_at = serializers.DateTimeField(
         source="member.first_purchase_at", allow_null=True
     )
@@ -303,6 +381,10 @@ class MemberDetailSerializer(serializers.Serializer):
     lifetime_spend_eur = serializers.DecimalField(
         source="member.lifetime_spend_eur", max_digits=14, decimal_places=2
     )
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_pending_carats(self, card) -> int:
+        return pending_carats_for(card.member)
 
 
 class LedgerEntrySerializer(serializers.Serializer):
@@ -358,3 +440,211 @@ class TierSerializer(serializers.Serializer):
     threshold = serializers.IntegerField(help_text="Qualifying carats over 12 months to reach it.")
     discount_percent = serializers.DecimalField(max_digits=5, decimal_places=2)
     benefits = serializers.CharField()
+
+
+# --- The program engine: events, rewards, vouchers, clubs ---------------------------------
+
+# Actions the program awards by itself (enrolment, profile, referrals). Reporting them from
+# outside would pay the same bonus again under another reference, so the API refuses them.
+PROGRAM_ACTIONS = frozenset(
+    {
+        ActionType.SIGNUP,
+        ActionType.PROFILE_COMPLETED,
+        ActionType.SMS_OPT_IN,
+        ActionType.REFERRAL_REFERRER,
+        ActionType.REFERRAL_FRIEND,
+    }
+)
+EVENT_TYPES = [
+    (value, label) for value, label in ActionType.choices if value not in PROGRAM_ACTIONS
+]
+
+
+class EventTypeField(NamedChoiceField):
+    """One of the action types a client may report (see EVENT_TYPES)."""
+
+    def __init__(self, **kwargs):
+        known = ", ".join(value for value, _label in EVENT_TYPES)
+        kwargs.setdefault(
+            "error_messages",
+            {
+                "invalid_choice": f'Unknown event type "{{input}}"; send one of: {known}.',
+                "not_a_string": "Send the event type as a JSON string.",
+                "program_action": '"{input}" is awarded by the program itself and cannot be '
+                "reported.",
+            },
+        )
+        super().__init__(choices=EVENT_TYPES, enum_name="EventTypeEnum", **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        if data in PROGRAM_ACTIONS:
+            self.fail("program_action", input=data)
+        return super().to_internal_value(data)
+
+
+class EventSerializer(StrictSerializer):
+    """Something a member did that the program may reward (a review, a follow, a visit to
+    a brand event, ...)."""
+
+    member = StrictCharField(
+        max_length=80, help_text="The member number or the scanned QR payload (CARAT1:…)."
+    )
+    type = EventTypeField(help_text="What the member did.")
+    reference = StrictCharField(
+        max_length=120,
+        help_text="What it was about, e.g. the review or product id. One reward per member, "
+        "type and reference: sending it again returns the first result.",
+    )
+
+
+class RedemptionSerializer(StrictSerializer):
+    reward = StrictIntegerField(min_value=1, help_text="The id of the reward (see rewards).")
+
+
+class VoucherListQuerySerializer(serializers.Serializer):
+    status = NamedChoiceField(
+        choices=Voucher.Status.choices,
+        enum_name="VoucherStatusEnum",
+        required=False,
+        help_text="Only vouchers in this status.",
+    )
+
+
+class VoucherRedeemSerializer(StrictSerializer):
+    store = StrictCharField(
+        max_length=16,
+        required=False,
+        help_text="Store code where the voucher is accepted. A store's key redeems only for "
+        "its own store (the default); without a store, the web shop or ERP is recorded.",
+    )
+
+
+class ClubJoinSerializer(StrictSerializer):
+    club = StrictIntegerField(min_value=1, help_text="The id of the club (see clubs).")
+
+
+class EventResultSerializer(serializers.Serializer):
+    """The same body for the first result and its replays."""
+
+    carats_awarded = serializers.IntegerField(
+        help_text="0 when nothing was given: no active rule for this type, a limit reached, "
+        "or already rewarded for this reference (see reason)."
+    )
+    balance = serializers.IntegerField(
+        help_text="The member's balance right after the carats were awarded (now, if none)."
+    )
+    reason = serializers.CharField(help_text="Why these carats, or why none.")
+    type = serializers.CharField()
+    reference = serializers.CharField()
+
+
+class RewardSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="reward.pk")
+    name = serializers.CharField(source="reward.name")
+    description = serializers.CharField(source="reward.description")
+    kind = NamedChoiceField(
+        source="reward.kind", choices=Reward.Kind.choices, enum_name="RewardKindEnum"
+    )
+    cost_carats = serializers.IntegerField(source="reward.cost_carats")
+    value = serializers.DecimalField(
+        source="reward.value",
+        max_digits=10,
+        decimal_places=2,
+        help_text="EUR off for an amount voucher, percent off for a percent voucher.",
+    )
+    stock_left = serializers.IntegerField(allow_null=True, help_text="null: unlimited.")
+    affordable = serializers.BooleanField(help_text="The member's balance covers the cost.")
+
+
+class VoucherSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    title = serializers.CharField()
+    kind = NamedChoiceField(choices=Reward.Kind.choices, enum_name="RewardKindEnum")
+    value = serializers.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        help_text="EUR off for an amount voucher, percent off for a percent voucher.",
+    )
+    status = NamedChoiceField(
+        choices=Voucher.Status.choices,
+        enum_name="VoucherStatusEnum",
+        help_text="issued (still usable until valid_until), used or cancelled.",
+    )
+    issued_at = serializers.DateTimeField()
+    valid_until = serializers.DateTimeField()
+    used_at = serializers.DateTimeField(allow_null=True)
+
+
+class VoucherMemberSerializer(serializers.Serializer):
+    number = serializers.CharField(source="member_number")
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+
+
+class VoucherDetailSerializer(VoucherSerializer):
+    """What a till checks before accepting a voucher."""
+
+    usable = serializers.SerializerMethodField(
+        help_text="Issued and not expired: it can be redeemed now."
+    )
+    used_where = serializers.CharField(help_text="Store code or API client that redeemed it.")
+    cancelled_at = serializers.DateTimeField(allow_null=True)
+    member = VoucherMemberSerializer(help_text="Whose voucher it is.")
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_usable(self, voucher) -> bool:
+        return voucher.status == Voucher.Status.ISSUED and voucher.valid_until > timezone.now()
+
+
+class RedemptionResultSerializer(serializers.Serializer):
+    voucher = VoucherSerializer()
+    balance = serializers.IntegerField(help_text="The member's balance right after the debit.")
+
+
+class VoucherCancelResultSerializer(serializers.Serializer):
+    voucher = VoucherDetailSerializer()
+    carats_refunded = serializers.IntegerField(
+        source="voucher.cost_carats", help_text="Back on the balance (0 for a gift voucher)."
+    )
+    balance = serializers.IntegerField(help_text="The member's balance right after the refund.")
+
+
+class ClubRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    name = serializers.CharField()
+
+
+class ClubSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="club.pk")
+    name = serializers.CharField(source="club.name")
+    description = serializers.CharField(source="club.description")
+    perks = serializers.SerializerMethodField(help_text="One perk per item.")
+    cost_carats = serializers.IntegerField(source="club.cost_carats")
+    duration_days = serializers.IntegerField(source="club.duration_days")
+    affordable = serializers.BooleanField(help_text="The member's balance covers the cost.")
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_perks(self, offer) -> list[str]:
+        return [line.strip() for line in offer.club.perks.splitlines() if line.strip()]
+
+
+class ClubMembershipSerializer(serializers.Serializer):
+    club = ClubRefSerializer()
+    started_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+
+
+class MemberClubsSerializer(serializers.Serializer):
+    clubs = ClubSerializer(many=True, help_text="Clubs open to the member: join or renew.")
+    memberships = ClubMembershipSerializer(
+        many=True,
+        help_text="Paid periods not over yet, in order (a renewal starts when the current "
+        "period ends).",
+    )
+
+
+class ClubJoinResultSerializer(ClubMembershipSerializer):
+    carats_paid = serializers.IntegerField()
+    balance = serializers.IntegerField(help_text="The member's balance right after the debit.")

@@ -1,11 +1,14 @@
 """REST API v1 over HTTP: success, replays, conflicts, authentication and bad input.
 
 Every request goes through `Api`, which records the (path, method) of each successful
-response; the last test checks that every operation of the OpenAPI schema was exercised
-(tests/test_openapi.py checks that the schema and COVERED_OPERATIONS agree)."""
+response; the last test of each API test module checks that the operations it lists in
+OPERATIONS_BY_MODULE were exercised (tests/test_openapi.py checks that the schema and
+COVERED_OPERATIONS, the union of those lists, agree)."""
 
+import os
 import re
 import sys
+from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
 
@@ -26,19 +29,40 @@ from tests.helpers import assert_balance_matches_ledger, run_in_threads
 from tiers.models import MemberTier, TierChange
 from tiers.services import tier_invite
 
-# The operations of the API that these tests exercise with a successful response.
-COVERED_OPERATIONS = {
-    ("/api/v1/members/", "post"),
-    ("/api/v1/members/lookup/", "get"),
-    ("/api/v1/members/{number}/", "get"),
-    ("/api/v1/members/{number}/", "patch"),
-    ("/api/v1/members/by-external-id/{external_id}/", "get"),
-    ("/api/v1/members/{number}/ledger/", "get"),
-    ("/api/v1/purchases/", "post"),
-    ("/api/v1/returns/", "post"),
-    ("/api/v1/tiers/", "get"),
+# The operations of the API that each test module exercises with a successful response.
+OPERATIONS_BY_MODULE = {
+    "tests.test_api": {
+        ("/api/v1/members/", "post"),
+        ("/api/v1/members/lookup/", "get"),
+        ("/api/v1/members/{number}/", "get"),
+        ("/api/v1/members/{number}/", "patch"),
+        ("/api/v1/members/by-external-id/{external_id}/", "get"),
+        ("/api/v1/members/{number}/ledger/", "get"),
+        ("/api/v1/purchases/", "post"),
+        ("/api/v1/returns/", "post"),
+        ("/api/v1/tiers/", "get"),
+    },
+    "tests.test_api_program": {
+        ("/api/v1/events/", "post"),
+        ("/api/v1/members/{number}/rewards/", "get"),
+        ("/api/v1/members/{number}/redemptions/", "post"),
+        ("/api/v1/members/{number}/vouchers/", "get"),
+        ("/api/v1/vouchers/{code}/", "get"),
+        ("/api/v1/vouchers/{code}/redeem/", "post"),
+        ("/api/v1/vouchers/{code}/cancel/", "post"),
+        ("/api/v1/members/{number}/clubs/", "get"),
+        ("/api/v1/members/{number}/clubs/", "post"),
+    },
 }
-EXERCISED: set[tuple[str, str]] = set()
+COVERED_OPERATIONS = set().union(*OPERATIONS_BY_MODULE.values())
+# The operations that answered successfully, per test module (recorded by Api).
+EXERCISED: defaultdict[str, set[tuple[str, str]]] = defaultdict(set)
+
+
+def _current_test_module() -> str:
+    """e.g. "tests.test_api" while a test of tests/test_api.py runs (also its fixtures)."""
+    nodeid = os.environ.get("PYTEST_CURRENT_TEST", "")
+    return nodeid.split("::")[0].removesuffix(".py").replace("/", ".")
 
 
 class Api(APIClient):
@@ -49,7 +73,7 @@ class Api(APIClient):
         match = response.resolver_match
         if 200 <= response.status_code < 300 and match and match.route.startswith("api/v1/"):
             path = "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", match.route)
-            EXERCISED.add((path, kwargs["REQUEST_METHOD"].lower()))
+            EXERCISED[_current_test_module()].add((path, kwargs["REQUEST_METHOD"].lower()))
         return response
 
 
@@ -266,6 +290,7 @@ def test_lookup_by_qr_payload_shows_the_till_summary(api, member, antwerp):
         "last_name": "Lovelace",
         "tier": {"code": "radiant", "name": "Radiant", "discount_percent": "5.00"},
         "balance": 100,
+        "pending_carats": 0,
         "progress": {
             "next_tier": {"code": "marquise", "name": "Marquise"},
             "carats_to_next": 400,
@@ -550,6 +575,7 @@ def test_member_detail_includes_the_purchase_facts(api, member, antwerp):
         "joined_at",
         "tier",
         "balance",
+        "pending_carats",
         "first_purchase_at",
         "last_purchase_at",
         "purchase_count",
@@ -971,12 +997,20 @@ def test_tiers_lists_only_the_public_tiers(api, tiers):
 # --- Coverage of the schema ---------------------------------------------------------------------
 
 
-def test_every_documented_operation_was_exercised(request):
-    """Runs last: every operation in COVERED_OPERATIONS answered a test successfully (and
-    nothing else did). Only meaningful when the whole module ran."""
-    module = sys.modules[__name__]
+def assert_operations_exercised(request, module) -> None:
+    """For the last test of an API test module: every operation the module lists in
+    OPERATIONS_BY_MODULE answered one of its own tests successfully, and nothing answered
+    any test that is not listed at all. Only meaningful when the whole module ran."""
     defined = {name for name in vars(module) if name.startswith("test_")}
     selected = {item.originalname for item in request.session.items if item.module is module}
     if defined - selected:
-        pytest.skip("only checked when the whole of test_api.py runs")
-    assert EXERCISED == COVERED_OPERATIONS
+        pytest.skip(f"only checked when the whole of {module.__name__} runs")
+    missing = OPERATIONS_BY_MODULE[module.__name__] - EXERCISED[module.__name__]
+    assert not missing, f"listed for {module.__name__} but never answered: {sorted(missing)}"
+    unlisted = set().union(*EXERCISED.values()) - COVERED_OPERATIONS
+    assert not unlisted, f"answered successfully but not listed: {sorted(unlisted)}"
+
+
+def test_every_documented_operation_was_exercised(request):
+    """Runs last: every operation listed for this module answered a test successfully."""
+    assert_operations_exercised(request, sys.modules[__name__])
