@@ -1,0 +1,394 @@
+"""The POS scan page for shop assistants: scan a member, see the discount to apply, record
+a sale or a return, register a new member at the counter.
+
+Thin views over the services. Every write is a POST that redirects to a GET showing the
+stored result (POST-redirect-GET), so a browser refresh never records twice; the receipt
+number (and the return number) are the idempotency keys, so a double submit is answered
+with the first result. A shop assistant only ever acts for one of their own stores."""
+
+import re
+from functools import wraps
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.db.models import Sum
+from django.http import HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from campaigns.selectors import pending_carats_for
+from campaigns.services import member_enroll
+from loyalty.errors import DomainError, NotFound
+from members.models import Member
+from members.selectors import member_by_code, member_by_number
+from members.services import member_invite
+from tiers.models import Tier
+from tiers.selectors import member_progress
+
+from .forms import RegisterForm, ReturnForm, SaleForm, ScanForm, StoreForm
+from .models import Channel, ExchangeRate, Purchase, Return, Store
+from .selectors import stores_for_user
+from .services import purchase_record, receipt_key, return_record
+
+SESSION_STORE = "pos_store"
+CLIENT = "pos page"
+_HEX_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")
+
+
+# --- access -------------------------------------------------------------------------------
+
+
+def _forbidden(request, message: str, *, stores=()):
+    return render(request, "pos/403.html", {"message": message, "stores": list(stores)}, status=403)
+
+
+def _current_store(request, stores: list[Store]) -> Store:
+    """The store kept in the session, if it is still one of the user's; else the first."""
+    code = request.session.get(SESSION_STORE)
+    store = next((s for s in stores if s.code == code), stores[0])
+    if code != store.code:
+        request.session[SESSION_STORE] = store.code
+    return store
+
+
+def pos_staff_required(view):
+    """Logged in (on the POS login page) and shop assistant of at least one open store.
+    Sets request.pos_stores and request.pos_store (the store the till works for)."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        stores = stores_for_user(request.user)
+        if not stores:
+            return _forbidden(
+                request,
+                _(
+                    "Your login is not a shop assistant of an open store. "
+                    "Ask the marketing team to add you to your store's staff."
+                ),
+            )
+        request.pos_stores = stores
+        request.pos_store = _current_store(request, stores)
+        # Dates and times on the page are the store's local time.
+        with timezone.override(_store_zone(request.pos_store)):
+            return view(request, *args, **kwargs)
+
+    return never_cache(login_required(wrapper, login_url="pos:login"))
+
+
+def _posted_store(request) -> Store | None:
+    """The store a form was filled in for: it must be one of the user's own stores."""
+    code = (request.POST.get("store") or "").strip()
+    return next((s for s in request.pos_stores if s.code == code), None)
+
+
+def _not_your_store(request):
+    return _forbidden(
+        request,
+        _("This store is not one of your stores: nothing was recorded."),
+        stores=request.pos_stores,
+    )
+
+
+# --- what the page shows ------------------------------------------------------------------
+
+
+def _currencies(store: Store) -> list[str]:
+    known = set(ExchangeRate.objects.values_list("currency", flat=True).distinct())
+    return sorted(known | {"EUR", store.currency})
+
+
+def _store_zone(store: Store):
+    try:
+        return ZoneInfo(store.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(settings.TIME_ZONE)
+
+
+def _tier_colors(color: str) -> tuple[str, str]:
+    """The tier's colour as background and a text colour that keeps the badge readable."""
+    if not _HEX_COLOR.match(color or ""):
+        color = "#8a8a8a"
+    hex_ = color[1:]
+    if len(hex_) == 3:
+        hex_ = "".join(c * 2 for c in hex_)
+
+    def channel(i):
+        c = int(hex_[i : i + 2], 16) / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    luminance = 0.2126 * channel(0) + 0.7152 * channel(2) + 0.0722 * channel(4)
+    # Contrast with white is 1.05 / (L + 0.05), with near-black (L about 0) (L + 0.05) / 0.05.
+    text = "#ffffff" if 1.05 / (luminance + 0.05) >= (luminance + 0.05) / 0.05 else "#111111"
+    return color, text
+
+
+def _member_context(member: Member, store: Store) -> dict:
+    # member_progress gives the member's own tier, also a hidden one (the till must apply
+    # its discount), and only ever a public tier as the next step.
+    progress = member_progress(member)
+    local_today = timezone.localtime(timezone.now(), _store_zone(store)).date()
+    birthday = member.birth_date
+    tier_bg, tier_fg = _tier_colors(progress.tier.color)
+    recent = (
+        Purchase.objects.filter(member=member, store=store)
+        .annotate(returned=Sum("returns__amount"))
+        .order_by("-occurred_at", "-pk")[:5]
+    )
+    return {
+        "member": member,
+        "progress": progress,
+        "tier": progress.tier,
+        "tier_bg": tier_bg,
+        "tier_fg": tier_fg,
+        "birthday_this_month": bool(birthday and birthday.month == local_today.month),
+        "birthday_today": bool(
+            birthday and (birthday.month, birthday.day) == (local_today.month, local_today.day)
+        ),
+        "recent": recent,
+        # Earned but not on the balance yet (return window, or held for review).
+        "pending": pending_carats_for(member),
+    }
+
+
+def _sale_result(request, member: Member, pk: str | None) -> dict | None:
+    if not (pk or "").isdigit():
+        return None
+    purchase = (
+        Purchase.objects.filter(pk=pk, member=member, store__in=request.pos_stores)
+        .select_related("store")
+        .first()
+    )
+    if purchase is None:
+        return None
+    tier = Tier.objects.filter(code=purchase.tier_after).first()
+    return {
+        "purchase": purchase,
+        "tier": tier,
+        "upgraded": purchase.tier_changed and tier is not None,
+    }
+
+
+def _return_result(request, member: Member, pk: str | None) -> dict | None:
+    if not (pk or "").isdigit():
+        return None
+    ret = (
+        Return.objects.filter(
+            pk=pk, purchase__member=member, purchase__store__in=request.pos_stores
+        )
+        .select_related("purchase", "purchase__store")
+        .first()
+    )
+    if ret is None:
+        return None
+    # Carats taken back: from the balance, and pending ones cancelled before they got there.
+    return {"ret": ret, "taken_back": ret.carats_reversed + ret.carats_cancelled}
+
+
+def _render_page(request, *, member=None, status=200, **parts):
+    store = request.pos_store
+    context = {
+        "store": store,
+        "stores": request.pos_stores,
+        "scan_form": parts.get("scan_form") or ScanForm(),
+        "register_form": parts.get("register_form") or RegisterForm(),
+        "active": parts.get("active", ""),
+        "page_error": parts.get("page_error", ""),
+    }
+    if member is not None:
+        context.update(_member_context(member, store))
+        context["sale_form"] = parts.get("sale_form") or SaleForm(
+            initial={"store": store.code, "currency": store.currency},
+            currencies=_currencies(store),
+        )
+        context["return_form"] = parts.get("return_form") or ReturnForm(
+            initial={"store": store.code}
+        )
+        context.update(parts.get("results", {}))
+    return render(request, "pos/page.html", context, status=status)
+
+
+def _member_url(member: Member, **params) -> str:
+    url = reverse("pos:member", args=[member.member_number])
+    params = {k: v for k, v in params.items() if v not in (None, "")}
+    return f"{url}?{urlencode(params)}" if params else url
+
+
+def _member_or_404_page(request, number: str):
+    try:
+        return member_by_number(number), None
+    except NotFound as exc:
+        return None, _render_page(request, page_error=exc.message, status=404)
+
+
+# --- views ---------------------------------------------------------------------------------
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "pos/login.html"
+    next_page = "pos:index"
+
+
+@require_GET
+@pos_staff_required
+def index(request):
+    return _render_page(request)
+
+
+@require_POST
+@pos_staff_required
+def switch_store(request):
+    form = StoreForm(request.POST)
+    store = _posted_store(request) if form.is_valid() else None
+    if store is None:
+        return _not_your_store(request)
+    request.session[SESSION_STORE] = store.code
+    return redirect("pos:index")
+
+
+@require_POST
+@pos_staff_required
+def scan(request):
+    form = ScanForm(request.POST)
+    if form.is_valid():
+        try:
+            member = member_by_code(form.cleaned_data["code"])
+        except DomainError as exc:
+            form.add_domain_error(exc)
+        else:
+            # The QR payload never goes into a URL (history, logs): the member number does.
+            return HttpResponseRedirect(_member_url(member))
+    return _render_page(request, scan_form=form, status=_error_status(form))
+
+
+@require_GET
+@pos_staff_required
+def member_page(request, number):
+    member, error_page = _member_or_404_page(request, number)
+    if error_page:
+        return error_page
+    results = {
+        "sale": _sale_result(request, member, request.GET.get("sale")),
+        "ret": _return_result(request, member, request.GET.get("return")),
+        "again": request.GET.get("again") == "1",
+        "registered": request.GET.get("new") == "1",
+    }
+    return _render_page(request, member=member, results=results)
+
+
+@require_POST
+@pos_staff_required
+def sale(request, number):
+    member, error_page = _member_or_404_page(request, number)
+    if error_page:
+        return error_page
+    store = _posted_store(request)
+    if store is None:
+        return _not_your_store(request)
+    form = SaleForm(request.POST, currencies=_currencies(store))
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            result = purchase_record(
+                member=member,
+                channel=Channel.STORE,
+                store=store,
+                receipt_id=data["receipt_id"],
+                amount=data["amount"],
+                currency=data["currency"],
+                lines=data["lines"],
+                actor=request.user,
+                client=CLIENT,
+            )
+        except DomainError as exc:
+            form.add_domain_error(exc)
+        else:
+            return HttpResponseRedirect(
+                _member_url(member, sale=result.purchase.pk, again="" if result.created else 1)
+            )
+    return _render_page(
+        request, member=member, sale_form=form, active="sale", status=_error_status(form)
+    )
+
+
+@require_POST
+@pos_staff_required
+def sale_return(request, number):
+    member, error_page = _member_or_404_page(request, number)
+    if error_page:
+        return error_page
+    store = _posted_store(request)
+    if store is None:
+        return _not_your_store(request)
+    form = ReturnForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            _check_receipt_of_member(store, data["receipt_id"], member)
+            result = return_record(
+                channel=Channel.STORE,
+                store=store,
+                receipt_id=data["receipt_id"],
+                return_id=data["return_id"],
+                amount=data["amount"],
+                actor=request.user,
+            )
+        except DomainError as exc:
+            form.add_domain_error(exc)
+        else:
+            return HttpResponseRedirect(
+                _member_url(
+                    member, **{"return": result.ret.pk, "again": "" if result.created else 1}
+                )
+            )
+    return _render_page(
+        request, member=member, return_form=form, active="return", status=_error_status(form)
+    )
+
+
+def _check_receipt_of_member(store: Store, receipt_id: str, member: Member) -> None:
+    """A return on this member's page must be against this member's sale."""
+    owner = (
+        Purchase.objects.filter(receipt_key=receipt_key(Channel.STORE, store, receipt_id.strip()))
+        .values_list("member_id", flat=True)
+        .first()
+    )
+    if owner is not None and owner != member.pk:
+        raise DomainError(_("This receipt belongs to another member's sale."), field="receipt_id")
+
+
+@require_POST
+@pos_staff_required
+def register(request):
+    form = RegisterForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            with transaction.atomic():
+                member = member_enroll(
+                    email=data["email"],
+                    first_name=data["first_name"],
+                    last_name=data["last_name"],
+                    source=Member.Source.STORE,
+                )
+                # The invitation to set a password is e-mailed after commit.
+                member_invite(member=member)
+        except DomainError as exc:
+            form.add_domain_error(exc)
+        else:
+            return HttpResponseRedirect(_member_url(member, new=1))
+    return _render_page(request, register_form=form, active="register", status=_error_status(form))
+
+
+def _error_status(form) -> int:
+    """400 for a form error; the DomainError's own status (404, 409) when a service said no."""
+    if not form.errors:
+        return 200
+    return getattr(form, "error_status", 400)
