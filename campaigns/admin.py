@@ -11,7 +11,9 @@ from loyalty.errors import DomainError
 from .models import (
     ActionRule,
     Award,
+    Badge,
     Broadcast,
+    Challenge,
     Club,
     ClubMembership,
     EarningRule,
@@ -27,6 +29,7 @@ from .models import (
     Voucher,
 )
 from .segments import segment_members
+from .selectors import challenge_stats
 from .services import giveaway_record, held_reject, held_release, rental_book, voucher_cancel
 from .services.crm import broadcast_render, broadcast_schedule, broadcast_test_send, message_results
 
@@ -524,3 +527,70 @@ class BroadcastAdmin(admin.ModelAdmin):
         for b in queryset:
             broadcast_test_send(broadcast=b, to=request.user.email)
         self.message_user(request, f"Test sent to {request.user.email}.", messages.SUCCESS)
+
+
+@admin.register(Challenge)
+class ChallengeAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "goal",
+        "enrolment",
+        "active",
+        "window_days",
+        "reward_multiplier",
+        "reward_carats",
+        "badge",
+        "results",
+    ]
+    list_filter = ["active", "goal"]
+    filter_horizontal = ["tiers"]
+    readonly_fields = ["carats_given", "results"]
+    fieldsets = [
+        (None, {"fields": ["name", "description", "active"]}),
+        ("Goal", {"fields": ["goal", "goal_amount"]}),
+        (
+            "Who and when",
+            {"fields": ["enrolment", "segment", "tiers", "window_days", "starts_at", "ends_at"]},
+        ),
+        (
+            "Reward",
+            {
+                "fields": [
+                    "reward_multiplier",
+                    "reward_carats",
+                    "reward_voucher",
+                    "badge",
+                    "budget_carats",
+                    "carats_given",
+                ]
+            },
+        ),
+        ("Results", {"fields": ["results"]}),
+    ]
+    raw_id_fields = ["reward_voucher"]
+
+    @admin.display(
+        description="enrolled / completed (rate) / carats / 2nd-purchase conversion: enrolled vs not"
+    )
+    def results(self, obj):
+        if not obj.pk:
+            return "-"
+        s = challenge_stats(obj)
+
+        def pct(v):
+            return "-" if v is None else f"{v}%"
+
+        return (
+            f"{s['enrolled']} / {s['completed']} ({pct(s['completion_rate'])}) / "
+            f"{s['carats_given']} / {pct(s['conversion_enrolled'])} vs {pct(s['conversion_not_enrolled'])}"
+        )
+
+
+@admin.register(Badge)
+class BadgeAdmin(admin.ModelAdmin):
+    list_display = ["earned_at", "member", "name", "challenge"]
+    list_select_related = ["member", "challenge"]
+    raw_id_fields = ["member"]
+
+    def has_add_permission(self, request):
+        return False

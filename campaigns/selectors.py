@@ -133,3 +133,39 @@ def balance_after_voucher_cancel(voucher: Voucher) -> int:
 
 def balance_after_club_join(membership: ClubMembership) -> int:
     return balance_after(f"club:{membership.pk}", membership.member_id)
+
+
+def challenge_stats(challenge) -> dict:
+    """Enrolled, completed, completion rate, carats given, and the second-purchase
+    conversion of enrolled vs. not enrolled first-time buyers of the same period."""
+    from django.db.models import Count, Exists, OuterRef, Q
+    from django.utils import timezone
+
+    from campaigns.models import ChallengeEnrolment
+    from members.models import Member
+
+    enrolments = ChallengeEnrolment.objects.filter(challenge=challenge)
+    counts = enrolments.aggregate(
+        enrolled=Count("id"), completed=Count("id", filter=Q(status="completed"))
+    )
+    end = challenge.ends_at or timezone.now()
+    buyers = Member.objects.filter(
+        first_purchase_at__gte=challenge.starts_at, first_purchase_at__lt=end
+    ).annotate(enrolled=Exists(enrolments.filter(member=OuterRef("pk"))))
+    split = buyers.aggregate(
+        e_all=Count("id", filter=Q(enrolled=True)),
+        e_second=Count("id", filter=Q(enrolled=True, purchase_count__gte=2)),
+        n_all=Count("id", filter=Q(enrolled=False)),
+        n_second=Count("id", filter=Q(enrolled=False, purchase_count__gte=2)),
+    )
+
+    def pct(a, b):
+        return round(100 * a / b, 1) if b else None
+
+    return {
+        **counts,
+        "completion_rate": pct(counts["completed"], counts["enrolled"]),
+        "carats_given": challenge.carats_given,
+        "conversion_enrolled": pct(split["e_second"], split["e_all"]),
+        "conversion_not_enrolled": pct(split["n_second"], split["n_all"]),
+    }

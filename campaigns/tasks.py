@@ -6,6 +6,7 @@ from .services import (
     birthday_gifts_grant,
     broadcasts_select,
     carats_expire,
+    challenges_expire,
     club_reminders,
     message_deliver,
     messages_dispatch,
@@ -61,3 +62,8 @@ def dispatch_messages() -> int:
 )
 def send_messages(log_ids: list[int]) -> int:
     return sum(message_deliver(log_id=i) == "sent" for i in log_ids)
+
+
+@shared_task(name="campaigns.expire_challenges", acks_late=True)
+def expire_challenges() -> int:
+    return challenges_expire()

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from campaigns.models import Club, Reward
 from campaigns.services import (
+    challenges_for_member,
     club_join,
     clubs_for_member,
     member_profile_rewards,
@@ -98,6 +99,8 @@ def home(request):
             "progress": progress,
             "benefits": [b for b in progress.tier.benefits.splitlines() if b.strip()],
             "entries": ledger_for_member(member)[:8],
+            "challenges": challenges_for_member(member),
+            "badges": member.badges.order_by("-earned_at"),
         },
     )
 

@@ -35,6 +35,7 @@ from campaigns.selectors import (
 )
 from campaigns.services import (
     action_record,
+    cart_abandoned,
     club_join,
     member_enroll,
     member_profile_rewards,
@@ -57,6 +58,7 @@ from tiers.selectors import public_tiers
 from .models import Channel, Store
 from .selectors import member_card, store_by_code
 from .serializers import (
+    CART_ABANDONED,
     ClubJoinResultSerializer,
     ClubJoinSerializer,
     ErrorSerializer,
@@ -464,6 +466,8 @@ class EventCreateView(ApiView):
         referrals) cannot be reported."""
         data = parse(EventSerializer, request.data)
         member = member_by_code(data["member"])
+        if data["type"] == CART_ABANDONED:
+            return self._basket(member, data)
         result = action_record(member=member, action=data["type"], reference=data["reference"])
         body = {
             "carats_awarded": result.carats,
@@ -475,6 +479,24 @@ class EventCreateView(ApiView):
         return Response(
             EventResultSerializer(body).data,
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+    def _basket(self, member, data):
+        """No carats: the basket e-mail is scheduled (sent after the configured delay
+        unless the member buys meanwhile). Once per basket reference."""
+        scheduled = cart_abandoned(
+            member=member, reference=data["reference"], lines=data.get("lines") or []
+        )
+        body = {
+            "carats_awarded": 0,
+            "balance": member.balance,
+            "reason": "Basket e-mail scheduled." if scheduled else "Nothing new to schedule.",
+            "type": data["type"],
+            "reference": data["reference"],
+        }
+        return Response(
+            EventResultSerializer(body).data,
+            status=status.HTTP_201_CREATED if scheduled else status.HTTP_200_OK,
         )
 
 

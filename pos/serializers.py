@@ -455,9 +455,10 @@ PROGRAM_ACTIONS = frozenset(
         ActionType.REFERRAL_FRIEND,
     }
 )
+CART_ABANDONED = "cart_abandoned"
 EVENT_TYPES = [
     (value, label) for value, label in ActionType.choices if value not in PROGRAM_ACTIONS
-]
+] + [(CART_ABANDONED, "basket left in the web shop (schedules the basket e-mail)")]
 
 
 class EventTypeField(NamedChoiceField):
@@ -484,6 +485,12 @@ class EventTypeField(NamedChoiceField):
         return super().to_internal_value(data)
 
 
+class BasketLineSerializer(StrictSerializer):
+    sku = StrictCharField(max_length=64)
+    name = StrictCharField(max_length=120, required=False)
+    quantity = StrictIntegerField(min_value=1, max_value=1000, required=False)
+
+
 class EventSerializer(StrictSerializer):
     """Something a member did that the program may reward (a review, a follow, a visit to
     a brand event, ...)."""
@@ -496,6 +503,12 @@ class EventSerializer(StrictSerializer):
         max_length=120,
         help_text="What it was about, e.g. the review or product id. One reward per member, "
         "type and reference: sending it again returns the first result.",
+    )
+    lines = BasketLineSerializer(
+        many=True,
+        required=False,
+        max_length=100,
+        help_text="For cart_abandoned: what is in the basket (shown in the e-mail).",
     )
 
 

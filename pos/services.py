@@ -21,6 +21,8 @@ from django.utils import timezone
 from campaigns.services import (
     carats_for_purchase,
     carats_hold,
+    challenge_on_purchase,
+    challenge_on_return,
     held_reduce,
     message_schedule,
     next_morning,
@@ -212,14 +214,26 @@ def purchase_record(
                 lines=lines,
                 reference=key,
             )
+            challenge = challenge_on_purchase(
+                member=member,
+                purchase_key=key,
+                amount_eur=amount_eur,
+                channel=channel,
+                categories={ln["category"].lower() for ln in lines if ln["category"]},
+                occurred_at=when,
+                first_purchase=first_purchase,
+                base_carats=earning.base,
+            )
+            carats = earning.carats + challenge.extra_carats
+            explanation = "; ".join(earning.explanation + challenge.explanation)
             balance = Member.objects.values_list("balance", flat=True).get(pk=member.pk)
             status = _carats_status(member=member, channel=channel, store=store, when=when)
             ledger_key = f"purchase:{purchase.pk}"
-            reason = _sale_reason(purchase, earning.reason)
-            if earning.carats > 0 and status == "credited":
+            reason = _sale_reason(purchase, explanation)
+            if carats > 0 and status == "credited":
                 posting = ledger_post(
                     member=member,
-                    carats=earning.carats,
+                    carats=carats,
                     kind=LedgerEntry.Kind.PURCHASE,
                     reason=reason,
                     key=ledger_key,
@@ -227,11 +241,11 @@ def purchase_record(
                     occurred_at=when,
                 )
                 balance = posting.entry.balance_after
-            elif earning.carats > 0:
+            elif carats > 0:
                 pending = program().pending_days
                 carats_hold(
                     member=member,
-                    carats=earning.carats,
+                    carats=carats,
                     reason=reason,
                     key=ledger_key,
                     occurred_at=when,
@@ -255,9 +269,9 @@ def purchase_record(
                     occasion=f"tier:{tier.tier.code}:{now.date().isoformat()}",
                     due_at=now,
                 )
-            purchase.carats_awarded = earning.carats
+            purchase.carats_awarded = carats
             purchase.carats_status = status
-            purchase.earning_reason = earning.reason[:255]
+            purchase.earning_reason = explanation[:255]
             purchase.balance_after = balance
             purchase.tier_after = tier.tier.code
             purchase.tier_changed = tier.changed
@@ -439,6 +453,14 @@ def return_record(
             ret.save(update_fields=["balance_after"])
         member_record_purchase_facts(
             member=member, occurred_at=purchase.occurred_at, amount_eur=-ret.amount_eur, count=0
+        )
+        returned_total = returned + amount
+        challenge_on_return(
+            member=member,
+            purchase_key=key,
+            amount_eur=ret.amount_eur,
+            fully_returned=returned_total >= purchase.amount,
+            now=now,
         )
         emit(
             "return.recorded",

@@ -15,4 +15,6 @@ urlpatterns = [
     path("m/<str:number>/", views.member_page, name="member"),
     path("m/<str:number>/sale/", views.sale, name="sale"),
     path("m/<str:number>/return/", views.sale_return, name="return"),
+    path("m/<str:number>/voucher/", views.use_voucher, name="voucher"),
+    path("m/<str:number>/reward/", views.redeem_reward, name="reward"),
 ]

@@ -24,8 +24,16 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from campaigns.models import Reward
 from campaigns.selectors import pending_carats_for
-from campaigns.services import member_enroll
+from campaigns.services import (
+    challenges_for_member,
+    member_enroll,
+    reward_redeem,
+    rewards_for_member,
+    voucher_by_code,
+    voucher_use,
+)
 from loyalty.errors import DomainError, NotFound
 from members.models import Member
 from members.selectors import member_by_code, member_by_number
@@ -155,6 +163,11 @@ def _member_context(member: Member, store: Store) -> dict:
         "recent": recent,
         # Earned but not on the balance yet (return window, or held for review).
         "pending": pending_carats_for(member),
+        "challenges": challenges_for_member(member),
+        "vouchers": member.vouchers.filter(
+            status="issued", valid_until__gt=timezone.now()
+        ).order_by("valid_until"),
+        "rewards": [r for r in rewards_for_member(member) if r.cost_carats <= member.balance],
     }
 
 
@@ -278,6 +291,10 @@ def member_page(request, number):
         "sale": _sale_result(request, member, request.GET.get("sale")),
         "ret": _return_result(request, member, request.GET.get("return")),
         "again": request.GET.get("again") == "1",
+        "used_voucher": member.vouchers.filter(
+            code=request.GET.get("voucher", ""), status="used"
+        ).first(),
+        "issued_voucher": member.vouchers.filter(code=request.GET.get("issued", "")).first(),
         "registered": request.GET.get("new") == "1",
     }
     return _render_page(request, member=member, results=results)
@@ -392,3 +409,52 @@ def _error_status(form) -> int:
     if not form.errors:
         return 200
     return getattr(form, "error_status", 400)
+
+
+@require_POST
+@pos_staff_required
+def use_voucher(request, number):
+    """Accept a voucher of the scanned member at this store: once, while valid."""
+    member, error_page = _member_or_404_page(request, number)
+    if error_page:
+        return error_page
+    store = _posted_store(request)
+    if store is None:
+        return _not_your_store(request)
+    code = (request.POST.get("code") or "").strip().upper()
+    try:
+        voucher = voucher_by_code(code)
+        if voucher.member_id != member.pk:
+            raise DomainError(_("This voucher belongs to another member."), code="not_this_member")
+        voucher = voucher_use(code=code, where=store.code, actor=request.user)
+    except DomainError as exc:
+        return _render_page(request, member=member, page_error=exc.message, status=exc.status)
+    return HttpResponseRedirect(_member_url(member, voucher=voucher.code))
+
+
+@require_POST
+@pos_staff_required
+def redeem_reward(request, number):
+    """Redeem a reward for the member at the counter (it issues a voucher)."""
+    member, error_page = _member_or_404_page(request, number)
+    if error_page:
+        return error_page
+    if _posted_store(request) is None:
+        return _not_your_store(request)
+    reward = (
+        Reward.objects.filter(pk=request.POST.get("reward") or 0).first()
+        if (request.POST.get("reward") or "").isdigit()
+        else None
+    )
+    try:
+        if reward is None:
+            raise DomainError(_("Choose a reward."), field="reward")
+        redemption = reward_redeem(
+            member=member,
+            reward=reward,
+            actor=request.user,
+            request_key=f"pos:{request.POST.get('once', '')}" if request.POST.get("once") else None,
+        )
+    except DomainError as exc:
+        return _render_page(request, member=member, page_error=exc.message, status=exc.status)
+    return HttpResponseRedirect(_member_url(member, issued=redemption.voucher.code))

@@ -320,12 +320,20 @@ def test_an_unknown_event_type_names_the_accepted_ones(api, member):
     assert "program itself" in error["message"]
 
 
-def test_cart_abandoned_is_refused_until_the_program_knows_it(api, member):
-    if "cart_abandoned" in ActionType.values:
-        pytest.skip("cart_abandoned is an action type now: the event API accepts it")
-    before = snapshot()
-    assert_error(event(api, member, type="cart_abandoned", reference="cart-9"), 400, field="type")
-    assert snapshot() == before
+def test_cart_abandoned_schedules_the_basket_mail_once(api, member):
+    from campaigns.models import MessageLog, TriggerConfig
+
+    TriggerConfig.objects.create(trigger="cart_abandoned", subject_en="Your basket", body_en="x")
+    lines = [{"sku": "RING-1", "name": "Solitaire", "quantity": 1}]
+    first = event(api, member, type="cart_abandoned", reference="cart-9", lines=lines)
+    assert first.status_code == 201, first.json()
+    assert first.json()["carats_awarded"] == 0
+    again = event(api, member, type="cart_abandoned", reference="cart-9", lines=lines)
+    assert again.status_code == 200
+    row = MessageLog.objects.get(member=member, trigger="cart_abandoned")
+    assert (row.status, row.context["lines"][0]["sku"]) == ("scheduled", "RING-1")
+    bad = event(api, member, type="cart_abandoned", reference="cart-10", lines=[{"sku": 5}])
+    assert_error(bad, 400, field="lines")
 
 
 # --- Rewards catalog ------------------------------------------------------------------------------

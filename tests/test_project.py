@@ -43,6 +43,7 @@ def test_setup_periodic_tasks_is_idempotent(db):
         "campaigns.club_reminders",
         "campaigns.dispatch_messages",
         "campaigns.expire_carats",
+        "campaigns.expire_challenges",
         "campaigns.release_pending",
         "campaigns.select_triggers",
         "loyalty.deliver_webhooks",

@@ -1,6 +1,13 @@
 """The program's services: earning (campaigns, actions, caps, held carats), rewards
 (catalog, vouchers, clubs), lifecycle jobs (birthdays, expiry, reminders) and messaging."""
 
+from .challenges import (
+    challenge_on_profile,
+    challenge_on_purchase,
+    challenge_on_return,
+    challenges_expire,
+    challenges_for_member,
+)
 from .crm import (
     broadcast_schedule,
     broadcasts_select,
@@ -61,6 +68,11 @@ __all__ = [
     "carats_for_purchase",
     "carats_hold",
     "cart_abandoned",
+    "challenge_on_profile",
+    "challenge_on_purchase",
+    "challenge_on_return",
+    "challenges_expire",
+    "challenges_for_member",
     "club_join",
     "club_reminders",
     "clubs_for_member",

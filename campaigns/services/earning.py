@@ -33,6 +33,7 @@ class Earning:
     carats: int
     explanation: list[str] = field(default_factory=list)
     rules: list[str] = field(default_factory=list)
+    base: int = 0
 
     @property
     def reason(self) -> str:
@@ -94,10 +95,10 @@ def carats_for_purchase(
     base = max(_floor(amount_eur * rate), 0)
     explanation = [f"{base} for {amount_eur} EUR"]
     if tier.earn_multiplier != 1:
-        explanation[0] += f" (x{tier.earn_multiplier:g} {tier.name})"
+        explanation[0] += f" (x{tier.earn_multiplier.normalize():f} {tier.name})"
     rules = active_earning_rules(occurred_at)
     if not rules:
-        return Earning(carats=base, explanation=explanation)
+        return Earning(carats=base, explanation=explanation, base=base)
     # Serialise this member's sales while caps are checked (see _capped).
     Member.objects.select_for_update().filter(pk=member.pk).values_list("pk", flat=True).first()
     total_lines = sum((ln["amount"] * ln.get("quantity", 1) for ln in lines or []), Decimal(0))
@@ -142,7 +143,7 @@ def carats_for_purchase(
             explanation.append(f"{rule.name} +{extra}")
         if rule.stop_further:
             break
-    return Earning(carats=total, explanation=explanation, rules=names)
+    return Earning(carats=total, explanation=explanation, rules=names, base=base)
 
 
 @dataclass(frozen=True)
@@ -317,6 +318,10 @@ def member_profile_rewards(*, member: Member) -> list[ActionResult]:
         )
     if member.sms_opt_in:
         results.append(action_record(member=member, action=ActionType.SMS_OPT_IN, reference="sms"))
+    if member.first_name and member.last_name and member.phone and member.birth_date:
+        from campaigns.services.challenges import challenge_on_profile
+
+        challenge_on_profile(member=member)
     return results
 
 

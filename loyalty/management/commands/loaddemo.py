@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from campaigns.models import (
     ActionRule,
+    Challenge,
     Club,
     EarningRule,
     Program,
@@ -21,7 +22,7 @@ from campaigns.models import (
     SegmentCondition,
     TriggerConfig,
 )
-from campaigns.services import member_enroll
+from campaigns.services import challenges_expire, member_enroll
 from members.models import Member, User
 from pos.models import Channel, ExchangeRate, Store
 from pos.services import purchase_record
@@ -400,6 +401,7 @@ class Command(BaseCommand):
         self._members(now, stores, members)
         # Trigger e-mails last: the demo's history must not schedule mails of its own.
         self._crm()
+        challenges_expire()
         self.stdout.write(self.style.SUCCESS("Demo program loaded."))
 
     def _program(self, now):
@@ -463,6 +465,18 @@ class Command(BaseCommand):
             )
 
     def _catalog(self, now):
+        Challenge.objects.get_or_create(
+            name="Second sparkle",
+            defaults={
+                "description": "Come back within 90 days of your first purchase: double carats.",
+                "goal": "second_purchase",
+                "enrolment": "first_purchase",
+                "window_days": 90,
+                "reward_multiplier": Decimal("2"),
+                "badge": "Second sparkle",
+                "starts_at": timezone.now() - timedelta(days=400),
+            },
+        )
         tiers = {t.code: t for t in Tier.objects.all()}
         for name, kind, cost, value, stock, only, desc in REWARDS:
             reward, created = Reward.objects.get_or_create(

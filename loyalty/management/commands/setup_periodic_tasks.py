@@ -16,6 +16,10 @@ SCHEDULE = {
         "campaigns.birthdays",
         {"minute": "5", "hour": "*"},
     ),
+    "Close challenges past their window": (
+        "campaigns.expire_challenges",
+        {"minute": "50", "hour": "0"},
+    ),
     "Carats expiry and warnings": ("campaigns.expire_carats", {"minute": "45", "hour": "3"}),
     "Club renewal reminders": ("campaigns.club_reminders", {"minute": "0", "hour": "10"}),
     "Trigger e-mails and broadcasts (each time zone)": (
