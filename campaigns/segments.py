@@ -125,10 +125,11 @@ def condition_q(cond: SegmentCondition, *, now: datetime) -> Q:
 def segment_members(segment: Segment, *, now: datetime | None = None) -> QuerySet[Member]:
     now = now or timezone.now()
     conditions = list(segment.conditions.all())
+    live = Member.objects.filter(erased_at__isnull=True)
     if not conditions:
-        return Member.objects.all()
+        return live
     combined = Q()
     for cond in conditions:
         q = condition_q(cond, now=now)
         combined = (combined & q) if segment.match == "all" else (combined | q)
-    return Member.objects.filter(combined)
+    return live.filter(combined)

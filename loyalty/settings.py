@@ -67,6 +67,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "loyalty.security.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "loyalty.urls"
@@ -89,6 +90,9 @@ TEMPLATES = [
 ]
 
 AUTH_USER_MODEL = "members.User"
+AUTHENTICATION_BACKENDS = ["loyalty.security.ThrottledModelBackend"]
+LOGIN_FAILURE_LIMIT = env.int("CARAT_LOGIN_FAILURE_LIMIT", default=10)
+LOGIN_FAILURE_WINDOW = env.int("CARAT_LOGIN_FAILURE_WINDOW", default=900)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -168,7 +172,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "loyalty.api_errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["pos.api_auth.ApiKeyRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"api_key": env("CARAT_API_RATE", default="6000/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "api_key": env("CARAT_API_RATE", default="6000/min"),
+        "lookup": env("CARAT_LOOKUP_RATE", default="600/min"),
+    },
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
 }

@@ -128,6 +128,10 @@ class Member(models.Model):
         max_digits=14, decimal_places=2, default=0, editable=False
     )
 
+    erased_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Personal data erased (GDPR)."
+    )
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

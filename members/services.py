@@ -318,3 +318,41 @@ def account_verify(*, user: User) -> User:
         user.is_active = True
         user.save(update_fields=["is_active"])
     return user
+
+
+@transaction.atomic
+def member_erase(*, member: Member, source: str, actor: User | None = None) -> Member:
+    """Erasure on request (GDPR): personal data is anonymised; the ledger, sales and
+    totals stay for accounting. The member gets no mail again and no longer appears in
+    exports; the web login is closed."""
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.erased_at:
+        return member
+    now = timezone.now()
+    for channel, granted in (("email", member.email_opt_in), ("sms", member.sms_opt_in)):
+        if granted:
+            ConsentChange.objects.create(
+                member=member,
+                channel=channel,
+                granted=False,
+                source=f"erasure:{source}",
+                changed_at=now,
+            )
+    member.email = f"erased-{member.pk}@erased.invalid"
+    member.first_name = member.last_name = member.phone = member.country = ""
+    member.birth_date = member.wedding_anniversary = None
+    member.external_id = None
+    member.email_opt_in = member.sms_opt_in = False
+    member.email_opt_in_at = member.sms_opt_in_at = now
+    member.qr_token = codes.new_qr_token()
+    member.erased_at = now
+    member.save()
+    if member.user_id:
+        User.objects.filter(pk=member.user_id).update(
+            is_active=False,
+            email=member.email,
+            full_name="",
+            password="!",  # noqa: S106
+        )
+    emit("member.erased", member_id=member.pk, data={"member": member.member_number, "by": source})
+    return member

@@ -1,12 +1,12 @@
 """The member's web account: thin views over members/tiers/campaigns services."""
 
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.tokens import default_token_generator
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
@@ -28,14 +28,15 @@ from campaigns.services import (
     rewards_for_member,
 )
 from loyalty.errors import DomainError
+from loyalty.privacy import member_export
 from tiers.selectors import member_progress
 from tiers.services import invitation_accept
 
-from .forms import MemberPasswordResetForm, ProfileForm, SignupForm
+from .forms import ErasureForm, MemberPasswordResetForm, ProfileForm, SignupForm
 from .models import Member, User
 from .qr import qr_svg
 from .selectors import ledger_for_member
-from .services import account_verify, member_rotate_qr, member_update
+from .services import account_verify, member_erase, member_rotate_qr, member_update
 
 
 def _member_or_none(request) -> Member | None:
@@ -79,7 +80,7 @@ def verify(request, uidb64, token):
     if user is None or not default_token_generator.check_token(user, token):
         return render(request, "members/verify_failed.html", status=400)
     account_verify(user=user)
-    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    login(request, user, backend="loyalty.security.ThrottledModelBackend")
     messages.success(request, _("Your e-mail is confirmed. Welcome to the club!"))
     return redirect("members:home")
 
@@ -188,7 +189,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "members/password_set.html"
     success_url = reverse_lazy("members:home")
     post_reset_login = True
-    post_reset_login_backend = "django.contrib.auth.backends.ModelBackend"
+    post_reset_login_backend = "loyalty.security.ThrottledModelBackend"
 
     def form_valid(self, form):
         account_verify(user=form.user)
@@ -296,3 +297,28 @@ def invitation(request, token):
     if pending is None:
         raise Http404
     return render(request, "members/invitation.html", {"invitation": pending})
+
+
+@never_cache
+@login_required
+def privacy(request):
+    member = _member_or_none(request)
+    if member is None:
+        return _no_membership(request)
+    form = ErasureForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        member_erase(member=member, source="member")
+        logout(request)
+        return render(request, "members/erased.html")
+    return render(request, "members/privacy.html", {"member": member, "form": form})
+
+
+@never_cache
+@login_required
+def export(request):
+    member = _member_or_none(request)
+    if member is None:
+        return _no_membership(request)
+    response = JsonResponse(member_export(member), json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="carat-{member.member_number}.json"'
+    return response

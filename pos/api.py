@@ -55,6 +55,7 @@ from members.selectors import (
 from members.services import member_update
 from tiers.selectors import public_tiers
 
+from .api_auth import ApiKeyRateThrottle, LookupRateThrottle
 from .models import Channel, Store
 from .selectors import member_card, store_by_code
 from .serializers import (
@@ -205,6 +206,8 @@ def request_key(request) -> str | None:
 
 
 class MemberLookupView(ApiView):
+    throttle_classes = [ApiKeyRateThrottle, LookupRateThrottle]
+
     @extend_schema(
         operation_id="members_lookup",
         tags=["members"],
@@ -614,6 +617,8 @@ def voucher_place(request, store_code: str | None) -> str:
 
 
 class VoucherDetailView(ApiView):
+    throttle_classes = [ApiKeyRateThrottle, LookupRateThrottle]
+
     @extend_schema(
         operation_id="vouchers_retrieve",
         tags=["rewards"],

@@ -72,6 +72,13 @@ class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
+class LookupRateThrottle(ApiKeyRateThrottle):
+    """Code lookups (member by QR/number, voucher by code) have their own, lower rate,
+    so a leaked key cannot walk the number space quickly."""
+
+    scope = "lookup"
+
+
 class ApiKeyScheme(OpenApiAuthenticationExtension):
     target_class = "pos.api_auth.ApiKeyAuthentication"
     name = "ApiKey"

@@ -52,7 +52,7 @@ def test_visitor_joins_and_the_qr_code_finds_the_member(live_server, page_factor
     link = re.search(r"https?://\S+", mail.outbox[-1].body).group(0)
     page.goto(live_server.url + re.sub(r"^https?://[^/]+", "", link))
     page.wait_for_selector("#member-qr")
-    page.wait_for_function("document.querySelector('#member-qr').naturalWidth > 0")
+    page.wait_for_function("() => document.querySelector('#member-qr').naturalWidth > 0")
     assert "Welcome to the club" in page.content()
     screenshot(page, "account-phone")
 
@@ -68,7 +68,7 @@ def test_visitor_joins_and_the_qr_code_finds_the_member(live_server, page_factor
     # a new QR code: the old payload stops working at once
     page.click("#rotate-qr")
     page.wait_for_selector("text=The old one no longer works")
-    page.wait_for_function("document.querySelector('#member-qr').naturalWidth > 0")
+    page.wait_for_function("() => document.querySelector('#member-qr').naturalWidth > 0")
     new_payload = decode_qr(page.locator("#member-qr").screenshot())
     assert new_payload != payload
     assert lookup(live_server.url, api_key, payload)[0] == 404

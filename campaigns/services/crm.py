@@ -60,7 +60,7 @@ def _leap(year: int) -> bool:
 
 def due_members(cfg: TriggerConfig, *, zone: str, today: date) -> tuple[QuerySet, str] | None:
     """(members due for this trigger today in `zone`, the occasion) or None."""
-    base = Member.objects.filter(time_zone=zone)
+    base = Member.objects.filter(time_zone=zone, erased_at__isnull=True)
     t, n = cfg.trigger, cfg.offset_days
     if t == "welcome":
         start, end = _day_range(today - timedelta(days=n), zone)
@@ -334,6 +334,8 @@ def messages_dispatch(*, now: datetime | None = None, chunk: int = 5000) -> Disp
 
 def _decide(row: MessageLog, recent: dict, cap: int) -> str:
     member = row.member
+    if member.erased_at:
+        return "cancelled"
     if (
         row.trigger == "cart_abandoned"
         and member.last_purchase_at

@@ -1,0 +1,137 @@
+"""Security settings, login throttling, privacy (access and erasure)."""
+
+import json
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+
+from campaigns.models import MessageLog, Segment, TriggerConfig
+from campaigns.segments import segment_members
+from campaigns.services import messages_dispatch, triggers_select
+from members.models import ConsentChange, LedgerEntry, Member, User
+from pos.services import api_key_create, purchase_record
+
+
+@pytest.fixture
+def logged_in(client, member):
+    user = User.objects.create_user(email=member.email, password="pw-12345-abc")
+    Member.objects.filter(pk=member.pk).update(user=user, email_opt_in=True, first_name="Ada")
+    client.force_login(user)
+    member.refresh_from_db()
+    return member
+
+
+def test_pages_carry_a_content_security_policy(client, logged_in):
+    response = client.get(reverse("members:home"))
+    csp = response["Content-Security-Policy"]
+    assert "script-src 'self';" in csp and "frame-ancestors 'none'" in csp
+    assert response["X-Frame-Options"] == "DENY"
+    admin = client.get("/admin/login/")
+    assert "Content-Security-Policy" in admin
+
+
+def test_login_is_throttled_after_repeated_failures(client, db, settings):
+    settings.LOGIN_FAILURE_LIMIT = 3
+    User.objects.create_user(email="target@example.com", password="right-pass-123")
+    url = reverse("members:login")
+    for _ in range(3):
+        client.post(url, {"username": "target@example.com", "password": "wrong"})
+    response = client.post(url, {"username": "target@example.com", "password": "right-pass-123"})
+    assert response.status_code == 200  # the form again: refused although the password is right
+    assert "_auth_user_id" not in client.session
+    # the console login is throttled too
+    response = client.post(
+        "/admin/login/", {"username": "target@example.com", "password": "right-pass-123"}
+    )
+    assert "_auth_user_id" not in client.session
+
+
+def test_lookups_have_their_own_rate_limit(client, member, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    rates = dict(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], lookup="3/min")
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    from rest_framework.settings import api_settings
+    from rest_framework.throttling import SimpleRateThrottle
+
+    api_settings.reload()
+    SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    try:
+        _k, key = api_key_create(name="shop")
+        codes = [
+            client.get(
+                "/api/v1/members/lookup/",
+                {"code": member.member_number},
+                HTTP_AUTHORIZATION=f"Api-Key {key}",
+            ).status_code
+            for _ in range(5)
+        ]
+        assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
+    finally:
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK}
+        api_settings.reload()
+        SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+        cache.clear()
+
+
+def test_member_downloads_all_their_data(client, logged_in, antwerp):
+    purchase_record(
+        member=logged_in,
+        channel="store",
+        store=antwerp,
+        receipt_id="D1",
+        amount="80.00",
+        currency="EUR",
+    )
+    response = client.get(reverse("members:export"))
+    assert response["Content-Disposition"].startswith("attachment")
+    data = json.loads(response.content)
+    assert data["profile"]["email"] == logged_in.email
+    assert data["purchases"][0]["receipt_id"] == "D1"
+    assert data["ledger"][0]["carats"] == 80
+    assert {"consents", "vouchers", "clubs", "messages", "tier_history"} <= set(data)
+
+
+def test_erasure_anonymises_but_keeps_the_accounts(
+    client, logged_in, antwerp, django_capture_on_commit_callbacks
+):
+    purchase_record(
+        member=logged_in,
+        channel="store",
+        store=antwerp,
+        receipt_id="E1",
+        amount="80.00",
+        currency="EUR",
+    )
+    bad = client.post(reverse("members:privacy"), {"password": "wrong", "confirm": "on"})
+    assert bad.status_code == 200
+    logged_in.refresh_from_db()
+    assert logged_in.erased_at is None
+    response = client.post(
+        reverse("members:privacy"), {"password": "pw-12345-abc", "confirm": "on"}
+    )
+    assert "Your account is erased" in response.content.decode()
+    logged_in.refresh_from_db()
+    assert (
+        logged_in.erased_at and logged_in.first_name == "" and "erased.invalid" in logged_in.email
+    )
+    assert not logged_in.email_opt_in
+    assert ConsentChange.objects.filter(
+        member=logged_in, granted=False, source="erasure:member"
+    ).exists()
+    assert LedgerEntry.objects.filter(member=logged_in).count() == 1  # the accounts stay
+    assert logged_in.lifetime_spend_eur == 80
+    assert not client.login(email="ada@example.com", password="pw-12345-abc")
+    # never again in a segment export or a mail
+    assert not segment_members(Segment.objects.create(name="all")).filter(pk=logged_in.pk).exists()
+    TriggerConfig.objects.create(
+        trigger="welcome", subject_en="hi", body_en="x", marketing=False, offset_days=0
+    )
+    Member.objects.filter(pk=logged_in.pk).update(joined_at=logged_in.joined_at)
+    with django_capture_on_commit_callbacks(execute=True):
+        triggers_select()
+        messages_dispatch()
+    assert not MessageLog.objects.filter(member=logged_in, status="sent").exists()
+    assert mail.outbox == [] or all(logged_in.email not in m.to for m in mail.outbox)
