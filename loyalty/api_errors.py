@@ -1,6 +1,7 @@
 """One error shape for the whole API: {"error": {"code", "message", "fields"?}}."""
 
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -18,6 +19,14 @@ def _flatten(detail):
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, OperationalError | InterfaceError):
+        body = {
+            "error": {
+                "code": "unavailable",
+                "message": "The database is briefly unavailable; retry in a few seconds.",
+            }
+        }
+        return Response(body, status=503, headers={"Retry-After": "5"})
     if isinstance(exc, DomainError):
         body = {"error": {"code": exc.code, "message": exc.message}}
         if exc.field:

@@ -69,3 +69,36 @@ def _keys(request, username) -> list[str]:
         if ip:
             keys.append(f"login-fail:ip:{ip}")
     return keys
+
+
+class DatabaseUnavailableMiddleware:
+    """A database that is restarting answers 503 with Retry-After (JSON for the API),
+    not 500; the next request reconnects (CONN_HEALTH_CHECKS)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from django.db import InterfaceError, OperationalError
+        from django.http import HttpResponse, JsonResponse
+
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        if request.path.startswith("/api/"):
+            body = {
+                "error": {
+                    "code": "unavailable",
+                    "message": "The database is briefly unavailable; retry in a few seconds.",
+                }
+            }
+            response = JsonResponse(body, status=503)
+        else:
+            response = HttpResponse(
+                "<!doctype html><title>One moment</title><p>We are back in a moment. Please try again.</p>",
+                status=503,
+            )
+        response["Retry-After"] = "5"
+        return response

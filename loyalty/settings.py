@@ -68,6 +68,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "loyalty.security.ContentSecurityPolicyMiddleware",
+    "loyalty.security.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "loyalty.urls"

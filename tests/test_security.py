@@ -135,3 +135,27 @@ def test_erasure_anonymises_but_keeps_the_accounts(
         messages_dispatch()
     assert not MessageLog.objects.filter(member=logged_in, status="sent").exists()
     assert mail.outbox == [] or all(logged_in.email not in m.to for m in mail.outbox)
+
+
+def test_a_database_outage_is_a_503_with_retry_after(client, member, monkeypatch):
+    from django.db import OperationalError
+
+    _k, key = api_key_create(name="shop")
+
+    def down(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr("pos.api.member_by_code", down)
+    response = client.get(
+        "/api/v1/members/lookup/",
+        {"code": member.member_number},
+        HTTP_AUTHORIZATION=f"Api-Key {key}",
+    )
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    assert response.json()["error"]["code"] == "unavailable"
+    monkeypatch.setattr("members.views.member_progress", down)
+    user = User.objects.create_user(email=member.email, password="pw-12345-abc")
+    Member.objects.filter(pk=member.pk).update(user=user)
+    client.force_login(user)
+    page = client.get(reverse("members:home"))
+    assert page.status_code == 503
