@@ -309,3 +309,23 @@ def test_broadcast_goes_to_consenting_segment_members_at_its_time(
     b.refresh_from_db()
     assert (b.status, b.recipients) == ("sent", 1)
     assert unsubscribe_token(a)
+
+
+def test_a_worker_that_died_mid_send_is_recovered_and_the_mail_keeps_its_message_id(
+    enroll, django_capture_on_commit_callbacks
+):
+    config("birthday")
+    person(enroll, birth_date=datetime(1990, 6, 15).date())
+    triggers_select(now=NOON)
+    messages_dispatch(now=NOON)  # queued; its send task "was lost with the worker"
+    log = MessageLog.objects.get()
+    MessageLog.objects.filter(pk=log.pk).update(status="sending", claimed_at=NOON)
+    with django_capture_on_commit_callbacks(execute=True):
+        messages_dispatch(now=NOON + timedelta(minutes=5))
+    assert mail.outbox == []  # still within the timeout: maybe still being sent
+    with django_capture_on_commit_callbacks(execute=True):
+        messages_dispatch(now=NOON + timedelta(minutes=20))
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].extra_headers["Message-ID"] == f"<carat-{log.pk}@carat.example>"
+    log.refresh_from_db()
+    assert log.status == "sent"

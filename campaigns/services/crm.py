@@ -35,7 +35,11 @@ from tiers.selectors import qualification_window_start
 
 UNSUBSCRIBE_SALT = "carat.unsubscribe"
 TRACK_SALT = "carat.track"
-SENDING_TIMEOUT = timedelta(minutes=15)
+
+
+def _sending_timeout() -> timedelta:
+    """A message left in 'sending' longer than this was in a worker that died."""
+    return timedelta(seconds=getattr(settings, "CARAT_SENDING_TIMEOUT_SECONDS", 900))
 
 
 # --- selection: which members are due today, per trigger ---------------------------
@@ -283,8 +287,17 @@ def messages_dispatch(*, now: datetime | None = None, chunk: int = 5000) -> Disp
     cap = program().weekly_mail_cap
     # A worker that died mid-send leaves a row in "sending": give it back.
     MessageLog.objects.filter(
-        status="sending", created_at__lt=now - SENDING_TIMEOUT, sent_at__isnull=True
+        status="sending", claimed_at__lt=now - _sending_timeout(), sent_at__isnull=True
     ).update(status=MessageLog.Status.QUEUED)
+    # Queued rows whose publishing was lost (the outbox republishes, this is the backstop).
+    stale = list(
+        MessageLog.objects.filter(
+            status="queued", claimed_at__lt=now - _sending_timeout()
+        ).values_list("pk", flat=True)[:5000]
+    )
+    for i in range(0, len(stale), 200):
+        with transaction.atomic():
+            enqueue("campaigns.send_messages", stale[i : i + 200])
     totals = {"queued": 0, "capped": 0, "skipped": 0, "cancelled": 0}
     last = (0, -1, 0)
     while True:
@@ -322,7 +335,7 @@ def messages_dispatch(*, now: datetime | None = None, chunk: int = 5000) -> Disp
                 decided[status].append(row.pk)
             for status, ids in decided.items():
                 if ids:
-                    MessageLog.objects.filter(pk__in=ids).update(status=status)
+                    MessageLog.objects.filter(pk__in=ids).update(status=status, claimed_at=now)
                     totals[status] += len(ids)
             queued = decided["queued"]
             for i in range(0, len(queued), 200):
@@ -457,7 +470,7 @@ def message_deliver(*, log_id: int) -> str:
     """Send one claimed message. Only the worker that moves it from queued (or failed) to
     sending sends it; a sent message is never sent again."""
     moved = MessageLog.objects.filter(pk=log_id, status__in=["queued", "failed"]).update(
-        status="sending", attempts=F("attempts") + 1
+        status="sending", attempts=F("attempts") + 1, claimed_at=timezone.now()
     )
     if moved != 1:
         return "not-mine"
@@ -472,6 +485,9 @@ def message_deliver(*, log_id: int) -> str:
             "List-Unsubscribe": f"<{url}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }
+    # One Message-ID per message log row: a resend after a crash between the send and
+    # the status write carries the same id, which providers and mail clients deduplicate.
+    headers["Message-ID"] = f"<carat-{log.pk}@{settings.CARAT_MAIL_DOMAIN}>"
     mail = EmailMultiAlternatives(
         subject, text, settings.DEFAULT_FROM_EMAIL, [log.member.email], headers=headers
     )
