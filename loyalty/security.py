@@ -1,5 +1,7 @@
 """Security headers and login throttling."""
 
+import logging
+
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
@@ -44,19 +46,26 @@ class ThrottledModelBackend(ModelBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
         keys = _keys(request, username or kwargs.get("email"))
         limit = getattr(settings, "LOGIN_FAILURE_LIMIT", 10)
-        if any(cache.get(k, 0) >= limit for k in keys):
+        try:
+            blocked = any(cache.get(k, 0) >= limit for k in keys)
+        except Exception:  # cache down: do not lock everyone out
+            blocked, keys = False, []
+        if blocked:
             raise PermissionDenied("Too many failed logins; try again later.")
         user = super().authenticate(request, username=username, password=password, **kwargs)
         window = getattr(settings, "LOGIN_FAILURE_WINDOW", 900)
-        if user is None:
-            for k in keys:
-                cache.add(k, 0, window)
-                try:
-                    cache.incr(k)
-                except ValueError:
-                    cache.set(k, 1, window)
-        elif keys:
-            cache.delete(keys[0])
+        try:
+            if user is None:
+                for k in keys:
+                    cache.add(k, 0, window)
+                    try:
+                        cache.incr(k)
+                    except ValueError:
+                        cache.set(k, 1, window)
+            elif keys:
+                cache.delete(keys[0])
+        except Exception:  # cache down: counting is best effort
+            logging.getLogger(__name__).warning("login throttle cache unavailable")
         return user
 
 

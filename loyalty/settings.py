@@ -139,6 +139,7 @@ EMAIL_BACKEND = env(
 )
 if not DEBUG:
     vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Diamond Club <club@carat.example>")
 # Any provider through django-anymail: EMAIL_BACKEND=anymail.backends.<provider>.EmailBackend
 # and its credentials as JSON, e.g. ANYMAIL='{"MAILGUN_API_KEY": "..."}'.

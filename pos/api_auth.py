@@ -6,12 +6,15 @@ compared in constant time. Session logins (members, staff) are not API clients."
 
 import hashlib
 import hmac
+import logging
 
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 
 from .models import ApiKey
+
+logger = logging.getLogger(__name__)
 
 
 class ApiClient:
@@ -65,6 +68,14 @@ class HasApiKey(permissions.BasePermission):
 
 class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
     scope = "api_key"
+
+    def allow_request(self, request, view):
+        # Fail open: a cache outage must not stop the tills from recording sales.
+        try:
+            return super().allow_request(request, view)
+        except Exception:  # any cache backend error
+            logger.warning("rate limit cache unavailable; request allowed")
+            return True
 
     def get_cache_key(self, request, view):
         if isinstance(request.auth, ApiKey):

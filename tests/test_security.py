@@ -159,3 +159,20 @@ def test_a_database_outage_is_a_503_with_retry_after(client, member, monkeypatch
     client.force_login(user)
     page = client.get(reverse("members:home"))
     assert page.status_code == 503
+
+
+def test_a_cache_outage_does_not_stop_the_tills(client, member, monkeypatch):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    _k, key = api_key_create(name="till")
+
+    def broken(*args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(SimpleRateThrottle, "allow_request", broken)
+    response = client.get(
+        "/api/v1/members/lookup/",
+        {"code": member.member_number},
+        HTTP_AUTHORIZATION=f"Api-Key {key}",
+    )
+    assert response.status_code == 200
