@@ -409,7 +409,8 @@ def render_message(log: MessageLog) -> tuple[str, str, str]:
             subject = Template(subject_t).render(Context(ctx, autoescape=False)).strip()
             text = Template(body_t).render(Context(ctx, autoescape=False))
             if cfg is not None and cfg.has_gift and _("gift") not in subject.lower():
-                subject = f"{subject} — {_('a gift is inside')}"
+                suffix = _("a gift is inside")
+                subject = f"{subject} — {suffix}"
         unsubscribe = _absolute(reverse("campaigns:unsubscribe", args=[unsubscribe_token(member)]))
         footer = _("Unsubscribe from these e-mails") if log.marketing else ""
     token = track_token(log)
