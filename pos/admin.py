@@ -1,7 +1,9 @@
 from django.contrib import admin, messages
+from django.urls import path
 
 from loyalty.admin_tools import EstimatedCountPaginator
 
+from .admin_import import import_view
 from .models import ApiKey, ExchangeRate, Purchase, PurchaseLine, Return, Store
 from .services import api_key_create
 
@@ -77,6 +79,13 @@ class PurchaseAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     inlines = [LineInline, ReturnInline]
+    change_list_template = "admin/pos/purchase/change_list.html"
+
+    def get_urls(self):
+        return [
+            path("import/", self.admin_site.admin_view(import_view), name="pos_purchase_import"),
+            *super().get_urls(),
+        ]
 
 
 @admin.register(Return)
