@@ -36,6 +36,12 @@ run: install
 test: install browser-deps
 	$(PY) -m pytest
 
+## make drill: fault drills (broker down, worker killed mid-send, PostgreSQL restart under
+## load) on a private PostgreSQL (5499) and Redis (6391); results in drills/results.md.
+.PHONY: drill
+drill: install
+	$(PY) drills/run.py
+
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "Installing Debian's chromium for the browser tests"; \
@@ -57,3 +63,11 @@ check-deploy: install
 
 clean:
 	rm -rf $(VENV) var db.sqlite3
+
+## make bench: the scale benchmark on PostgreSQL (1,000,000 members; not part of `make test`).
+.PHONY: bench bench-small
+bench: install
+	$(PY) bench/run.py
+
+bench-small: install
+	$(PY) bench/run.py --small

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 def enqueue(task: str, *args) -> OutboxTask:
     row = OutboxTask.objects.create(task=task, args=list(args))
-    transaction.on_commit(lambda: publish(row.pk))
+    # robust: a failure here must not turn a committed request into an error.
+    transaction.on_commit(lambda: publish(row.pk), robust=True)
     return row
 
 
@@ -35,7 +36,9 @@ def publish(row_id: int) -> bool:
     if row is None:
         return False
     try:
-        _task(row.task).apply_async(args=row.args)
+        # No retries inside the request: a broker that is down fails fast and the
+        # minute job publishes the row later.
+        _task(row.task).apply_async(args=row.args, retry_policy={"max_retries": 0})
     except Exception as exc:
         log.warning("outbox: could not publish %s (%s), will retry", row, exc)
         OutboxTask.objects.filter(pk=row.pk).update(

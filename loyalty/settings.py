@@ -130,16 +130,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The admin (marketing's CRM console) path can be moved off the default in production.
 ADMIN_PATH = env("CARAT_ADMIN_PATH", default="admin/").strip("/") + "/"
 
-# E-mail: printed to the console in development; any SMTP server in production.
+# E-mail: printed to the console in development; EMAIL_URL (SMTP, or filemail://path) in
+# production; EMAIL_BACKEND, when set, wins (e.g. a django-anymail provider).
+EMAIL_FILE_PATH = str(VAR_DIR / "mail")
+if not DEBUG or env("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=EMAIL_FILE_PATH)
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
-    default="django.core.mail.backends.console.EmailBackend"
-    if DEBUG
-    else "django.core.mail.backends.smtp.EmailBackend",
+    default=vars().get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"),
 )
-if not DEBUG:
-    vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
-EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Diamond Club <club@carat.example>")
 # Any provider through django-anymail: EMAIL_BACKEND=anymail.backends.<provider>.EmailBackend
 # and its credentials as JSON, e.g. ANYMAIL='{"MAILGUN_API_KEY": "..."}'.

@@ -12,13 +12,14 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 import urllib.error
 import urllib.request
 import uuid
 from datetime import datetime, timedelta
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import DatabaseError, close_old_connections, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -28,7 +29,7 @@ from .outbox import enqueue
 log = logging.getLogger(__name__)
 
 GIVE_UP_AFTER = timedelta(days=1)
-CLAIM_TIMEOUT = timedelta(minutes=5)
+CLAIM_TIMEOUT = timedelta(seconds=60)
 
 
 def emit(
@@ -133,7 +134,8 @@ def _post(d: WebhookDelivery, *, now: datetime) -> int:
         excerpt = str(exc)[:500]
     attempts = d.attempts + 1
     if code is not None and 200 <= code < 300:
-        WebhookDelivery.objects.filter(pk=d.pk).update(
+        _write_result(
+            d.pk,
             status="delivered",
             attempts=attempts,
             last_status_code=code,
@@ -143,7 +145,8 @@ def _post(d: WebhookDelivery, *, now: datetime) -> int:
         return 1
     give_up = now - d.created_at >= GIVE_UP_AFTER
     backoff = timedelta(seconds=min(30 * 2 ** (attempts - 1), 3 * 3600))
-    WebhookDelivery.objects.filter(pk=d.pk).update(
+    _write_result(
+        d.pk,
         status="failed" if give_up else "pending",
         attempts=attempts,
         last_status_code=code,
@@ -154,6 +157,20 @@ def _post(d: WebhookDelivery, *, now: datetime) -> int:
         "webhook %s to %s failed (%s), attempt %s", d.event.type, d.endpoint.url, code, attempts
     )
     return 0
+
+
+def _write_result(pk: int, **fields) -> None:
+    """Record the outcome; retried a few times, since a lost write would re-send the
+    event (receivers deduplicate on its id) and hold the member's next events."""
+    for attempt in range(5):
+        try:
+            WebhookDelivery.objects.filter(pk=pk).update(**fields)
+            return
+        except DatabaseError:
+            if attempt == 4:
+                raise
+            close_old_connections()
+            time.sleep(0.5 * (attempt + 1))
 
 
 def resend(*, delivery: WebhookDelivery) -> WebhookDelivery:

@@ -7,6 +7,7 @@ DomainErrors become JSON errors in loyalty.api_errors. Only API keys authenticat
 
 import hashlib
 import json
+import logging
 
 from django.core.cache import cache
 from django.http import JsonResponse
@@ -98,6 +99,8 @@ _ERROR_DESCRIPTIONS = {
     429: "Too many requests for this API key; retry later.",
 }
 
+logger = logging.getLogger(__name__)
+
 
 def errors(*codes: int, notes: dict[int, str] | None = None) -> dict:
     """Error responses for @extend_schema; every operation may also answer 401 and 429.
@@ -168,7 +171,12 @@ def idempotent(request, scope: str, payload: dict, handler) -> Response:
     fingerprint = hashlib.sha256(
         json.dumps(payload, sort_keys=True, default=str).encode()
     ).hexdigest()
-    if not cache.add(cache_key, {"fingerprint": fingerprint}, IDEMPOTENCY_CLAIM_TTL):
+    try:
+        claimed = cache.add(cache_key, {"fingerprint": fingerprint}, IDEMPOTENCY_CLAIM_TTL)
+    except Exception:  # cache down: the services' own unique keys still prevent doubles
+        logger.warning("idempotency cache unavailable; request handled without replay")
+        return handler()
+    if not claimed:
         record = cache.get(cache_key)
         if record is None:  # the first request's claim expired just now
             raise Conflict(
@@ -189,10 +197,19 @@ def idempotent(request, scope: str, payload: dict, handler) -> Response:
     try:
         response = handler()
     except BaseException:
-        cache.delete(cache_key)
+        _cache_quietly(cache.delete, cache_key)
         raise
-    cache.set(cache_key, {"fingerprint": fingerprint, "body": response.data}, IDEMPOTENCY_TTL)
+    _cache_quietly(
+        cache.set, cache_key, {"fingerprint": fingerprint, "body": response.data}, IDEMPOTENCY_TTL
+    )
     return response
+
+
+def _cache_quietly(operation, *args):
+    try:
+        operation(*args)
+    except Exception:  # the response is right; only the replay record is lost
+        logger.warning("idempotency cache unavailable while storing a result")
 
 
 def request_key(request) -> str | None:
