@@ -324,7 +324,10 @@ class Voucher(models.Model):
     cancelled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["member", "status"], name="voucher_member_status")]
+        indexes = [
+            models.Index(fields=["member", "status"], name="voucher_member_status"),
+            models.Index(fields=["issued_at"], name="voucher_issued"),
+        ]
 
     def __str__(self):
         return f"{self.code} {self.title}"
@@ -584,6 +587,7 @@ class MessageLog(models.Model):
             models.Index(fields=["status", "due_at"], name="message_due"),
             models.Index(fields=["member", "sent_at"], name="message_member_sent"),
             models.Index(fields=["trigger", "sent_at"], name="message_trigger_sent"),
+            models.Index(fields=["status", "sent_at"], name="message_status_sent"),
         ]
 
     def __str__(self):

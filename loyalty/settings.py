@@ -5,6 +5,7 @@ filesystem broker, so `make run` needs no server. Production sets DJANGO_DEBUG=f
 which makes SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL mandatory.
 """
 
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -195,6 +196,7 @@ SPECTACULAR_SETTINGS = {
 # Business settings.
 CARAT_FUTURE_TOLERANCE_MINUTES = env.int("CARAT_FUTURE_TOLERANCE_MINUTES", default=10)
 CARAT_SITE_URL = env("CARAT_SITE_URL", default="http://127.0.0.1:8000")
+CARAT_EUR_PER_CARAT = Decimal(env("CARAT_EUR_PER_CARAT", default="0.05"))
 CARAT_MAIL_DOMAIN = env("CARAT_MAIL_DOMAIN", default="carat.example")
 CARAT_SENDING_TIMEOUT_SECONDS = env.int("CARAT_SENDING_TIMEOUT_SECONDS", default=900)
 

@@ -13,3 +13,11 @@ def deliver_webhooks() -> int:
     from .webhooks import deliver_due
 
     return deliver_due()
+
+
+@shared_task(name="loyalty.warm_dashboard")
+def warm_dashboard() -> None:
+    """Precompute the console's start page so marketing never waits for it."""
+    from .dashboard import warm_cache
+
+    warm_cache()

@@ -198,6 +198,7 @@ class LedgerEntry(models.Model):
         indexes = [
             models.Index(fields=["member", "-created_at"], name="ledger_member_created"),
             models.Index(fields=["member", "occurred_at"], name="ledger_member_occurred"),
+            models.Index(fields=["created_at"], name="ledger_created"),
         ]
         constraints = [
             models.CheckConstraint(condition=~Q(carats=0), name="ledger_carats_non_zero"),

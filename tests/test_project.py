@@ -48,6 +48,7 @@ def test_setup_periodic_tasks_is_idempotent(db):
         "campaigns.select_triggers",
         "loyalty.deliver_webhooks",
         "loyalty.outbox_flush",
+        "loyalty.warm_dashboard",
         "tiers.evaluate_all",
     ]
 

@@ -176,3 +176,19 @@ def test_a_cache_outage_does_not_stop_the_tills(client, member, monkeypatch):
         HTTP_AUTHORIZATION=f"Api-Key {key}",
     )
     assert response.status_code == 200
+
+
+def test_marketing_erases_a_member_on_request_from_the_console(client, member):
+    client.force_login(
+        User.objects.create_superuser(email="dpo@example.com", password="x-12345678")
+    )
+    data = {
+        "action": "erase_personal_data",
+        "_selected_action": [member.pk],
+        "apply": "1",
+        "note": "e-mail of 2026-11-20",
+        "confirm": "on",
+    }
+    assert client.post(reverse("admin:members_member_changelist"), data).status_code == 302
+    member.refresh_from_db()
+    assert member.erased_at and member.email.endswith("@erased.invalid")

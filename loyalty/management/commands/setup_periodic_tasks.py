@@ -10,6 +10,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 SCHEDULE = {
     "Nightly tier evaluation": ("tiers.evaluate_all", {"minute": "15", "hour": "2"}),
     "Publish what the outbox still holds": ("loyalty.outbox_flush", {"minute": "*", "hour": "*"}),
+    "Warm the dashboard cache": ("loyalty.warm_dashboard", {"minute": "*/15", "hour": "*"}),
     "Deliver webhooks (retries)": ("loyalty.deliver_webhooks", {"minute": "*", "hour": "*"}),
     "Release pending carats": ("campaigns.release_pending", {"minute": "30", "hour": "1"}),
     "Birthday surprises (each time zone's morning)": (
