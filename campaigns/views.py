@@ -6,7 +6,7 @@ from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseRedire
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
-from .services.crm import track_click, track_open, unsubscribe
+from .services.crm import track_click, track_open, unsubscribe, unsubscribe_target
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
@@ -28,7 +28,14 @@ def click(request, token):
 @csrf_exempt  # RFC 8058 one-click: mail providers POST without a CSRF token; the
 # signed token in the URL is the authorisation.
 def unsubscribe_view(request, token):
-    member = unsubscribe(token=token)
+    """POST unsubscribes (the mail client's one-click, or the button). GET shows the
+    button: link scanners that prefetch every URL in a mail must not unsubscribe anyone."""
+    if request.method == "POST":
+        member = unsubscribe(token=token)
+        if member is None:
+            return render(request, "campaigns/unsubscribed.html", {"invalid": True}, status=400)
+        return render(request, "campaigns/unsubscribed.html", {"member": member})
+    member = unsubscribe_target(token=token)
     if member is None:
         return render(request, "campaigns/unsubscribed.html", {"invalid": True}, status=400)
-    return render(request, "campaigns/unsubscribed.html", {"member": member})
+    return render(request, "campaigns/unsubscribe.html", {"member": member})

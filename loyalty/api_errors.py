@@ -1,9 +1,11 @@
 """One error shape for the whole API: {"error": {"code", "message", "fields"?}}."""
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -18,7 +20,26 @@ def _flatten(detail):
     return str(detail)
 
 
+class ApiPagination(LimitOffsetPagination):
+    """Pages of at most 500 rows; limit and offset must be sane integers."""
+
+    max_limit = 500
+
+
+class SafeJSONParser(JSONParser):
+    """JSON bodies nested absurdly deep are a 400, not a crash of the parser."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON nested too deeply.") from None
+
+
 def exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):
+        body = {"error": {"code": "too_large", "message": "The request body is too large."}}
+        return Response(body, status=413)
     if isinstance(exc, OperationalError | InterfaceError):
         body = {
             "error": {

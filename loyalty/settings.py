@@ -179,7 +179,7 @@ REST_FRAMEWORK = {
         "api_key": env("CARAT_API_RATE", default="6000/min"),
         "lookup": env("CARAT_LOOKUP_RATE", default="600/min"),
     },
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "loyalty.api_errors.ApiPagination",
     "PAGE_SIZE": 50,
 }
 SPECTACULAR_SETTINGS = {

@@ -24,6 +24,30 @@ class UserAdmin(BaseUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
 
+    # Only superusers grant rights or touch other staff: a marketing user who may manage
+    # logins must not make themselves (or anyone) a superuser, nor reset an admin's password.
+    PRIVILEGE_FIELDS = ("is_superuser", "is_staff", "groups", "user_permissions")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += [f for f in self.PRIVILEGE_FIELDS if f not in fields]
+        return fields
+
+    def has_change_permission(self, request, obj=None):
+        if (
+            obj is not None
+            and not request.user.is_superuser
+            and (obj.is_superuser or (obj.is_staff and obj.pk != request.user.pk))
+        ):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and not request.user.is_superuser and (obj.is_superuser or obj.is_staff):
+            return False
+        return super().has_delete_permission(request, obj)
+
 
 class LedgerInline(ReadOnlyInline, admin.TabularInline):
     model = LedgerEntry

@@ -232,7 +232,11 @@ def redeem(request, reward_id):
         if reward is None:
             raise DomainError(_("This reward is not available."))
         voucher = reward_redeem(
-            member=member, reward=reward, request_key=request.POST.get("request_key") or None
+            member=member,
+            reward=reward,
+            request_key=f"account:{member.pk}:{request.POST['request_key'][:64]}"
+            if request.POST.get("request_key")
+            else None,
         ).voucher
     except DomainError as exc:
         messages.error(request, exc.message)

@@ -16,7 +16,6 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -45,6 +44,7 @@ from campaigns.services import (
     voucher_cancel,
     voucher_use,
 )
+from loyalty.api_errors import SafeJSONParser
 from loyalty.errors import Conflict, DomainError, Forbidden
 from members.models import Member
 from members.selectors import (
@@ -123,7 +123,7 @@ def parse(serializer_class, data, **kwargs) -> dict:
 class ApiView(APIView):
     # Base of the API views: JSON in and out, and a missing key gets a message saying how
     # to send one.
-    parser_classes = [JSONParser]
+    parser_classes = [SafeJSONParser]
     renderer_classes = [JSONRenderer]
 
     def permission_denied(self, request, message=None, code=None):

@@ -490,6 +490,9 @@ class BasketLineSerializer(StrictSerializer):
     name = StrictCharField(max_length=120, required=False)
     quantity = StrictIntegerField(min_value=1, max_value=1000, required=False)
 
+    class Meta:
+        list_serializer_class = _LineListSerializer
+
 
 class EventSerializer(StrictSerializer):
     """Something a member did that the program may reward (a review, a follow, a visit to

@@ -59,11 +59,15 @@ def parse_amount(value, *, field: str = "amount") -> Decimal:
         raise DomainError(f"{field} must be a finite number.", field=field)
     if amount <= 0:
         raise DomainError(f"{field} must be greater than zero.", field=field)
-    if amount != amount.quantize(CENT):
-        raise DomainError(f"{field} has at most 2 decimals.", field=field)
-    if amount > MAX_AMOUNT:
+    if amount > MAX_AMOUNT:  # before quantize: a huge exponent cannot be quantized
         raise DomainError(f"{field} is too large.", field=field)
-    return amount.quantize(CENT)
+    try:
+        cents = amount.quantize(CENT)
+    except InvalidOperation:
+        raise DomainError(f'{field} must be a plain amount, e.g. "129.90".', field=field) from None
+    if amount != cents:
+        raise DomainError(f"{field} has at most 2 decimals.", field=field)
+    return cents
 
 
 def to_eur(amount: Decimal, rate: Decimal) -> Decimal:

@@ -35,6 +35,7 @@ from tiers.selectors import qualification_window_start
 
 UNSUBSCRIBE_SALT = "carat.unsubscribe"
 TRACK_SALT = "carat.track"
+LINK_SALT = "carat.track.link"
 
 
 def _sending_timeout() -> timedelta:
@@ -429,7 +430,7 @@ def render_message(log: MessageLog) -> tuple[str, str, str]:
 def _wrap_links(html: str, token: str) -> str:
     def repl(match):
         url = match.group(0)
-        signed = signing.dumps(url, salt=TRACK_SALT, compress=True)
+        signed = signing.dumps(url, salt=LINK_SALT, compress=True)
         href = _absolute(reverse("campaigns:click", args=[token])) + f"?u={signed}"
         return f'<a href="{escape(href)}">{escape(url)}</a>'
 
@@ -520,10 +521,17 @@ def _finish_broadcasts() -> None:
 # --- tracking and unsubscribe -----------------------------------------------------------
 
 
-def track_open(*, token: str) -> None:
+def _log_id(token: str) -> int | None:
     try:
         log_id = signing.loads(token, salt=TRACK_SALT)
     except signing.BadSignature:
+        return None
+    return log_id if isinstance(log_id, int) and not isinstance(log_id, bool) else None
+
+
+def track_open(*, token: str) -> None:
+    log_id = _log_id(token)
+    if log_id is None:
         return
     MessageLog.objects.filter(pk=log_id, opened_at__isnull=True).update(opened_at=timezone.now())
 
@@ -531,15 +539,25 @@ def track_open(*, token: str) -> None:
 def track_click(*, token: str, signed_url: str) -> str | None:
     """Record the click and return the original URL (only URLs we signed: no open
     redirect)."""
+    log_id = _log_id(token)
     try:
-        log_id = signing.loads(token, salt=TRACK_SALT)
-        url = signing.loads(signed_url, salt=TRACK_SALT)
+        url = signing.loads(signed_url, salt=LINK_SALT)
     except signing.BadSignature:
+        return None
+    if log_id is None or not isinstance(url, str) or not url.startswith(("https://", "http://")):
         return None
     now = timezone.now()
     MessageLog.objects.filter(pk=log_id, clicked_at__isnull=True).update(clicked_at=now)
     MessageLog.objects.filter(pk=log_id, opened_at__isnull=True).update(opened_at=now)
     return url
+
+
+def unsubscribe_target(*, token: str) -> Member | None:
+    try:
+        member_id = signing.loads(token, salt=UNSUBSCRIBE_SALT)
+    except signing.BadSignature:
+        return None
+    return Member.objects.filter(pk=member_id, erased_at__isnull=True).first()
 
 
 def unsubscribe(*, token: str) -> Member | None:

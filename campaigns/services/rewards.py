@@ -168,6 +168,8 @@ def reward_redeem(
         if request_key:
             existing = Voucher.objects.filter(request_key=request_key).first()
             if existing is not None:
+                if existing.member_id != member.pk or existing.reward_id != reward.pk:
+                    raise Conflict("This request key was used for another redemption.") from None
                 return Redemption(existing, False)
         raise
     return Redemption(voucher, True)

@@ -541,8 +541,9 @@ class Command(BaseCommand):
                     "campaigns",
                     "pos",
                     "django_celery_beat",
+                    "loyalty",
                 ]
-            )
+            ).exclude(content_type__model="user")  # logins are the superuser's business
         )
         marketing.groups.add(group)
         shop, created = User.objects.get_or_create(

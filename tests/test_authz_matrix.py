@@ -1,0 +1,1369 @@
+"""The authorization matrix: every principal against every page and API operation.
+
+Principals: anonymous, member A (web login), member B (web login), the shop assistant of
+store A (Antwerp, not London), a marketing user (console staff in the Marketing group), a
+store-bound API key of store A and the web shop's API key (no store).
+
+Surfaces: the member account pages, the POS scan page and its forms, the CRM console
+(including writes marketing must not make), the mail links (open pixel, click,
+unsubscribe) and every operation of the REST API - generated from the OpenAPI schema, so
+an endpoint added later is in the matrix automatically (it then gets a generic request;
+test_every_schema_operation_has_a_specific_request asks for a specific one in
+API_REQUESTS). Plus API cells for store B, online sales, the invite-only reward and the
+Ambassador's own answers.
+
+Each cell makes one request and checks, besides its expected outcome (allowed: 2xx/3xx,
+denied: 401/403/404 or the redirect to the right login page):
+- never a 5xx;
+- a refused write changes nothing, and no GET changes anything;
+- no personal data of another member in the body (e-mail, number, name, QR token,
+  voucher codes);
+- the hidden tier (Ambassador, its benefits) and its invite-only reward and club never
+  appear for a principal not entitled to them (member B, anyone looking at member B, the
+  tier list).
+
+Cells failing today because of a bug are strict xfails (XFAIL_CELLS). The world is built
+once per module; every cell runs in its own savepoint, so cells are independent.
+
+Member A is an Ambassador (hidden tier), member B is a Radiant member with a pending
+invitation to Ambassador (so B may see the tier's name on the invitation page, but not
+its reward). Subject of most API requests is member B."""
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.core import signing
+from django.core.cache import cache
+from django.db import transaction
+from django.test import Client
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
+
+from campaigns.models import Club, ClubMembership, MessageLog, Reward, Voucher
+from campaigns.services import member_enroll, reward_redeem
+from campaigns.services.crm import LINK_SALT, track_token, unsubscribe_token
+from members.models import LedgerEntry, Member, User
+from members.qr import qr_svg
+from members.services import ledger_post
+from pos.models import Purchase, Return
+from pos.services import api_key_create, purchase_record
+from tests.factories import StoreFactory, UserFactory, make_program, make_rate
+from tiers.models import Invitation, Tier, TierChange
+from tiers.services import invitation_send, tier_invite
+
+HIDDEN_TIER = "Ambassador"
+HIDDEN_BENEFIT = "Private atelier evenings"
+SECRET_REWARD = "Atelier Private Preview"
+SECRET_CLUB = "Salon Prive Circle"  # a club only the hidden tier may join
+PUBLIC_REWARD = "Gift wrap voucher"
+
+SESSION_PRINCIPALS = ("anonymous", "member_a", "member_b", "assistant_a", "marketing")
+KEY_PRINCIPALS = ("key_store_a", "key_webshop")
+PRINCIPALS = SESSION_PRINCIPALS + KEY_PRINCIPALS
+MEMBERS = ("member_a", "member_b")
+NOT_MEMBERS = ("assistant_a", "marketing")  # logged in, but no membership
+
+
+# --- the world ----------------------------------------------------------------------------
+
+
+@dataclass
+class Person:
+    pk: int
+    number: str
+    email: str
+    first_name: str
+    qr_payload: str
+    qr_token: str
+    external_id: str
+    user_id: int
+
+    def private(self) -> list[str]:
+        return [self.email, self.number, self.first_name, self.qr_token, self.external_id]
+
+
+@dataclass
+class World:
+    a: Person
+    b: Person
+    users: dict[str, User]
+    keys: dict[str, str]
+    public_reward: int
+    secret_reward: int
+    club: int
+    voucher_a: str  # A's voucher of the public reward
+    voucher_a_secret: str  # A's voucher of the invite-only reward
+    voucher_b: str  # B's voucher, for viewing and using
+    voucher_b2: str  # B's second voucher, for cancelling
+    invitation_b: str  # B's pending invitation token
+    mail: dict = field(default_factory=dict)  # tokens of a mail sent to B
+
+    def private_of(self, who: str) -> list[str]:
+        person = self.a if who == "a" else self.b
+        codes = (
+            [self.voucher_a, self.voucher_a_secret]
+            if who == "a"
+            else [self.voucher_b, self.voucher_b2, self.invitation_b]
+        )
+        return person.private() + codes
+
+
+def _person(member: Member, external_id: str) -> Person:
+    member.refresh_from_db()
+    return Person(
+        pk=member.pk,
+        number=member.member_number,
+        email=member.email,
+        first_name=member.first_name,
+        qr_payload=member.qr_payload,
+        qr_token=member.qr_token,
+        external_id=external_id,
+        user_id=member.user_id,
+    )
+
+
+def build_world() -> World:
+    tiers = make_program()
+    Tier.objects.filter(code="ambassador").update(benefits=HIDDEN_BENEFIT)
+    antwerp = StoreFactory(code="antwerp", name="Carat Antwerp", currency="EUR")
+    london = StoreFactory(code="london", name="Carat London", city="London", currency="GBP")
+    make_rate("GBP", "1.170000")
+
+    assistant = UserFactory(email="assistant@carat.example", full_name="Sam Shop")
+    antwerp.staff.add(assistant)
+    marketing = User.objects.create_user(
+        email="marketing@carat.example", password="x-12345678", is_staff=True
+    )
+    group, _ = Group.objects.get_or_create(name="Marketing")
+    group.permissions.set(
+        Permission.objects.filter(
+            content_type__app_label__in=["members", "tiers", "campaigns", "pos"]
+        )
+    )
+    marketing.groups.add(group)
+    root = User.objects.create_superuser(email="root@carat.example", password="root-12345678")
+
+    user_a = User.objects.create_user(email="annabel@example.com", password="pw-a-12345")
+    user_b = User.objects.create_user(email="bartholomew@example.com", password="pw-b-12345")
+    a = member_enroll(
+        email="annabel@example.com",
+        first_name="Annabel",
+        last_name="Quist",
+        external_id="EXT-ANNABEL",
+        user=user_a,
+    )
+    b = member_enroll(
+        email="bartholomew@example.com",
+        first_name="Bartholomew",
+        last_name="Vries",
+        external_id="EXT-BARTHOLOMEW",
+        user=user_b,
+    )
+    tier_invite(member=a, tier=tiers["ambassador"], actor=marketing, note="Creator")
+    invitation = invitation_send(member=b, tier=tiers["ambassador"], actor=marketing, note="Maybe")
+
+    public = Reward.objects.create(
+        name=PUBLIC_REWARD,
+        kind="amount",
+        cost_carats=100,
+        value=Decimal("10"),
+        starts_at=timezone.now() - timedelta(days=1),
+    )
+    secret = Reward.objects.create(
+        name=SECRET_REWARD,
+        kind="amount",
+        cost_carats=100,
+        value=Decimal("50"),
+        starts_at=timezone.now() - timedelta(days=1),
+    )
+    secret.tiers.set([tiers["ambassador"]])
+    club = Club.objects.create(name="Collectors Circle", cost_carats=50, duration_days=365)
+    secret_club = Club.objects.create(name=SECRET_CLUB, cost_carats=50, duration_days=365)
+    secret_club.tiers.set([tiers["ambassador"]])
+
+    for member in (a, b):
+        ledger_post(
+            member=member, carats=1000, kind="bonus", reason="welcome", key=f"fund:{member.pk}"
+        )
+    purchase_record(
+        member=a, channel="store", store=antwerp, receipt_id="A-1", amount="300.00", currency="EUR"
+    )
+    purchase_record(
+        member=b, channel="store", store=antwerp, receipt_id="B-1", amount="300.00", currency="EUR"
+    )
+    purchase_record(
+        member=b, channel="store", store=london, receipt_id="L-1", amount="100.00", currency="GBP"
+    )
+    voucher_a = reward_redeem(member=a, reward=public).voucher.code
+    voucher_a_secret = reward_redeem(member=a, reward=secret).voucher.code
+    voucher_b = reward_redeem(member=b, reward=public).voucher.code
+    voucher_b2 = reward_redeem(member=b, reward=public).voucher.code
+
+    # A marketing mail sent to B (who consented): its open/click/unsubscribe links.
+    Member.objects.filter(pk=b.pk).update(email_opt_in=True)
+    log = MessageLog.objects.create(
+        member=b, trigger="welcome", occasion="matrix", status="sent", sent_at=timezone.now()
+    )
+    target = "https://carat.example/collection"
+    mail = {
+        "track": track_token(log),
+        "url": target,
+        "signed_url": signing.dumps(target, salt=LINK_SALT, compress=True),
+        "unsubscribe": unsubscribe_token(b),
+    }
+
+    _k, store_key = api_key_create(name="antwerp till", store=antwerp)
+    _k, web_key = api_key_create(name="web shop")
+    return World(
+        a=_person(a, "EXT-ANNABEL"),
+        b=_person(b, "EXT-BARTHOLOMEW"),
+        users={
+            "member_a": user_a,
+            "member_b": user_b,
+            "assistant_a": assistant,
+            "marketing": marketing,
+            "root": root,
+        },
+        keys={"key_store_a": store_key, "key_webshop": web_key},
+        public_reward=public.pk,
+        secret_reward=secret.pk,
+        club=club.pk,
+        voucher_a=voucher_a,
+        voucher_a_secret=voucher_a_secret,
+        voucher_b=voucher_b,
+        voucher_b2=voucher_b2,
+        invitation_b=invitation.token,
+        mail=mail,
+    )
+
+
+def client_for(principal: str, world: World) -> Client:
+    if principal in KEY_PRINCIPALS:
+        return Client(headers={"Authorization": f"Api-Key {world.keys[principal]}"})
+    client = Client()
+    if principal != "anonymous":
+        client.force_login(world.users[principal])
+    return client
+
+
+def snapshot() -> tuple:
+    """What any surface could write; a refused request (and every GET) leaves it as is."""
+    return (
+        list(
+            Member.objects.order_by("pk").values_list(
+                "pk",
+                "email",
+                "first_name",
+                "phone",
+                "balance",
+                "qr_token",
+                "purchase_count",
+                "email_opt_in",
+            )
+        ),
+        LedgerEntry.objects.count(),
+        list(Purchase.objects.order_by("pk").values_list("pk", "receipt_key")),
+        list(Return.objects.order_by("pk").values_list("pk", "return_key")),
+        list(Voucher.objects.order_by("pk").values_list("pk", "member_id", "status")),
+        ClubMembership.objects.count(),
+        TierChange.objects.count(),
+        list(Invitation.objects.order_by("pk").values_list("pk", "accepted_at")),
+        list(
+            User.objects.order_by("pk").values_list(
+                "pk", "is_superuser", "is_staff", "is_active", "password"
+            )
+        ),
+        list(
+            MessageLog.objects.order_by("pk").values_list(
+                "pk", "opened_at", "clicked_at", "unsubscribed_at"
+            )
+        ),
+    )
+
+
+# --- expectations -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expect:
+    statuses: tuple[int, ...]
+    redirect: str | None = None  # a login URL name: Location must be it with ?next=
+    writes: bool = False  # an allowed write: the snapshot may change
+    contains: tuple[str, ...] = ()
+    check: Callable | None = None  # extra check(response, world, principal)
+
+
+def login_redirect(url_name: str) -> Expect:
+    return Expect((302,), redirect=url_name)
+
+
+DENIED_API = Expect((401,))
+
+
+@dataclass(frozen=True)
+class Surface:
+    area: str  # account, pos, admin, mail, api
+    name: str
+    method: str
+    path: Callable[[World], str]
+    data: Callable[[World], dict] | None = None
+    # principal -> Expect; principals not listed get the area's default
+    expect: dict[str, Expect] = field(default_factory=dict)
+    # who is entitled to see the hidden tier's name in this response
+    hidden_tier_ok: tuple[str, ...] = ()
+    # who is entitled to see the invite-only reward (and the tier) in this response
+    hidden_reward_ok: tuple[str, ...] = ()
+    # whose personal data may appear ("a", "b") per principal
+    may_see: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.area}:{self.name}"
+
+
+def default_expect(area: str, principal: str) -> Expect:
+    if area == "account":
+        if principal in ("anonymous", *KEY_PRINCIPALS):
+            return login_redirect("members:login")
+        raise KeyError
+    if area == "pos":
+        if principal in ("anonymous", *KEY_PRINCIPALS):
+            return login_redirect("pos:login")
+        if principal != "assistant_a":
+            return Expect((403,))
+        raise KeyError
+    if area == "admin":
+        if principal == "marketing":
+            return Expect((200,))
+        return login_redirect("admin:login")
+    if area == "api":
+        if principal in SESSION_PRINCIPALS:
+            return DENIED_API
+        raise KeyError
+    raise KeyError(area)
+
+
+# --- account surfaces -----------------------------------------------------------------------
+
+OWN = {"member_a": ("a",), "member_b": ("b",)}
+NO_MEMBERSHIP = {p: Expect((403,)) for p in NOT_MEMBERS}
+
+
+def _svg_of(attr: str):
+    """The QR code shown is the principal's own."""
+
+    def check(response, world, principal):
+        person = world.a if principal == "member_a" else world.b
+        assert response["Content-Type"] == "image/svg+xml"
+        assert response.content.decode() == qr_svg(getattr(person, attr))
+
+    return check
+
+
+def _voucher_svg(code_attr: str):
+    def check(response, world, principal):
+        assert response["Content-Type"] == "image/svg+xml"
+        assert response.content.decode() == qr_svg(getattr(world, code_attr))
+
+    return check
+
+
+def _account_get(name, url_name, *, args=None, extra=None, a_ok=True):
+    expect = {
+        "member_a": Expect((200,)),
+        "member_b": Expect((200,)),
+        **NO_MEMBERSHIP,
+        **(extra or {}),
+    }
+    return Surface(
+        "account",
+        name,
+        "get",
+        (lambda w: reverse(url_name, args=args(w))) if args else (lambda w: reverse(url_name)),
+        expect=expect,
+        hidden_tier_ok=("member_a",) if a_ok else (),
+        hidden_reward_ok=("member_a",) if a_ok else (),
+        may_see=OWN,
+    )
+
+
+def _optional_url(url_name: str) -> bool:
+    try:
+        reverse(url_name)
+    except NoReverseMatch:
+        return False
+    return True
+
+
+ACCOUNT = [
+    _account_get("home", "members:home"),
+    _account_get(
+        "qr.svg",
+        "members:qr",
+        extra={
+            "member_a": Expect((200,), check=_svg_of("qr_payload")),
+            "member_b": Expect((200,), check=_svg_of("qr_payload")),
+        },
+    ),
+    _account_get("history", "members:history"),
+    _account_get("profile", "members:profile"),
+    _account_get(
+        "rewards",
+        "members:rewards",
+        extra={
+            "member_a": Expect((200,), contains=(SECRET_REWARD, PUBLIC_REWARD)),
+            "member_b": Expect((200,), contains=(PUBLIC_REWARD,)),
+        },
+    ),
+    _account_get(
+        "voucher qr of A",
+        "members:voucher_qr",
+        args=lambda w: [w.voucher_a],
+        extra={
+            "member_a": Expect((200,), check=_voucher_svg("voucher_a")),
+            "member_b": Expect((404,)),
+            "assistant_a": Expect((404,)),
+            "marketing": Expect((404,)),
+        },
+    ),
+    _account_get(
+        "voucher qr of B",
+        "members:voucher_qr",
+        args=lambda w: [w.voucher_b],
+        extra={
+            "member_a": Expect((404,)),
+            "member_b": Expect((200,), check=_voucher_svg("voucher_b")),
+            "assistant_a": Expect((404,)),
+            "marketing": Expect((404,)),
+        },
+    ),
+    Surface(
+        "account",
+        "invitation of B",
+        "get",
+        lambda w: reverse("members:invitation", args=[w.invitation_b]),
+        expect={
+            "member_a": Expect((404,)),
+            "member_b": Expect((200,), contains=(HIDDEN_TIER, HIDDEN_BENEFIT)),
+            **NO_MEMBERSHIP,
+        },
+        # The invited member may read the tier's name and benefits, not its rewards.
+        hidden_tier_ok=("member_b",),
+        may_see=OWN,
+    ),
+    Surface(
+        "account",
+        "accept invitation of B",
+        "post",
+        lambda w: reverse("members:invitation", args=[w.invitation_b]),
+        data=lambda w: {},
+        expect={
+            # A cannot accept B's invitation: a message, nothing changes.
+            "member_a": Expect((302,)),
+            "member_b": Expect((302,), writes=True),
+            **NO_MEMBERSHIP,
+        },
+        hidden_tier_ok=("member_a", "member_b"),
+        hidden_reward_ok=("member_a",),
+        may_see=OWN,
+    ),
+    Surface(
+        "account",
+        "redeem the invite-only reward",
+        "post",
+        lambda w: reverse("members:redeem", args=[w.secret_reward]),
+        data=lambda w: {},
+        expect={
+            "member_a": Expect((302,), writes=True),
+            # Not entitled: a message and a redirect, no voucher, no debit.
+            "member_b": Expect((302,)),
+            **NO_MEMBERSHIP,
+        },
+        hidden_tier_ok=("member_a",),
+        hidden_reward_ok=("member_a",),
+        may_see=OWN,
+    ),
+    Surface(
+        "account",
+        "rotate qr",
+        "post",
+        lambda w: reverse("members:rotate_qr"),
+        data=lambda w: {},
+        expect={
+            "member_a": Expect((302,), writes=True),
+            "member_b": Expect((302,), writes=True),
+            **NO_MEMBERSHIP,
+        },
+        may_see=OWN,
+    ),
+    Surface(
+        "account",
+        "join club",
+        "post",
+        lambda w: reverse("members:join_club", args=[w.club]),
+        data=lambda w: {},
+        expect={
+            "member_a": Expect((302,), writes=True),
+            "member_b": Expect((302,), writes=True),
+            **NO_MEMBERSHIP,
+        },
+        may_see=OWN,
+    ),
+]
+# Pages added by the privacy work (export of one's own data), when present.
+if _optional_url("members:privacy"):
+    ACCOUNT.append(_account_get("privacy", "members:privacy"))
+if _optional_url("members:export"):
+    ACCOUNT.append(_account_get("export", "members:export"))
+
+# --- POS surfaces ---------------------------------------------------------------------------
+
+
+def _pos(name, method, path, data=None, *, expect, subject=None, writes=False):
+    """`subject`: whose member page this is ("a" may show the hidden tier)."""
+    return Surface(
+        "pos",
+        name,
+        method,
+        path,
+        data=data,
+        expect={"assistant_a": Expect(*expect, writes=writes)} if expect else {},
+        hidden_tier_ok=("assistant_a",) if subject == "a" else (),
+        hidden_reward_ok=("assistant_a",) if subject == "a" else (),
+        may_see={"assistant_a": (subject,) if subject else ()},
+    )
+
+
+def _member(w, who, action=""):
+    person = w.a if who == "a" else w.b
+    suffix = {
+        "": "pos:member",
+        "sale": "pos:sale",
+        "return": "pos:return",
+        "voucher": "pos:voucher",
+        "reward": "pos:reward",
+    }[action]
+    return reverse(suffix, args=[person.number])
+
+
+POS = [
+    _pos("index", "get", lambda w: reverse("pos:index"), expect=((200,),)),
+    _pos("member page A", "get", lambda w: _member(w, "a"), expect=((200,),), subject="a"),
+    _pos("member page B", "get", lambda w: _member(w, "b"), expect=((200,),), subject="b"),
+    _pos(
+        "sale for B at store A",
+        "post",
+        lambda w: _member(w, "b", "sale"),
+        lambda w: {
+            "store": "antwerp",
+            "receipt_id": "POS-1",
+            "amount": "120.00",
+            "currency": "EUR",
+        },
+        expect=((302,),),
+        subject="b",
+        writes=True,
+    ),
+    _pos(
+        "sale for B at store B",
+        "post",
+        lambda w: _member(w, "b", "sale"),
+        lambda w: {"store": "london", "receipt_id": "POS-2", "amount": "120.00", "currency": "GBP"},
+        expect=((403,),),
+        subject="b",
+    ),
+    _pos(
+        "return for B at store A",
+        "post",
+        lambda w: _member(w, "b", "return"),
+        lambda w: {"store": "antwerp", "receipt_id": "B-1", "return_id": "RP-1", "amount": "30.00"},
+        expect=((302,),),
+        subject="b",
+        writes=True,
+    ),
+    _pos(
+        "return for B at store B",
+        "post",
+        lambda w: _member(w, "b", "return"),
+        lambda w: {"store": "london", "receipt_id": "L-1", "return_id": "RP-2", "amount": "30.00"},
+        expect=((403,),),
+        subject="b",
+    ),
+    _pos(
+        "return of B's receipt on A's page",
+        "post",
+        lambda w: _member(w, "a", "return"),
+        lambda w: {"store": "antwerp", "receipt_id": "B-1", "return_id": "RP-3", "amount": "30.00"},
+        expect=((400,),),
+        subject="a",
+    ),
+    _pos(
+        "use B's voucher for B",
+        "post",
+        lambda w: _member(w, "b", "voucher"),
+        lambda w: {"store": "antwerp", "code": w.voucher_b},
+        expect=((302,),),
+        subject="b",
+        writes=True,
+    ),
+    _pos(
+        "use B's voucher on A's page",
+        "post",
+        lambda w: _member(w, "a", "voucher"),
+        lambda w: {"store": "antwerp", "code": w.voucher_b},
+        expect=((400,),),
+        subject="a",
+    ),
+    _pos(
+        "use B's voucher at store B",
+        "post",
+        lambda w: _member(w, "b", "voucher"),
+        lambda w: {"store": "london", "code": w.voucher_b},
+        expect=((403,),),
+        subject="b",
+    ),
+    _pos(
+        "redeem a public reward for B",
+        "post",
+        lambda w: _member(w, "b", "reward"),
+        lambda w: {"store": "antwerp", "reward": str(w.public_reward)},
+        expect=((302,),),
+        subject="b",
+        writes=True,
+    ),
+    _pos(
+        "redeem the invite-only reward for B",
+        "post",
+        lambda w: _member(w, "b", "reward"),
+        lambda w: {"store": "antwerp", "reward": str(w.secret_reward)},
+        expect=((404,),),
+        subject="b",
+    ),
+    _pos(
+        "register",
+        "post",
+        lambda w: reverse("pos:register"),
+        lambda w: {"email": "walkin@example.com", "first_name": "Walk", "last_name": "In"},
+        expect=((302,),),
+        writes=True,
+    ),
+    _pos(
+        "switch to store A",
+        "post",
+        lambda w: reverse("pos:store"),
+        lambda w: {"store": "antwerp"},
+        expect=((302,),),
+    ),
+    _pos(
+        "switch to store B",
+        "post",
+        lambda w: reverse("pos:store"),
+        lambda w: {"store": "london"},
+        expect=((403,),),
+    ),
+    _pos(
+        "scan B",
+        "post",
+        lambda w: reverse("pos:scan"),
+        lambda w: {"code": w.b.qr_payload},
+        expect=((302,),),
+        subject="b",
+    ),
+]
+
+# --- console surfaces -----------------------------------------------------------------------
+
+
+def _admin(name, path):
+    return Surface(
+        "admin",
+        name,
+        "get",
+        path,
+        hidden_tier_ok=("marketing",),
+        hidden_reward_ok=("marketing",),
+        may_see={"marketing": ("a", "b")},
+    )
+
+
+ADMIN = [
+    _admin("index", lambda w: reverse("admin:index")),
+    _admin("member changelist", lambda w: reverse("admin:members_member_changelist")),
+    _admin("member change A", lambda w: reverse("admin:members_member_change", args=[w.a.pk])),
+    _admin("ledger changelist", lambda w: reverse("admin:members_ledgerentry_changelist")),
+]
+
+
+def _self_promotion(w):
+    """The marketing user's own login, posted back with is_superuser ticked."""
+    user = w.users["marketing"]
+    return {
+        "email": user.email,
+        "full_name": "",
+        "is_active": "on",
+        "is_staff": "on",
+        "is_superuser": "on",
+        "groups": [g.pk for g in user.groups.all()],
+        "date_joined_0": "2024-01-01",
+        "date_joined_1": "00:00:00",
+    }
+
+
+# Console writes marketing must not be able to make: whatever the status, nothing changes.
+ADMIN += [
+    Surface(
+        "admin",
+        "make oneself superuser",
+        "post",
+        lambda w: reverse("admin:members_user_change", args=[w.users["marketing"].pk]),
+        data=_self_promotion,
+        expect={"marketing": Expect((200, 302, 403))},
+    ),
+    Surface(
+        "admin",
+        "set the superuser's password",
+        "post",
+        lambda w: reverse("admin:auth_user_password_change", args=[w.users["root"].pk]),
+        data=lambda w: {
+            "password1": "hijacked-pass-999",
+            "password2": "hijacked-pass-999",
+            "usable_password": "true",
+        },
+        expect={"marketing": Expect((200, 302, 403, 404))},
+    ),
+]
+
+# --- mail links (public: the signed token in the URL is the authorisation) --------------------
+
+
+def _mail(name, path, expect, *, method="get", writes=False, query=None, sees_b=False, check=None):
+    return Surface(
+        "mail",
+        name,
+        method,
+        path,
+        data=query,
+        expect={p: Expect(expect, writes=writes, check=check) for p in PRINCIPALS},
+        may_see={p: ("b",) for p in PRINCIPALS} if sees_b else {},
+    )
+
+
+def _is_gif(response, world, principal):
+    assert response["Content-Type"] == "image/gif"
+
+
+def _to_target(response, world, principal):
+    assert response["Location"] == world.mail["url"]
+
+
+MAIL = [
+    _mail(
+        "open pixel of B's mail",
+        lambda w: reverse("campaigns:open", args=[w.mail["track"]]),
+        (200,),
+        writes=True,
+        check=_is_gif,
+    ),
+    _mail(
+        "open pixel, forged token",
+        lambda w: reverse("campaigns:open", args=["forged-token"]),
+        (200,),
+        check=_is_gif,
+    ),
+    _mail(
+        "click in B's mail",
+        lambda w: reverse("campaigns:click", args=[w.mail["track"]]),
+        (302,),
+        writes=True,
+        query=lambda w: {"u": w.mail["signed_url"]},
+        check=_to_target,
+    ),
+    _mail(
+        "click to an unsigned target (open redirect)",
+        lambda w: reverse("campaigns:click", args=[w.mail["track"]]),
+        (400,),
+        query=lambda w: {"u": "https://evil.example/"},
+    ),
+    _mail(
+        "unsubscribe of B",
+        lambda w: reverse("campaigns:unsubscribe", args=[w.mail["unsubscribe"]]),
+        (200,),
+        writes=True,
+        sees_b=True,
+    ),
+    _mail(
+        "one-click unsubscribe of B (POST)",
+        lambda w: reverse("campaigns:unsubscribe", args=[w.mail["unsubscribe"]]),
+        (200,),
+        method="post",
+        writes=True,
+        sees_b=True,
+    ),
+    _mail(
+        "unsubscribe, forged token",
+        lambda w: reverse("campaigns:unsubscribe", args=["forged:token"]),
+        (400,),
+    ),
+]
+
+# --- API surfaces: every operation in the schema ---------------------------------------------
+
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def schema_operations() -> list[tuple[str, str, str]]:
+    spec = SchemaGenerator().get_schema(request=None, public=True)
+    return sorted(
+        (path, method, op.get("operationId", f"{method} {path}"))
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+        if method in METHODS
+    )
+
+
+OPERATIONS = schema_operations()
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    params: Callable[[World], dict]  # path parameters
+    query: Callable[[World], dict] | None = None
+    body: Callable[[World], dict] | None = None
+    store_key: Expect = Expect((200, 201))
+    webshop_key: Expect = Expect((200, 201))
+    about: str = "b"  # whose data the answer is about
+
+
+B_NUMBER = lambda w: {"number": w.b.number}  # noqa: E731
+NOTHING = lambda w: {}  # noqa: E731
+
+API_REQUESTS: dict[str, ApiRequest] = {
+    "members_lookup": ApiRequest(NOTHING, query=lambda w: {"code": w.b.qr_payload}),
+    "members_create": ApiRequest(
+        NOTHING,
+        body=lambda w: {"email": "nina@example.com", "first_name": "Nina"},
+        store_key=Expect((201,), writes=True),
+        webshop_key=Expect((201,), writes=True),
+        about="",
+    ),
+    "members_retrieve": ApiRequest(B_NUMBER),
+    "members_update": ApiRequest(
+        B_NUMBER,
+        body=lambda w: {"phone": "+32470999888"},
+        store_key=Expect((200,), writes=True),
+        webshop_key=Expect((200,), writes=True),
+    ),
+    "members_by_external_id": ApiRequest(lambda w: {"external_id": w.b.external_id}),
+    "members_ledger": ApiRequest(B_NUMBER),
+    "purchases_create": ApiRequest(
+        NOTHING,
+        body=lambda w: {
+            "member": w.b.number,
+            "store": "antwerp",
+            "receipt_id": "API-1",
+            "amount": "80.00",
+            "currency": "EUR",
+        },
+        store_key=Expect((201,), writes=True),
+        webshop_key=Expect((201,), writes=True),
+    ),
+    "returns_create": ApiRequest(
+        NOTHING,
+        body=lambda w: {
+            "store": "antwerp",
+            "receipt_id": "B-1",
+            "return_id": "API-R1",
+            "amount": "20.00",
+        },
+        store_key=Expect((201,), writes=True),
+        webshop_key=Expect((201,), writes=True),
+    ),
+    "tiers_list": ApiRequest(NOTHING, about=""),
+    "events_create": ApiRequest(
+        NOTHING,
+        body=lambda w: {"member": w.b.number, "type": "review", "reference": "PRODUCT-1"},
+        store_key=Expect((200, 201), writes=True),
+        webshop_key=Expect((200, 201), writes=True),
+    ),
+    "members_rewards": ApiRequest(
+        B_NUMBER,
+        store_key=Expect((200,), contains=(PUBLIC_REWARD,)),
+        webshop_key=Expect((200,), contains=(PUBLIC_REWARD,)),
+    ),
+    "members_redemptions_create": ApiRequest(
+        B_NUMBER,
+        body=lambda w: {"reward": w.public_reward},
+        store_key=Expect((201,), writes=True),
+        webshop_key=Expect((201,), writes=True),
+    ),
+    "members_vouchers": ApiRequest(B_NUMBER),
+    "vouchers_retrieve": ApiRequest(lambda w: {"code": w.voucher_b}),
+    "vouchers_redeem": ApiRequest(
+        lambda w: {"code": w.voucher_b},
+        body=lambda w: {},
+        store_key=Expect((200,), writes=True),
+        webshop_key=Expect((200,), writes=True),
+    ),
+    "vouchers_cancel": ApiRequest(
+        lambda w: {"code": w.voucher_b2},
+        body=lambda w: {},
+        # Only the web shop or the ERP cancel vouchers.
+        store_key=Expect((403,)),
+        webshop_key=Expect((200,), writes=True),
+    ),
+    "members_clubs": ApiRequest(B_NUMBER),
+    "members_clubs_join": ApiRequest(
+        B_NUMBER,
+        body=lambda w: {"club": w.club},
+        store_key=Expect((201,), writes=True),
+        webshop_key=Expect((201,), writes=True),
+    ),
+}
+
+# Cells beyond one request per operation: store-bound keys and other stores, the
+# invite-only reward, a member who is an Ambassador.
+API_EXTRA: dict[str, tuple[str, str, ApiRequest]] = {
+    "sale at store B": (
+        "/api/v1/purchases/",
+        "post",
+        ApiRequest(
+            NOTHING,
+            body=lambda w: {
+                "member": w.b.number,
+                "store": "london",
+                "receipt_id": "API-L1",
+                "amount": "80.00",
+                "currency": "GBP",
+            },
+            store_key=Expect((403,)),
+            webshop_key=Expect((201,), writes=True),
+        ),
+    ),
+    "online sale": (
+        "/api/v1/purchases/",
+        "post",
+        ApiRequest(
+            NOTHING,
+            body=lambda w: {
+                "member": w.b.number,
+                "channel": "online",
+                "receipt_id": "WEB-1",
+                "amount": "80.00",
+                "currency": "EUR",
+            },
+            store_key=Expect((403,)),
+            webshop_key=Expect((201,), writes=True),
+        ),
+    ),
+    "return at store B": (
+        "/api/v1/returns/",
+        "post",
+        ApiRequest(
+            NOTHING,
+            body=lambda w: {
+                "store": "london",
+                "receipt_id": "L-1",
+                "return_id": "API-LR1",
+                "amount": "10.00",
+            },
+            store_key=Expect((403,)),
+            webshop_key=Expect((201,), writes=True),
+        ),
+    ),
+    "voucher at store B": (
+        "/api/v1/vouchers/{code}/redeem/",
+        "post",
+        ApiRequest(
+            lambda w: {"code": w.voucher_b},
+            body=lambda w: {"store": "london"},
+            store_key=Expect((403,)),
+            webshop_key=Expect((200,), writes=True),
+        ),
+    ),
+    "invite-only reward for B": (
+        "/api/v1/members/{number}/redemptions/",
+        "post",
+        ApiRequest(
+            B_NUMBER,
+            body=lambda w: {"reward": w.secret_reward},
+            store_key=Expect((404,)),
+            webshop_key=Expect((404,)),
+        ),
+    ),
+    "lookup of A (Ambassador)": (
+        "/api/v1/members/lookup/",
+        "get",
+        ApiRequest(
+            NOTHING,
+            query=lambda w: {"code": w.a.qr_payload},
+            store_key=Expect((200,), contains=(HIDDEN_TIER,)),
+            webshop_key=Expect((200,), contains=(HIDDEN_TIER,)),
+            about="a",
+        ),
+    ),
+    "rewards of A (Ambassador)": (
+        "/api/v1/members/{number}/rewards/",
+        "get",
+        ApiRequest(
+            lambda w: {"number": w.a.number},
+            store_key=Expect((200,), contains=(SECRET_REWARD,)),
+            webshop_key=Expect((200,), contains=(SECRET_REWARD,)),
+            about="a",
+        ),
+    ),
+    "clubs of A (Ambassador)": (
+        "/api/v1/members/{number}/clubs/",
+        "get",
+        ApiRequest(
+            lambda w: {"number": w.a.number},
+            store_key=Expect((200,), contains=(SECRET_CLUB,)),
+            webshop_key=Expect((200,), contains=(SECRET_CLUB,)),
+            about="a",
+        ),
+    ),
+}
+
+GENERIC_PARAMS = {
+    "number": lambda w: w.b.number,
+    "external_id": lambda w: w.b.external_id,
+    "code": lambda w: w.voucher_b,
+}
+
+
+def _generic_request(path: str, method: str) -> ApiRequest:
+    """A new operation without a specific request: fill the path parameters with
+    member B's, send an empty body; a key must not get a 401/403 from the auth layer
+    nor a 5xx."""
+    names = re.findall(r"{(\w+)}", path)
+    ok = Expect(tuple(s for s in range(200, 500) if s not in (401, 403)), writes=True)
+    return ApiRequest(
+        lambda w: {n: GENERIC_PARAMS.get(n, lambda w: "1")(w) for n in names},
+        body=(lambda w: {}) if method != "get" else None,
+        store_key=ok,
+        webshop_key=ok,
+    )
+
+
+def _api_surface(name: str, path: str, method: str, req: ApiRequest) -> Surface:
+    def build_path(w, path=path, req=req):
+        return path.format(**req.params(w))
+
+    def build_data(w, req=req, method=method):
+        if method == "get":
+            return req.query(w) if req.query else {}
+        return req.body(w) if req.body else {}
+
+    about = (req.about,) if req.about else ()
+    entitled = ("key_store_a", "key_webshop") if req.about == "a" else ()
+    return Surface(
+        "api",
+        name,
+        method,
+        build_path,
+        data=build_data,
+        expect={"key_store_a": req.store_key, "key_webshop": req.webshop_key},
+        hidden_tier_ok=entitled,
+        hidden_reward_ok=entitled,
+        may_see={"key_store_a": about, "key_webshop": about},
+    )
+
+
+API = [
+    _api_surface(
+        f"{op_id} {method.upper()} {path}",
+        path,
+        method,
+        API_REQUESTS.get(op_id) or _generic_request(path, method),
+    )
+    for path, method, op_id in OPERATIONS
+] + [
+    _api_surface(f"{name} {method.upper()} {path}", path, method, req)
+    for name, (path, method, req) in API_EXTRA.items()
+]
+
+SURFACES = ACCOUNT + POS + ADMIN + MAIL + API
+# Cells that fail today because of a bug: strict xfail, so the fix turns them green.
+ESCALATION = (
+    "BUG: privilege escalation in the console: the Marketing group (as tests/test_admin.py "
+    "and loaddemo set it up: every permission of the members app, so members.change_user) "
+    "may edit any login in members.admin.UserAdmin, including its own is_superuser, "
+    "is_staff, groups and permissions, and set any user's password (also a superuser's)"
+)
+XFAIL_CELLS: dict = {}  # none today; a cell failing because of a known bug goes here
+CASES = [
+    pytest.param(
+        principal,
+        surface,
+        id=f"{principal}-{surface.label}",
+        marks=[pytest.mark.xfail(strict=True, reason=XFAIL_CELLS[(principal, surface.label)])]
+        if (principal, surface.label) in XFAIL_CELLS
+        else [],
+    )
+    for surface in SURFACES
+    for principal in PRINCIPALS
+]
+# 7 principals x (12+ account, 17 POS, 6 console, 7 mail links, 18+ API operations and
+# 8 more API cells).
+MATRIX_SIZE = len(CASES)
+
+
+def test_the_matrix_covers_every_principal_surface_and_api_operation():
+    assert len(PRINCIPALS) == 7
+    assert len(OPERATIONS) >= 18
+    assert MATRIX_SIZE >= 7 * (12 + 17 + 6 + 7 + 18 + 8), MATRIX_SIZE
+    assert len(PRINCIPALS) * len(SURFACES) == MATRIX_SIZE
+
+
+def test_every_schema_operation_has_a_specific_request():
+    """Not required for the matrix (a new operation gets a generic request), but a
+    reminder to give it a meaningful one."""
+    missing = sorted(op_id for _p, _m, op_id in OPERATIONS if op_id not in API_REQUESTS)
+    assert not missing, f"add a request to API_REQUESTS for: {missing}"
+
+
+def test_every_account_pos_and_mail_page_is_in_the_matrix():
+    """A page added to the account, the POS or the mail links must be classified here."""
+    from campaigns import urls as mail_urls
+    from members import urls as member_urls
+    from pos import urls as pos_urls
+
+    public = {
+        "members:signup",
+        "members:verify",
+        "members:login",
+        "members:logout",
+        "members:password_reset",
+        "members:password_reset_done",
+        "members:password_reset_confirm",
+        "pos:login",
+        "pos:logout",
+    }
+    in_matrix = {
+        "members:home",
+        "members:qr",
+        "members:history",
+        "members:profile",
+        "members:rewards",
+        "members:voucher_qr",
+        "members:invitation",
+        "members:redeem",
+        "members:rotate_qr",
+        "members:join_club",
+        "members:privacy",
+        "members:export",
+        "pos:index",
+        "pos:member",
+        "pos:sale",
+        "pos:return",
+        "pos:voucher",
+        "pos:reward",
+        "pos:register",
+        "pos:store",
+        "pos:scan",
+        "campaigns:open",
+        "campaigns:click",
+        "campaigns:unsubscribe",
+    }
+    names = (
+        {f"members:{p.name}" for p in member_urls.urlpatterns}
+        | {f"pos:{p.name}" for p in pos_urls.urlpatterns}
+        | {f"campaigns:{p.name}" for p in mail_urls.urlpatterns}
+    )
+    assert names - public - in_matrix == set()
+
+
+# --- the cells ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shared_world(django_db_setup, django_db_blocker):
+    """The world is built once for the module inside an outer transaction; each cell runs
+    in its own savepoint (the `db` fixture nests in it), so every cell starts from the
+    same state and the world is rolled back after the last cell."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield build_world()
+        transaction.set_rollback(True)
+
+
+@pytest.fixture
+def world(shared_world, db):
+    cache.clear()  # throttles and idempotency records
+    yield shared_world
+    cache.clear()
+
+
+def _forbidden_texts(surface: Surface, principal: str, world: World) -> list[str]:
+    texts = []
+    # Members may always see their own data (e.g. their e-mail in the page header).
+    allowed_people = surface.may_see.get(principal, ()) + OWN.get(principal, ())
+    for who in ("a", "b"):
+        if who not in allowed_people:
+            texts += world.private_of(who)
+    if principal not in surface.hidden_tier_ok and principal not in surface.hidden_reward_ok:
+        texts += [HIDDEN_TIER, HIDDEN_BENEFIT]
+    if principal not in surface.hidden_reward_ok:
+        texts += [SECRET_REWARD, SECRET_CLUB]
+    return [t for t in texts if t]
+
+
+def _request(client: Client, surface: Surface, world: World):
+    path = surface.path(world)
+    data = surface.data(world) if surface.data else {}
+    if surface.area == "api":
+        if surface.method == "get":
+            return client.get(path, data)
+        return getattr(client, surface.method)(
+            path, json.dumps(data), content_type="application/json"
+        )
+    if surface.method == "get":
+        return client.get(path, data)
+    return client.post(path, data)
+
+
+@pytest.mark.parametrize(("principal", "surface"), CASES)
+def test_cell(principal, surface, world):
+    client = client_for(principal, world)
+    client.raise_request_exception = False
+    try:
+        expect = surface.expect.get(principal) or default_expect(surface.area, principal)
+    except KeyError:
+        pytest.fail(f"no expectation for {principal} on {surface.label}")
+    before = snapshot()
+
+    response = _request(client, surface, world)
+
+    status = response.status_code
+    body = response.content.decode("utf-8", "replace")
+    where = f"{principal} {surface.method.upper()} {surface.path(world)} -> {status}"
+    assert status < 500, where + "\n" + body[:2000]
+    assert status in expect.statuses, where + "\n" + body[:1000]
+    if expect.redirect:
+        login = reverse(expect.redirect)
+        assert response["Location"].startswith(login + "?next="), (where, response["Location"])
+    if surface.area == "api":
+        assert response["Content-Type"].startswith("application/json"), where
+        if status >= 400:
+            assert set(response.json()) == {"error"}, where
+        if status == 401:
+            assert response["WWW-Authenticate"] == "Api-Key", where
+    # The body and the redirect target (a query string can carry data too); a login
+    # redirect's ?next= only echoes the URL the principal asked for.
+    location = response.get("Location", "").split("?next=")[0]
+    lowered = (body + " " + location).lower()
+    # What the principal sent (a code in the URL, a form field) may be echoed back.
+    sent = (surface.path(world) + json.dumps(surface.data(world) if surface.data else {})).lower()
+    for text in _forbidden_texts(surface, principal, world):
+        if text.lower() not in sent:
+            assert text.lower() not in lowered, f"{where}: leaks {text!r}"
+    for text in expect.contains:
+        assert text in body, f"{where}: should show {text!r}"
+    if expect.check:
+        expect.check(response, world, principal)
+    # GETs write nothing, except the mail links (an open, a click, an unsubscribe is what
+    # they record).
+    allowed_write = expect.writes and (surface.method != "get" or surface.area == "mail")
+    if not allowed_write:
+        assert snapshot() == before, f"{where}: changed data"
+
+
+# --- explicit checks named in the issue -----------------------------------------------------
+
+
+def test_member_a_gets_404_for_member_bs_voucher_qr_and_vice_versa(world):
+    a, b = client_for("member_a", world), client_for("member_b", world)
+    assert a.get(reverse("members:voucher_qr", args=[world.voucher_b])).status_code == 404
+    assert b.get(reverse("members:voucher_qr", args=[world.voucher_a])).status_code == 404
+    assert b.get(reverse("members:voucher_qr", args=[world.voucher_a_secret])).status_code == 404
+    # ... and case games do not help (codes are matched exactly).
+    lower = world.voucher_b.lower()
+    assert a.get(reverse("members:voucher_qr", args=[lower])).status_code == 404
+
+
+def test_the_member_session_cookie_does_not_authenticate_the_api(world):
+    for principal in ("member_a", "member_b", "assistant_a", "marketing"):
+        client = client_for(principal, world)
+        assert "sessionid" in client.cookies
+        for path in (
+            f"/api/v1/members/{world.b.number}/",
+            f"/api/v1/members/lookup/?code={world.b.number}",
+            "/api/v1/tiers/",
+        ):
+            response = client.get(path)
+            assert response.status_code == 401, (principal, path)
+            assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_a_store_bound_key_cannot_act_for_store_b(world):
+    client = client_for("key_store_a", world)
+    before = snapshot()
+    sale = {
+        "member": world.b.number,
+        "store": "london",
+        "receipt_id": "X-1",
+        "amount": "10.00",
+        "currency": "GBP",
+    }
+    for path, body in (
+        ("/api/v1/purchases/", sale),
+        ("/api/v1/purchases/", {**sale, "store": "LONDON"}),
+        (
+            "/api/v1/returns/",
+            {"store": "london", "receipt_id": "L-1", "return_id": "X", "amount": "1.00"},
+        ),
+        (f"/api/v1/vouchers/{world.voucher_b}/redeem/", {"store": "london"}),
+    ):
+        response = client.post(path, json.dumps(body), content_type="application/json")
+        assert response.status_code in (400, 403, 404), (path, body, response.content)
+        assert response.status_code != 201
+    assert snapshot() == before
+
+
+def test_hidden_tier_never_in_the_public_tier_list_or_b_s_answers(world):
+    for principal in KEY_PRINCIPALS:
+        client = client_for(principal, world)
+        for path in (
+            "/api/v1/tiers/",
+            f"/api/v1/members/{world.b.number}/",
+            f"/api/v1/members/{world.b.number}/rewards/",
+            f"/api/v1/members/lookup/?code={world.b.number}",
+            f"/api/v1/members/{world.b.number}/clubs/",
+        ):
+            body = client.get(path).content.decode().lower()
+            assert "ambassador" not in body, (principal, path)
+            assert SECRET_REWARD.lower() not in body, (principal, path)
+            assert SECRET_CLUB.lower() not in body, (principal, path)
+
+
+# --- mail links: signed values of one kind used as the other ---------------------------------
+
+
+def test_the_open_pixel_with_a_signed_link_as_its_token_is_not_a_500(world):
+    client = Client()
+    client.raise_request_exception = False
+    before = snapshot()
+    response = client.get(reverse("campaigns:open", args=[world.mail["signed_url"]]))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/gif"
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("swap", ["token as target", "target as token"])
+def test_the_click_link_with_swapped_signed_values_is_a_400(world, swap):
+    client = Client()
+    client.raise_request_exception = False
+    before = snapshot()
+    if swap == "token as target":
+        url = reverse("campaigns:click", args=[world.mail["track"]])
+        response = client.get(url, {"u": world.mail["track"]})
+    else:
+        url = reverse("campaigns:click", args=[world.mail["signed_url"]])
+        response = client.get(url, {"u": world.mail["signed_url"]})
+    assert response.status_code == 400
+    assert snapshot() == before
