@@ -23,6 +23,7 @@ from django.db import DatabaseError, close_old_connections, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from .config import cached
 from .models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from .outbox import enqueue
 
@@ -35,7 +36,8 @@ CLAIM_TIMEOUT = timedelta(seconds=60)
 def emit(
     event_type: str, *, member_id: int | None = None, data: dict | None = None
 ) -> WebhookEvent | None:
-    endpoints = [e for e in WebhookEndpoint.objects.filter(active=True) if e.wants(event_type)]
+    active = cached("webhook_endpoints", lambda: list(WebhookEndpoint.objects.filter(active=True)))
+    endpoints = [e for e in active if e.wants(event_type)]
     if not endpoints:
         return None
     event = WebhookEvent.objects.create(

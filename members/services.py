@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
@@ -213,6 +213,15 @@ def ledger_post(
     now = timezone.now()
     try:
         with transaction.atomic():
+            # The race prevented: two debits reading the same balance and both passing.
+            # The conditional UPDATE moves the balance and returns the new one in one trip;
+            # a replayed key then fails on the entry's unique index and the savepoint
+            # undoes the move.
+            balance_after = _move_balance(
+                member_id=member.pk, carats=carats, at=now, activity=kind != LedgerEntry.Kind.EXPIRY
+            )
+            if balance_after is None:
+                raise InsufficientCarats(f"Not enough carats: {-carats} needed.", field="carats")
             entry = LedgerEntry.objects.create(
                 member_id=member.pk,
                 carats=carats,
@@ -220,19 +229,10 @@ def ledger_post(
                 reason=reason[:255],
                 key=key,
                 actor=actor,
-                balance_after=0,
+                balance_after=balance_after,
                 occurred_at=occurred_at or now,
                 created_at=now,
             )
-            # The race prevented: two debits reading the same balance and both passing.
-            moved = Member.objects.filter(pk=member.pk, balance__gte=-carats).update(
-                balance=F("balance") + carats,
-                last_activity_at=now if kind != LedgerEntry.Kind.EXPIRY else F("last_activity_at"),
-            )
-            if moved != 1:
-                raise InsufficientCarats(f"Not enough carats: {-carats} needed.", field="carats")
-            entry.balance_after = Member.objects.values_list("balance", flat=True).get(pk=member.pk)
-            entry.save(update_fields=["balance_after"])
     except IntegrityError:
         existing = LedgerEntry.objects.filter(key=key).first()
         if existing is None:
@@ -256,6 +256,21 @@ def ledger_post(
         },
     )
     return Posting(entry=entry, created=True)
+
+
+def _move_balance(*, member_id: int, carats: int, at: datetime, activity: bool) -> int | None:
+    """UPDATE ... WHERE balance >= -carats RETURNING balance; None if it would go negative."""
+    table = Member._meta.db_table
+    activity_sql = "last_activity_at = %s," if activity else ""
+    params = [at] if activity else []
+    with connection.cursor() as cur:
+        cur.execute(
+            f"UPDATE {table} SET {activity_sql} balance = balance + %s "  # noqa: S608
+            "WHERE id = %s AND balance >= %s RETURNING balance",
+            [*params, carats, member_id, -carats],
+        )
+        row = cur.fetchone()
+    return row[0] if row else None
 
 
 def ledger_adjust(*, member: Member, carats: int, reason: str, actor: User, key: str) -> Posting:

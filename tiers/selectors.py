@@ -6,6 +6,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from loyalty.config import cached
 from loyalty.errors import DomainError
 from members.models import Member
 from members.selectors import qualifying_carats
@@ -26,15 +27,21 @@ def auto_tiers():
     return Tier.objects.filter(invite_only=False).order_by("rank")
 
 
+def _auto_tier_list() -> list[Tier]:
+    return cached("auto_tiers", lambda: list(auto_tiers()))
+
+
 def entry_tier() -> Tier:
-    tier = auto_tiers().first()
+    tiers = _auto_tier_list()
+    tier = tiers[0] if tiers else None
     if tier is None:
         raise DomainError("The program has no tiers yet; create one in the admin.")
     return tier
 
 
 def target_tier_for(qualifying: int) -> Tier | None:
-    return auto_tiers().filter(threshold__lte=qualifying).order_by("-rank").first()
+    reached = [t for t in _auto_tier_list() if t.threshold <= qualifying]
+    return max(reached, key=lambda t: t.rank) if reached else None
 
 
 def member_tier(member: Member) -> Tier:

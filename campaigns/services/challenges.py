@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from campaigns.models import Badge, Challenge, ChallengeEnrolment
 from campaigns.segments import segment_members
+from loyalty.config import cached
 from members.models import LedgerEntry, Member
 from members.services import ledger_post
 from tiers.selectors import member_tier
@@ -26,12 +27,16 @@ class ChallengeOutcome:
     completed: list[ChallengeEnrolment] = field(default_factory=list)
 
 
-def _open_challenges(at: datetime):
-    return (
-        Challenge.objects.filter(active=True, starts_at__lte=at)
-        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=at))
-        .prefetch_related("tiers")
+def _open_challenges(at: datetime) -> list[Challenge]:
+    challenges = cached(
+        "challenges",
+        lambda: list(
+            Challenge.objects.filter(active=True)
+            .select_related("segment")
+            .prefetch_related("tiers")
+        ),
     )
+    return [c for c in challenges if c.starts_at <= at and (c.ends_at is None or c.ends_at > at)]
 
 
 def _deadline(ch: Challenge, start: datetime) -> datetime | None:

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from campaigns.models import ActionRule, ActionType, Award, EarningRule, HeldCarats, Program
 from campaigns.periods import period_start
+from loyalty.config import cached
 from loyalty.errors import Conflict, DomainError
 from loyalty.outbox import enqueue
 from members.models import LedgerEntry, Member, User
@@ -22,6 +23,10 @@ from tiers.services import tier_assign_initial
 
 
 def program() -> Program:
+    return cached("program", _load_program)
+
+
+def _load_program() -> Program:
     prog = Program.objects.order_by("pk").first()
     if prog is None:
         prog, _ = Program.objects.get_or_create(pk=1)
@@ -46,12 +51,15 @@ def _floor(value: Decimal) -> int:
 
 def active_earning_rules(at: datetime) -> list[EarningRule]:
     """Rules active when the sale happened (a back-dated sale gets the rules of its day)."""
-    return list(
-        EarningRule.objects.filter(active=True, starts_at__lte=at)
-        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=at))
-        .prefetch_related("tiers")
-        .order_by("priority", "id")
+    rules = cached(
+        "earning_rules",
+        lambda: list(
+            EarningRule.objects.filter(active=True)
+            .prefetch_related("tiers")
+            .order_by("priority", "id")
+        ),
     )
+    return [r for r in rules if r.starts_at <= at and (r.ends_at is None or r.ends_at > at)]
 
 
 def _capped(rule, *, member: Member, carats: int, occurred_at: datetime, lock_budget: bool) -> int:
