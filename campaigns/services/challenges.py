@@ -277,7 +277,9 @@ def challenges_for_member(member: Member, *, now: datetime | None = None) -> lis
     ):
         ch = e.challenge
         percent = 0
-        if ch.goal == Challenge.Goal.SPEND and ch.goal_amount:
+        if ch.goal == Challenge.Goal.SECOND_PURCHASE:
+            percent = 50  # one purchase of two
+        elif ch.goal == Challenge.Goal.SPEND and ch.goal_amount:
             percent = min(100, int(e.progress * 100 / ch.goal_amount))
         days_left = max((e.deadline - now).days, 0) if e.deadline else None
         if ch.goal == Challenge.Goal.SECOND_PURCHASE and ch.reward_multiplier > 1:
