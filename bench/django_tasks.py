@@ -1,0 +1,339 @@
+"""Measurements that run inside Django (one per process, started by bench/run.py with the
+production settings from the environment). Each prints one JSON line on stdout.
+
+    python bench/django_tasks.py tiers REPEATS
+    python bench/django_tasks.py triggers
+    python bench/django_tasks.py admin SAMPLE_FILE REPEATS
+    python bench/django_tasks.py earn_queries SAMPLE_FILE API_KEY
+    python bench/django_tasks.py superuser
+"""
+
+from __future__ import annotations
+
+import collections
+import cProfile
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty.settings")
+
+import django
+
+django.setup()
+
+from django.db import connection, reset_queries, transaction  # noqa: E402
+from django.test.utils import CaptureQueriesContext, override_settings  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+ADMIN_EMAIL = "bench-admin@carat.example"
+ADMIN_PASSWORD = "bench-admin-password"  # noqa: S105 - a throwaway bench database
+
+
+def out(data: dict) -> None:
+    print(json.dumps(data, default=str))
+
+
+def _slowest(queries, n=3):
+    rows = sorted(queries, key=lambda q: -float(q["time"]))[:n]
+    return [{"ms": round(float(q["time"]) * 1000, 1), "sql": q["sql"][:600]} for q in rows]
+
+
+def tiers(repeats: str = "3") -> None:
+    """tiers_evaluate_all over every member: `repeats` runs rolled back (the same work
+    each time), then one that commits."""
+    from tiers.services import tiers_evaluate_all
+
+    now = timezone.now()
+    times = []
+    for _ in range(int(repeats)):
+        with transaction.atomic():
+            t0 = time.perf_counter()
+            report = tiers_evaluate_all(now=now)
+            times.append(time.perf_counter() - t0)
+            transaction.set_rollback(True)
+    with CaptureQueriesContext(connection) as ctx:
+        t0 = time.perf_counter()
+        report = tiers_evaluate_all(now=now)
+        committed = time.perf_counter() - t0
+    out(
+        {
+            "seconds": times,
+            "committed_seconds": committed,
+            "initialised": report.initialised,
+            "upgraded": report.upgraded,
+            "downgraded": report.downgraded,
+            "queries": len(ctx.captured_queries),
+            "slowest": _slowest(ctx.captured_queries),
+        }
+    )
+
+
+def triggers() -> None:
+    """One day of trigger e-mails: select (claim) and dispatch (queue to the broker)."""
+    from campaigns.models import MessageLog
+    from campaigns.services.crm import messages_dispatch, triggers_select
+    from loyalty.models import OutboxTask
+
+    now = timezone.now()
+    outbox_before = OutboxTask.objects.count()
+    with CaptureQueriesContext(connection) as sel_ctx:
+        t0 = time.perf_counter()
+        selection = triggers_select(now=now)
+        t_select = time.perf_counter() - t0
+    with CaptureQueriesContext(connection) as disp_ctx:
+        t0 = time.perf_counter()
+        dispatch = messages_dispatch(now=now)
+        t_dispatch = time.perf_counter() - t0
+    statuses = dict(
+        MessageLog.objects.values_list("status").annotate(n=django.db.models.Count("id"))
+    )
+    outbox = OutboxTask.objects.count() - outbox_before
+    published = OutboxTask.objects.filter(
+        task="campaigns.send_messages", published_at__isnull=False
+    ).count()
+    out(
+        {
+            "select_seconds": t_select,
+            "dispatch_seconds": t_dispatch,
+            "claimed": selection.claimed,
+            "queued": dispatch.queued,
+            "capped": dispatch.capped,
+            "skipped": dispatch.skipped,
+            "cancelled": dispatch.cancelled,
+            "statuses": statuses,
+            "outbox_tasks": outbox,
+            "published": published,
+            "select_queries": len(sel_ctx.captured_queries),
+            "dispatch_queries": len(disp_ctx.captured_queries),
+            "select_slowest": _slowest(sel_ctx.captured_queries, 5),
+            "dispatch_slowest": _slowest(disp_ctx.captured_queries, 3),
+        }
+    )
+
+
+def superuser() -> None:
+    from members.models import User
+
+    user = User.objects.filter(email=ADMIN_EMAIL).first()
+    if user is None:
+        User.objects.create_superuser(email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
+    out({"email": ADMIN_EMAIL})
+
+
+def _plain_static():
+    # DEBUG is off and collectstatic has not run for this checkout: render {% static %}
+    # without the manifest (the page's work is the same).
+    return override_settings(
+        STORAGES={
+            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        }
+    )
+
+
+def admin(sample_file: str, repeats: str = "5") -> None:
+    """The console at full size: member list, searches, a member's page, the dashboard."""
+    from django.test import Client
+
+    from members.models import LedgerEntry, Member, User
+
+    rows = [line.split("\t") for line in Path(sample_file).read_text().splitlines()]
+    mid, _token, number, mail, tel = rows[len(rows) // 2]
+    # The change page of the sampled member with the longest history.
+    ids = [int(r[0]) for r in rows[:5000]]
+    change_id = (
+        LedgerEntry.objects.filter(member_id__in=ids)
+        .values("member_id")
+        .annotate(n=django.db.models.Count("id"))
+        .order_by("-n")
+        .values_list("member_id", flat=True)[:1][0]
+    )
+    history = LedgerEntry.objects.filter(member_id=change_id).count()
+    user = User.objects.get(email=ADMIN_EMAIL)
+    client = Client()
+    client.force_login(user)
+    base = "/" + os.environ.get("CARAT_ADMIN_PATH", "admin/").strip("/") + "/"
+    last_name = Member.objects.values_list("last_name", flat=True).get(pk=int(mid))
+    pages = [
+        ("member list, first page", f"{base}members/member/"),
+        ("search by e-mail", f"{base}members/member/?q={mail}"),
+        ("search by member number", f"{base}members/member/?q={number}"),
+        ("search by phone", f"{base}members/member/?q={tel.replace('+', '%2B')}"),
+        ("search by name prefix", f"{base}members/member/?q={last_name[:4]}"),
+        ("member change page", f"{base}members/member/{change_id}/change/"),
+        ("ledger list, first page", f"{base}members/ledgerentry/"),
+        ("purchase list, first page", f"{base}pos/purchase/"),
+        ("dashboard (admin index), computed", f"{base}?refresh=1"),
+        ("dashboard (admin index), cached", f"{base}"),
+    ]
+    results = []
+    with _plain_static():
+        for name, url in pages:
+            times, status, nq, slow, size = [], None, 0, [], 0
+            for _ in range(int(repeats)):
+                reset_queries()
+                with CaptureQueriesContext(connection) as ctx:
+                    t0 = time.perf_counter()
+                    response = client.get(url)
+                    if hasattr(response, "render") and not response.is_rendered:
+                        response.render()
+                    times.append(time.perf_counter() - t0)
+                status, nq, size = (
+                    response.status_code,
+                    len(ctx.captured_queries),
+                    len(response.content),
+                )
+                slow = _slowest(ctx.captured_queries, 2)
+                if status != 200 or times[-1] > 5:
+                    break  # an error, or slow enough that one sample says it
+            results.append(
+                {
+                    "name": name,
+                    "url": url,
+                    "status": status,
+                    "seconds": times,
+                    "queries": nq,
+                    "bytes": size,
+                    "slowest": slow,
+                }
+            )
+    out({"pages": results, "change_member_ledger_rows": history})
+
+
+class _DbTimer:
+    """connection.execute_wrapper: time spent in the database driver (round trips)."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        t0 = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.seconds += time.perf_counter() - t0
+            self.count += 1
+
+
+def _sql_list(queries):
+    return [{"ms": round(float(q["time"]) * 1000, 2), "sql": q["sql"][:300]} for q in queries]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """user + system CPU of a process (a PostgreSQL backend on this machine)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _backend_pid() -> int:
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        return cur.fetchone()[0]
+
+
+def raw_earn_cpu(n: int, lo: int, hi: int) -> dict:
+    """The pgbench transaction (ledger INSERT with a unique key + balance UPDATE) n times
+    on one connection: PostgreSQL CPU and wall time per transaction."""
+    import random
+    import uuid
+
+    rng = random.Random(5)
+    pid = _backend_pid()
+    cpu0, t0 = _cpu_seconds(pid), time.perf_counter()
+    with connection.cursor() as cur:
+        for _ in range(n):
+            mid, c = rng.randint(lo, hi), rng.randint(79, 1450)
+            with transaction.atomic():
+                cur.execute(
+                    "INSERT INTO members_ledgerentry (member_id, carats, kind, reason, key, "
+                    "balance_after, occurred_at, created_at) VALUES (%s, %s, 'purchase', "
+                    "'raw earn', %s, 0, now(), now())",
+                    [mid, c, f"raw:{uuid.uuid4()}"],
+                )
+                cur.execute(
+                    "UPDATE members_member SET balance = balance + %s, last_activity_at = now() "
+                    "WHERE id = %s",
+                    [c, mid],
+                )
+    return {
+        "pg_cpu_ms": round((_cpu_seconds(pid) - cpu0) * 1000 / n, 3),
+        "wall_ms": round((time.perf_counter() - t0) * 1000 / n, 3),
+    }
+
+
+def earn_queries(sample_file: str, api_key: str, repeats: str = "60") -> None:
+    """One POST /api/v1/purchases/ and one GET lookup in process: their queries; then
+    `repeats` of each, timed, with the share spent waiting on the database."""
+    from django.test import Client
+
+    rows = [line.split("\t") for line in Path(sample_file).read_text().splitlines()]
+    client = Client(HTTP_AUTHORIZATION=f"Api-Key {api_key}")
+    run = time.time_ns()
+
+    def earn(n):
+        token = rows[(n * 7919) % len(rows)][1]
+        body = {
+            "member": f"CARAT1:{token}",
+            "store": "antwerp",
+            "receipt_id": f"Q-{run}-{n}",
+            "amount": "129.00",
+            "currency": "EUR",
+        }
+        return client.post("/api/v1/purchases/", body, content_type="application/json")
+
+    def lookup(n):
+        token = rows[(n * 7919) % len(rows)][1]
+        return client.get(f"/api/v1/members/lookup/?code=CARAT1:{token}")
+
+    result = {}
+    for name, call in (("earn", earn), ("lookup", lookup)):
+        call(0)  # warm
+        reset_queries()
+        with CaptureQueriesContext(connection) as ctx:
+            t0 = time.perf_counter()
+            response = call(1)
+            elapsed = time.perf_counter() - t0
+        captured = list(ctx.captured_queries)  # a view of the log: copy before more requests
+        timer = _DbTimer()
+        statuses = collections.Counter()
+        prof = cProfile.Profile(time.process_time) if os.environ.get("BENCH_CPROFILE") else None
+        pid = _backend_pid()
+        cpu0, pg0 = time.process_time(), _cpu_seconds(pid)
+        with connection.execute_wrapper(timer):
+            t0 = time.perf_counter()
+            if prof:
+                prof.enable()
+            for n in range(2, 2 + int(repeats)):
+                statuses[call(n).status_code] += 1
+            if prof:
+                prof.disable()
+            total = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
+        pg_cpu = _cpu_seconds(pid) - pg0 if pid == _backend_pid() else float("nan")
+        if prof:
+            prof.dump_stats(os.environ["BENCH_CPROFILE"] + f"-{name}.pstats")
+        n = int(repeats)
+        result[name] = {
+            "status": response.status_code,
+            "ms": round(elapsed * 1000, 1),
+            "queries": len(captured),
+            "sql": _sql_list(captured),
+            "mean_ms": round(total * 1000 / n, 2),
+            "mean_db_ms": round(timer.seconds * 1000 / n, 2),
+            "mean_python_ms": round((total - timer.seconds) * 1000 / n, 2),
+            "python_cpu_ms": round(cpu * 1000 / n, 2),
+            "pg_cpu_ms": round(pg_cpu * 1000 / n, 2),
+            "statuses": dict(statuses),
+        }
+    lo, hi = int(rows[0][0]), int(rows[-1][0])
+    result["raw"] = raw_earn_cpu(int(repeats) * 5, lo, hi)
+    out(result)
+
+
+if __name__ == "__main__":
+    globals()[sys.argv[1]](*sys.argv[2:])
