@@ -151,3 +151,29 @@ def test_concurrent_replays_of_the_qualifying_sale_apply_the_multiplier_once(enr
     assert member.balance == 300
     assert LedgerEntry.objects.filter(member=member, kind="purchase").count() == 2
     assert_balance_matches_ledger(member)
+
+
+def test_the_thank_you_mail_mentions_the_challenge(
+    member, antwerp, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    from campaigns.models import TriggerConfig
+    from campaigns.services import messages_dispatch, triggers_select
+    from members.models import Member
+
+    sparkle(description="Come back within 90 days: double carats.")
+    Member.objects.filter(pk=member.pk).update(email_opt_in=True)
+    TriggerConfig.objects.create(
+        trigger="thank_you",
+        offset_days=1,
+        subject_en="Thank you",
+        body_en="Thanks!{% for c in challenges %} {{ c.enrolment.challenge.name }}: "
+        "{{ c.enrolment.challenge.description }} ({{ c.days_left }} days left){% endfor %}",
+    )
+    sale(member, antwerp, "S1", occurred_at=NOW() - timedelta(days=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        triggers_select()
+        messages_dispatch()
+    body = mail.outbox[-1].body
+    assert "Second sparkle: Come back within 90 days: double carats. (88 days left)" in body

@@ -384,11 +384,15 @@ def render_message(log: MessageLog) -> tuple[str, str, str]:
 
     member = log.member
     tier = Tier.objects.filter(members__member=member).first()
+    from campaigns.services.challenges import challenges_for_member
+
     ctx = {
         "member": member,
         "tier": tier,
         "balance": member.balance,
         "site_url": settings.CARAT_SITE_URL,
+        # Active challenges, e.g. for the thank-you mail: "Second sparkle: 84 days left".
+        "challenges": challenges_for_member(member),
         **message_context(log),
         **(log.context or {}),
     }

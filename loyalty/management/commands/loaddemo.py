@@ -187,7 +187,8 @@ TRIGGERS = [
             "en": (
                 "Thank you for your visit, {{ member.first_name }}: a better discount awaits",
                 _HELLO["en"]
-                + "\n\nThank you for your purchase. Complete your profile and enjoy a better discount next time: {{ site_url }}/account/profile/",
+                + "\n\nThank you for your purchase. Complete your profile and enjoy a better discount next time: {{ site_url }}/account/profile/"
+                + "{% for c in challenges %}\n\n{{ c.enrolment.challenge.name }}: {{ c.enrolment.challenge.description }} ({{ c.days_left }} days left){% endfor %}",
             ),
             "nl": (
                 "Bedankt voor je bezoek, {{ member.first_name }}: een betere korting wacht",
