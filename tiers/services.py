@@ -209,19 +209,21 @@ def tiers_evaluate_all(*, now: datetime | None = None) -> EvaluationReport:
                 LEFT JOIN q ON q.member_id = s.member_id
                 WHERE t.invite_only = %s
             ),
-            target AS (
-                SELECT cur.*,
-                    (SELECT t2.id FROM {t} t2
-                     WHERE t2.invite_only = %s AND t2.threshold <= cur.qc
-                     ORDER BY t2.rank DESC LIMIT 1) AS to_tier
-                FROM cur
+            bands AS (
+                -- Each auto tier owns [threshold, next threshold); the lowest one also
+                -- everything below (qualifying carats can be negative after returns).
+                SELECT id, rank, threshold,
+                       LEAD(threshold) OVER (ORDER BY threshold, rank) AS upper,
+                       ROW_NUMBER() OVER (ORDER BY threshold, rank) = 1 AS lowest
+                FROM {t} WHERE invite_only = %s
             )
-            SELECT target.member_id, target.from_tier, target.to_tier, target.qc,
-                   CASE WHEN t3.rank > target.from_rank THEN 'upgrade' ELSE 'downgrade' END
+            SELECT cur.member_id, cur.from_tier, b.id AS to_tier, cur.qc,
+                   CASE WHEN b.rank > cur.from_rank THEN 'upgrade' ELSE 'downgrade' END
                    AS direction
-            FROM target JOIN {t} t3 ON t3.id = target.to_tier
-            WHERE t3.rank > target.from_rank
-               OR (t3.rank < target.from_rank AND target.hold_until <= %s)
+            FROM cur JOIN bands b
+              ON (cur.qc >= b.threshold OR b.lowest) AND (b.upper IS NULL OR cur.qc < b.upper)
+            WHERE b.rank > cur.from_rank
+               OR (b.rank < cur.from_rank AND cur.hold_until <= %s)
             """,  # noqa: S608
             [*kinds, since, False, False, now],
         )
