@@ -1364,6 +1364,8 @@ def render(drill: Drill, started: datetime, duration: float, error: str | None) 
 
 
 def write_results(section: str) -> None:
+    # Paths of this checkout stay out of the committed results.
+    section = section.replace(str(DRILLS.parent) + "/", "./")
     header = (
         "# Fault drills — results\n\n"
         "Written by `make drill` (`drills/run.py`), newest run first. The drills run against a "
