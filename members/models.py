@@ -74,7 +74,9 @@ class Member(models.Model):
         IMPORT = "import", _("import")
         API = "api", _("API")
 
-    member_number = models.CharField(max_length=10, unique=True, editable=False)
+    # Unique through Meta.constraints: on PostgreSQL a unique=True CharField also gets a
+    # LIKE index that no query uses and that every update of the row has to maintain.
+    member_number = models.CharField(max_length=10, editable=False)
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -83,10 +85,10 @@ class Member(models.Model):
         related_name="member",
         help_text="The web login, if the member has one.",
     )
-    email = models.EmailField(_("e-mail"), unique=True)
+    email = models.EmailField(_("e-mail"))
     first_name = models.CharField(_("first name"), max_length=80, blank=True)
     last_name = models.CharField(_("last name"), max_length=80, blank=True)
-    phone = models.CharField(_("phone"), max_length=32, blank=True, db_index=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
     birth_date = models.DateField(_("birth date"), null=True, blank=True)
     wedding_anniversary = models.DateField(_("wedding anniversary"), null=True, blank=True)
     language = models.CharField(
@@ -99,7 +101,6 @@ class Member(models.Model):
         max_length=64,
         null=True,
         blank=True,
-        unique=True,
         help_text="The web shop's or ERP's own id for this customer.",
     )
     joined_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -109,9 +110,9 @@ class Member(models.Model):
     sms_opt_in = models.BooleanField(_("text messages"), default=False)
     sms_opt_in_at = models.DateTimeField(null=True, blank=True)
 
-    qr_token = models.CharField(max_length=32, unique=True, default=codes.new_qr_token)
+    qr_token = models.CharField(max_length=32, default=codes.new_qr_token)
     qr_rotated_at = models.DateTimeField(null=True, blank=True)
-    referral_code = models.CharField(max_length=12, unique=True, default=codes.new_referral_code)
+    referral_code = models.CharField(max_length=12, default=codes.new_referral_code)
     referred_by = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="referrals"
     )
@@ -139,8 +140,14 @@ class Member(models.Model):
         constraints = [
             # Invariant 2: the database itself refuses a negative balance.
             models.CheckConstraint(condition=Q(balance__gte=0), name="member_balance_non_negative"),
+            models.UniqueConstraint(fields=["member_number"], name="member_number_unique"),
+            models.UniqueConstraint(fields=["email"], name="member_email_unique"),
+            models.UniqueConstraint(fields=["external_id"], name="member_external_id_unique"),
+            models.UniqueConstraint(fields=["qr_token"], name="member_qr_token_unique"),
+            models.UniqueConstraint(fields=["referral_code"], name="member_referral_code_unique"),
         ]
         indexes = [
+            models.Index(fields=["phone"], name="member_phone"),
             models.Index(Upper("last_name"), name="member_last_name_upper"),
             models.Index(Upper("first_name"), name="member_first_name_upper"),
         ]
@@ -184,7 +191,7 @@ class LedgerEntry(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     reason = models.CharField(max_length=255)
     key = models.CharField(
-        max_length=128, unique=True, help_text="Idempotency key: one entry per business event."
+        max_length=128, help_text="Idempotency key: one entry per business event (unique)."
     )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -202,6 +209,7 @@ class LedgerEntry(models.Model):
         ]
         constraints = [
             models.CheckConstraint(condition=~Q(carats=0), name="ledger_carats_non_zero"),
+            models.UniqueConstraint(fields=["key"], name="ledger_key_unique"),
         ]
 
     def __str__(self):

@@ -62,7 +62,7 @@ class Purchase(models.Model):
     )
     receipt_id = models.CharField(max_length=64)
     receipt_key = models.CharField(
-        max_length=100, unique=True, help_text="channel:store:receipt — the idempotency key."
+        max_length=100, help_text="channel:store:receipt — the idempotency key (unique)."
     )
     fingerprint = models.CharField(max_length=64, help_text="Hash of the data first sent.")
     amount = models.DecimalField(max_digits=12, decimal_places=2)
@@ -90,6 +90,7 @@ class Purchase(models.Model):
         indexes = [models.Index(fields=["member", "-occurred_at"], name="purchase_member")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="purchase_amount_positive"),
+            models.UniqueConstraint(fields=["receipt_key"], name="purchase_receipt_key_unique"),
             models.CheckConstraint(
                 condition=Q(channel="store", store__isnull=False) | ~Q(channel="store"),
                 name="purchase_store_channel_has_store",
