@@ -368,6 +368,7 @@ def return_record(
     return_id: str,
     amount,
     actor: User | None = None,
+    member: Member | None = None,
     now: datetime | None = None,
 ) -> ReturnResult:
     """Record a return against its sale and take back carats in proportion.
@@ -392,6 +393,14 @@ def return_record(
             .filter(receipt_key=key)
             .first()
         )
+        if purchase is not None and member is not None and purchase.member_id != member.pk:
+            # The till returns on the scanned member's page: another member's receipt is
+            # a mistake, not a return.
+            raise DomainError(
+                "This receipt belongs to another member's sale.",
+                code="other_member",
+                field="receipt_id",
+            )
         if purchase is None:
             raise NotFound(
                 "No sale with this receipt id.", code="unknown_receipt", field="receipt_id"

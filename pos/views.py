@@ -44,7 +44,7 @@ from tiers.selectors import member_progress
 from .forms import RegisterForm, ReturnForm, SaleForm, ScanForm, StoreForm
 from .models import Channel, ExchangeRate, Purchase, Return, Store
 from .selectors import stores_for_user
-from .services import purchase_record, receipt_key, return_record
+from .services import purchase_record, return_record
 
 SESSION_STORE = "pos_store"
 CLIENT = "pos page"
@@ -348,7 +348,6 @@ def sale_return(request, number):
     if form.is_valid():
         data = form.cleaned_data
         try:
-            _check_receipt_of_member(store, data["receipt_id"], member)
             result = return_record(
                 channel=Channel.STORE,
                 store=store,
@@ -356,6 +355,7 @@ def sale_return(request, number):
                 return_id=data["return_id"],
                 amount=data["amount"],
                 actor=request.user,
+                member=member,
             )
         except DomainError as exc:
             form.add_domain_error(exc)
@@ -368,17 +368,6 @@ def sale_return(request, number):
     return _render_page(
         request, member=member, return_form=form, active="return", status=_error_status(form)
     )
-
-
-def _check_receipt_of_member(store: Store, receipt_id: str, member: Member) -> None:
-    """A return on this member's page must be against this member's sale."""
-    owner = (
-        Purchase.objects.filter(receipt_key=receipt_key(Channel.STORE, store, receipt_id.strip()))
-        .values_list("member_id", flat=True)
-        .first()
-    )
-    if owner is not None and owner != member.pk:
-        raise DomainError(_("This receipt belongs to another member's sale."), field="receipt_id")
 
 
 @require_POST

@@ -213,3 +213,19 @@ def test_concurrent_partial_returns_cannot_exceed_the_sale(enroll, antwerp):
     member.refresh_from_db()
     assert member.balance == 10
     assert_balance_matches_ledger(member)
+
+
+def test_a_return_for_the_scanned_member_refuses_another_members_receipt(member, enroll, antwerp):
+    other = enroll()
+    sale(other, antwerp, "O-1", "100.00")
+    with pytest.raises(DomainError) as exc:
+        return_record(
+            channel="store",
+            store=antwerp,
+            receipt_id="O-1",
+            return_id="R",
+            amount="10.00",
+            member=member,
+        )
+    assert exc.value.code == "other_member"
+    assert not Return.objects.exists()
