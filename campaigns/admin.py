@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.utils.html import format_html, format_html_join
 
-from loyalty.admin_tools import EstimatedCountPaginator
+from loyalty.admin_tools import EstimatedCountPaginator, ReadOnlyAdmin
 from loyalty.errors import DomainError
 
 from .models import (
@@ -117,7 +117,7 @@ class ActionRuleAdmin(RuleAdminBase):
 
 
 @admin.register(Award)
-class AwardAdmin(admin.ModelAdmin):
+class AwardAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "member", "earning_rule", "action_rule", "carats", "reference"]
     list_filter = ["earning_rule", "action_rule"]
     list_select_related = ["member", "earning_rule", "action_rule"]
@@ -125,18 +125,9 @@ class AwardAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(HeldCarats)
-class HeldCaratsAdmin(admin.ModelAdmin):
+class HeldCaratsAdmin(ReadOnlyAdmin):
     """Review queue of the velocity check, and the pending carats of the return window."""
 
     list_display = ["created_at", "member", "carats", "status", "release_at", "reason"]
@@ -145,15 +136,6 @@ class HeldCaratsAdmin(admin.ModelAdmin):
     raw_id_fields = ["member"]
     actions = ["approve", "reject"]
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Approve: credit the carats")
     def approve(self, request, queryset):
@@ -193,7 +175,7 @@ class RewardAdmin(admin.ModelAdmin):
 
 
 @admin.register(Voucher)
-class VoucherAdmin(admin.ModelAdmin):
+class VoucherAdmin(ReadOnlyAdmin):
     list_display = [
         "code",
         "title",
@@ -213,15 +195,6 @@ class VoucherAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     actions = ["cancel_and_refund"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Cancel unused vouchers and refund their carats")
     def cancel_and_refund(self, request, queryset):
@@ -255,20 +228,11 @@ class ClubAdmin(admin.ModelAdmin):
 
 
 @admin.register(ClubMembership)
-class ClubMembershipAdmin(admin.ModelAdmin):
+class ClubMembershipAdmin(ReadOnlyAdmin):
     list_display = ["member", "club", "started_at", "ends_at", "carats_paid"]
     list_filter = ["club"]
     list_select_related = ["member", "club"]
     raw_id_fields = ["member"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(MessageLog)

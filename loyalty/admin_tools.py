@@ -1,5 +1,6 @@
 """Admin helpers for tables of millions of rows."""
 
+from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connection
 from django.utils.functional import cached_property
@@ -33,6 +34,19 @@ class ReadOnlyInline:
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History and logs: shown in the console, changed only by the services."""
+
+    def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):

@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from loyalty.admin_tools import EstimatedCountPaginator, ReadOnlyInline
+from loyalty.admin_tools import EstimatedCountPaginator, ReadOnlyAdmin, ReadOnlyInline
 
 from .models import ConsentChange, LedgerEntry, User
 
@@ -89,7 +89,7 @@ class ConsentFilter(admin.SimpleListFilter):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(admin.ModelAdmin):
+class LedgerEntryAdmin(ReadOnlyAdmin):
     """Read-only: the ledger is append-only; corrections are adjustments on the member."""
 
     list_display = ["created_at", "member", "kind", "carats", "balance_after", "reason"]
@@ -99,12 +99,3 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     raw_id_fields = ["member", "actor"]
     search_fields = ["key"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

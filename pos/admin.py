@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.urls import path
 
-from loyalty.admin_tools import EstimatedCountPaginator
+from loyalty.admin_tools import EstimatedCountPaginator, ReadOnlyAdmin
 
 from .admin_import import import_view
 from .models import ApiKey, ExchangeRate, Purchase, PurchaseLine, Return, Store
@@ -45,17 +45,6 @@ class ReturnInline(admin.TabularInline):
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
         return False
 
 

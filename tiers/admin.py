@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from loyalty.admin_tools import EstimatedCountPaginator
+from loyalty.admin_tools import EstimatedCountPaginator, ReadOnlyAdmin
 
 from .models import Invitation, MemberTier, Tier, TierChange
 
@@ -22,22 +22,13 @@ class TierAdmin(admin.ModelAdmin):
 
 
 @admin.register(TierChange)
-class TierChangeAdmin(admin.ModelAdmin):
+class TierChangeAdmin(ReadOnlyAdmin):
     list_display = ["changed_at", "member", "from_tier", "to_tier", "reason", "actor", "note"]
     list_filter = ["reason", "to_tier"]
     list_select_related = ["member", "from_tier", "to_tier", "actor"]
     raw_id_fields = ["member", "actor"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(MemberTier)
