@@ -454,7 +454,26 @@ class Trigger(models.TextChoices):
     BROADCAST = "broadcast", "broadcast"
 
 
-class TriggerConfig(models.Model):
+class MailTexts(models.Model):
+    """Subject and body per member language (English is the fallback)."""
+
+    subject_en = models.CharField(max_length=200)
+    body_en = models.TextField()
+    subject_nl = models.CharField(max_length=200, blank=True)
+    body_nl = models.TextField(blank=True)
+    subject_fr = models.CharField(max_length=200, blank=True)
+    body_fr = models.TextField(blank=True)
+
+    class Meta:
+        abstract = True
+
+    def texts(self, language: str) -> tuple[str, str]:
+        subject = getattr(self, f"subject_{language}", "") or self.subject_en
+        body = getattr(self, f"body_{language}", "") or self.body_en
+        return subject, body
+
+
+class TriggerConfig(MailTexts):
     """A trigger e-mail as marketing configures it. Subjects and bodies are Django
     templates with {{ member.first_name }}, {{ tier.name }}, {{ balance }}, {{ gift }}."""
 
@@ -482,12 +501,6 @@ class TriggerConfig(models.Model):
         on_delete=models.SET_NULL,
         help_text="Only members of this segment (optional).",
     )
-    subject_en = models.CharField(max_length=200)
-    body_en = models.TextField()
-    subject_nl = models.CharField(max_length=200, blank=True)
-    body_nl = models.TextField(blank=True)
-    subject_fr = models.CharField(max_length=200, blank=True)
-    body_fr = models.TextField(blank=True)
 
     class Meta:
         ordering = ["priority", "trigger"]
@@ -496,17 +509,12 @@ class TriggerConfig(models.Model):
     def __str__(self):
         return self.get_trigger_display()
 
-    def texts(self, language: str) -> tuple[str, str]:
-        subject = getattr(self, f"subject_{language}", "") or self.subject_en
-        body = getattr(self, f"body_{language}", "") or self.body_en
-        return subject, body
-
     @property
     def has_gift(self) -> bool:
         return bool(self.gift_carats or self.gift_reward_id)
 
 
-class Broadcast(models.Model):
+class Broadcast(MailTexts):
     """A one-off mail to a segment at a chosen time."""
 
     class Status(models.TextChoices):
@@ -519,12 +527,6 @@ class Broadcast(models.Model):
     segment = models.ForeignKey(Segment, on_delete=models.PROTECT)
     scheduled_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
-    subject_en = models.CharField(max_length=200)
-    body_en = models.TextField()
-    subject_nl = models.CharField(max_length=200, blank=True)
-    body_nl = models.TextField(blank=True)
-    subject_fr = models.CharField(max_length=200, blank=True)
-    body_fr = models.TextField(blank=True)
     recipients = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -533,11 +535,6 @@ class Broadcast(models.Model):
 
     def __str__(self):
         return self.name
-
-    def texts(self, language: str) -> tuple[str, str]:
-        subject = getattr(self, f"subject_{language}", "") or self.subject_en
-        body = getattr(self, f"body_{language}", "") or self.body_en
-        return subject, body
 
 
 class MessageLog(models.Model):
