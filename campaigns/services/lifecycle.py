@@ -130,8 +130,7 @@ def carats_expire(*, now: datetime | None = None) -> ExpiryRun:
     cutoff = _months_before(now, prog.expiry_months)
     day = now.date().isoformat()
     members = carats = 0
-    for member_id, amount in amounts(cutoff=cutoff):
-        member = Member.objects.get(pk=member_id)
+    for member, amount in _with_members(amounts(cutoff=cutoff)):
         take = min(int(amount), member.balance)
         if take <= 0:
             continue
@@ -154,8 +153,7 @@ def carats_expire(*, now: datetime | None = None) -> ExpiryRun:
     warned = 0
     ahead = now + timedelta(days=prog.expiry_warning_days)
     expiry_date = ahead.date()
-    for member_id, amount in amounts(cutoff=_months_before(ahead, prog.expiry_months)):
-        member = Member.objects.get(pk=member_id)
+    for member, amount in _with_members(amounts(cutoff=_months_before(ahead, prog.expiry_months))):
         soon = min(int(amount), member.balance)
         if soon > 0 and message_claim(
             member=member,
@@ -164,6 +162,16 @@ def carats_expire(*, now: datetime | None = None) -> ExpiryRun:
         ):
             warned += 1
     return ExpiryRun(members, carats, warned)
+
+
+def _with_members(rows, chunk: int = 2000):
+    """(member, amount) pairs, the members fetched in chunks instead of one query each."""
+    for i in range(0, len(rows), chunk):
+        part = rows[i : i + chunk]
+        members = Member.objects.in_bulk([member_id for member_id, _ in part])
+        for member_id, amount in part:
+            if member_id in members:
+                yield members[member_id], amount
 
 
 def _month_end(d: date) -> date:
