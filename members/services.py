@@ -243,6 +243,22 @@ def ledger_post(
             ) from None
         return Posting(entry=existing, created=False)
     member.balance = entry.balance_after
+    carats_changed_emit(
+        member=member,
+        carats=carats,
+        kind=kind,
+        reason=entry.reason,
+        balance=entry.balance_after,
+        key=key,
+    )
+    return Posting(entry=entry, created=True)
+
+
+def carats_changed_emit(
+    *, member: Member, carats: int, kind: str, reason: str, balance: int, key: str
+) -> None:
+    """The carats.changed webhook of a new ledger entry (also for entries the sales path
+    writes in its own statement)."""
     emit(
         "carats.changed",
         member_id=member.pk,
@@ -250,12 +266,11 @@ def ledger_post(
             "member": member.member_number,
             "carats": carats,
             "kind": kind,
-            "reason": entry.reason,
-            "balance": entry.balance_after,
+            "reason": reason[:255],
+            "balance": balance,
             "key": key,
         },
     )
-    return Posting(entry=entry, created=True)
 
 
 def _move_balance(*, member_id: int, carats: int, at: datetime, activity: bool) -> int | None:

@@ -58,7 +58,7 @@ from tiers.selectors import public_tiers
 
 from .api_auth import ApiKeyRateThrottle, LookupRateThrottle
 from .models import Channel, Store
-from .selectors import member_card, store_by_code
+from .selectors import member_card, member_card_by_code, store_by_code
 from .serializers import (
     CART_ABANDONED,
     ClubJoinResultSerializer,
@@ -237,8 +237,7 @@ class MemberLookupView(ApiView):
         the tier (whose discount the till applies), the balance and the progress to the
         next public tier."""
         query = parse(MemberLookupQuerySerializer, request.query_params)
-        member = member_by_code(query["code"])
-        return Response(MemberSummarySerializer(member_card(member, with_progress=True)).data)
+        return Response(MemberSummarySerializer(member_card_by_code(query["code"])).data)
 
 
 class MemberCreateView(ApiView):
@@ -358,6 +357,8 @@ def sale_place(request, data: dict) -> tuple[str, Store | None]:
                 f"This API key may only record sales and returns for store {bound.code}.",
                 code="store_not_allowed",
             )
+        if bound is not None:
+            return Channel.STORE, bound  # the till's own store, read with its key
         return Channel.STORE, store_by_code(code)
     if channel != Channel.ONLINE:
         raise DomainError(

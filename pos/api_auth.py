@@ -7,7 +7,9 @@ compared in constant time. Session logins (members, staff) are not API clients."
 import hashlib
 import hmac
 import logging
+import time
 
+from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
@@ -32,6 +34,30 @@ class ApiClient:
         return f"api:{self.key.name}"
 
 
+# Keys that were found valid, per process, for CARAT_CONFIG_CACHE_SECONDS: every till
+# request carries its key, and reading it each time was a query per request. A revoked key
+# stops working everywhere within that time. Only valid keys are kept, so random keys
+# cannot fill the memory.
+_valid_keys: dict[str, tuple[float, ApiKey]] = {}
+
+
+def _active_key(prefix: str, digest: str) -> ApiKey | None:
+    ttl = getattr(settings, "CARAT_CONFIG_CACHE_SECONDS", 5)
+    now = time.monotonic()
+    hit = _valid_keys.get(digest)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    key = ApiKey.objects.select_related("store").filter(prefix=prefix, active=True).first()
+    if key is None or not hmac.compare_digest(key.key_hash, digest):
+        _valid_keys.pop(digest, None)
+        return None
+    if ttl > 0:
+        if len(_valid_keys) > 10_000:  # bounded, whatever happens
+            _valid_keys.clear()
+        _valid_keys[digest] = (now + ttl, key)
+    return key
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Api-Key"
 
@@ -46,12 +72,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         parts = plain.split("_", 2)
         if len(parts) != 3 or parts[0] != "crt":
             raise exceptions.AuthenticationFailed("Malformed API key.")
-        key = ApiKey.objects.select_related("store").filter(prefix=parts[1], active=True).first()
         digest = hashlib.sha256(plain.encode()).hexdigest()
-        if key is None or not hmac.compare_digest(key.key_hash, digest):
+        key = _active_key(parts[1], digest)
+        if key is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         now = timezone.now()
         if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+            key.last_used_at = now  # on the cached object too: one write a minute
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         return ApiClient(key), key
 
@@ -67,15 +94,38 @@ class HasApiKey(permissions.BasePermission):
 
 
 class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
+    """A counter per key and fixed window (e.g. per minute) in the shared cache: one
+    atomic increment per request (an add for the window's first). DRF's default keeps the list of every request
+    time of the window and rewrites it on each request, which at a till's rate is
+    thousands of timestamps pickled per request."""
+
     scope = "api_key"
 
     def allow_request(self, request, view):
+        if self.rate is None:
+            return True
+        ident = self.get_cache_key(request, view)
+        if ident is None:
+            return True
+        now = time.time()
+        window = int(now // self.duration)
+        key = f"{ident}:{window}"
+        self._wait = self.duration - (now % self.duration)
         # Fail open: a cache outage must not stop the tills from recording sales.
         try:
-            return super().allow_request(request, view)
+            try:
+                count = self.cache.incr(key)
+            except ValueError:  # the window's first request (or a race for it)
+                count = 1 if self.cache.add(key, 1, self.duration + 1) else self.cache.incr(key)
+        except ValueError:  # the window's key expired meanwhile
+            return True
         except Exception:  # any cache backend error
             logger.warning("rate limit cache unavailable; request allowed")
             return True
+        return count <= self.num_requests
+
+    def wait(self):
+        return getattr(self, "_wait", None)
 
     def get_cache_key(self, request, view):
         if isinstance(request.auth, ApiKey):

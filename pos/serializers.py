@@ -342,6 +342,8 @@ class MemberSummarySerializer(serializers.Serializer):
 
     @extend_schema_field(OpenApiTypes.INT)
     def get_pending_carats(self, card) -> int:
+        if card.pending_carats is not None:
+            return card.pending_carats
         return pending_carats_for(card.member)
 
 

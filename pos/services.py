@@ -23,6 +23,7 @@ from campaigns.services import (
     carats_hold,
     challenge_on_purchase,
     challenge_on_return,
+    challenges_running,
     held_reduce,
     message_schedule,
     next_morning,
@@ -32,12 +33,20 @@ from campaigns.services import (
 from loyalty.errors import Conflict, DomainError, NotFound
 from loyalty.webhooks import emit
 from members.models import LedgerEntry, Member, User
-from members.services import ledger_post, member_record_purchase_facts
+from members.services import carats_changed_emit, ledger_post, member_record_purchase_facts
 from tiers.models import Tier
-from tiers.selectors import member_tier
-from tiers.services import tier_reevaluate
+from tiers.selectors import (
+    entry_tier,
+    member_tier,
+    qualification_window_start,
+    tier_by_id,
+    top_public_rank,
+    upgrade_target,
+)
+from tiers.services import TierResult, tier_reevaluate, tier_upgrade
 
 from .models import ApiKey, Channel, Purchase, PurchaseLine, Return, Store
+from .sale_sql import sale_facts, sale_write
 from .selectors import rate_to_eur
 
 CENT = Decimal("0.01")
@@ -149,7 +158,15 @@ def purchase_record(
     """Record a sale and award its carats, exactly once per receipt.
 
     A replay with the same data returns the first result and changes nothing; a replay
-    with different data is a Conflict."""
+    with different data is a Conflict.
+
+    The till waits on this, so the common case is four round trips: lock and read the
+    member (`sale_facts`), the program's decisions in Python from cached configuration,
+    one statement that moves the member's facts and balance and inserts the purchase and
+    its ledger line (`sale_write`), and COMMIT. Everything rarer (bonus rules that match,
+    challenges, held carats, an upgrade, referral rewards, webhooks) adds its own
+    statements only when it happens. A replayed receipt fails on the purchase's unique
+    key, which rolls the whole transaction back, and then takes the replay path."""
     now = now or timezone.now()
     _validate_sale_place(channel, store)
     receipt_id = (receipt_id or "").strip()
@@ -172,129 +189,211 @@ def purchase_record(
         occurred_at=occurred_at.isoformat() if occurred_at else None,
         lines=lines,
     )
-
-    existing = Purchase.objects.filter(receipt_key=key).first()
-    if existing is not None:
-        return _replay(existing, fingerprint)
-
     when = occurred_at or now
     rate = rate_to_eur(currency, when)
     amount_eur = to_eur(amount, rate)
     try:
         with transaction.atomic():
-            # Inserted first: a concurrent replay of this receipt waits here on the unique
-            # index until we commit, then takes the replay path below.
-            purchase = Purchase.objects.create(
+            result = _sale(
                 member=member,
                 channel=channel,
                 store=store,
                 receipt_id=receipt_id,
-                receipt_key=key,
+                key=key,
                 fingerprint=fingerprint,
                 amount=amount,
                 currency=currency,
-                rate_to_eur=rate,
+                rate=rate,
                 amount_eur=amount_eur,
-                occurred_at=when,
-                recorded_by=actor,
-                client=client[:80],
-                created_at=now,
-            )
-            PurchaseLine.objects.bulk_create(PurchaseLine(purchase=purchase, **ln) for ln in lines)
-            member_record_purchase_facts(
-                member=member, occurred_at=when, amount_eur=amount_eur, count=1
-            )
-            previous = member_tier(member)
-            first_purchase = (
-                not Purchase.objects.filter(member=member).exclude(pk=purchase.pk).exists()
-            )
-            earning = carats_for_purchase(
-                member=member,
-                tier=previous,
-                amount_eur=amount_eur,
-                occurred_at=when,
-                store_code=store.code if store else None,
-                channel=channel,
+                when=when,
                 lines=lines,
-                reference=key,
+                actor=actor,
+                client=client,
+                now=now,
             )
-            challenge = challenge_on_purchase(
-                member=member,
-                purchase_key=key,
-                amount_eur=amount_eur,
-                channel=channel,
-                categories={ln["category"].lower() for ln in lines if ln["category"]},
-                occurred_at=when,
-                first_purchase=first_purchase,
-                base_carats=earning.base,
-            )
-            carats = earning.carats + challenge.extra_carats
-            explanation = "; ".join(earning.explanation + challenge.explanation)
-            balance = Member.objects.values_list("balance", flat=True).get(pk=member.pk)
-            status = _carats_status(member=member, channel=channel, store=store, when=when)
-            ledger_key = f"purchase:{purchase.pk}"
-            reason = _sale_reason(purchase, explanation)
-            if carats > 0 and status == "credited":
-                posting = ledger_post(
-                    member=member,
-                    carats=carats,
-                    kind=LedgerEntry.Kind.PURCHASE,
-                    reason=reason,
-                    key=ledger_key,
-                    actor=actor,
-                    occurred_at=when,
-                )
-                balance = posting.entry.balance_after
-            elif carats > 0:
-                pending = program().pending_days
-                carats_hold(
-                    member=member,
-                    carats=carats,
-                    reason=reason,
-                    key=ledger_key,
-                    occurred_at=when,
-                    status=status,
-                    release_at=now + timedelta(days=pending) if status == "pending" else None,
-                )
-            if first_purchase:
-                referral_first_purchase(member=member)
-            if any(ln["service_guarantee"] for ln in lines):
-                message_schedule(
-                    member=member,
-                    trigger="service_guarantee",
-                    occasion=f"guarantee:{purchase.pk}",
-                    due_at=next_morning(member, after=when),
-                )
-            tier = tier_reevaluate(member=member, now=now)
-            if tier.changed:
-                message_schedule(
-                    member=member,
-                    trigger="tier_upgraded",
-                    occasion=f"tier:{tier.tier.code}:{now.date().isoformat()}",
-                    due_at=now,
-                )
-            purchase.carats_awarded = carats
-            purchase.carats_status = status
-            purchase.earning_reason = explanation[:255]
-            purchase.balance_after = balance
-            purchase.tier_after = tier.tier.code
-            purchase.tier_changed = tier.changed
-            purchase.save(
-                update_fields=[
-                    "carats_awarded",
-                    "carats_status",
-                    "earning_reason",
-                    "balance_after",
-                    "tier_after",
-                    "tier_changed",
-                ]
-            )
-            emit("purchase.recorded", member_id=member.pk, data=_sale_event(purchase, member))
     except IntegrityError:
-        existing = Purchase.objects.filter(receipt_key=key).first()
+        existing = Purchase.objects.filter(receipt_key=key).select_related("member").first()
         if existing is None:
             raise
         return _replay(existing, fingerprint)
+    return result
+
+
+def _sale(
+    *,
+    member: Member,
+    channel: str,
+    store: Store | None,
+    receipt_id: str,
+    key: str,
+    fingerprint: str,
+    amount: Decimal,
+    currency: str,
+    rate: Decimal,
+    amount_eur: Decimal,
+    when: datetime,
+    lines: list[dict],
+    actor: User | None,
+    client: str,
+    now: datetime,
+) -> SaleResult:
+    prog = program()
+    velocity_day = None
+    if channel == Channel.STORE and prog.max_store_sales_per_day:
+        local = when.astimezone(ZoneInfo(store.time_zone))
+        velocity_day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    since = qualification_window_start(now)
+    # Locks the member's row: this member's sales, returns and redemptions wait here, so
+    # caps, challenges and the tier upgrade see a settled member.
+    facts = sale_facts(
+        member_id=member.pk,
+        qualifying_since=since,
+        top_rank=top_public_rank(),
+        velocity_day=velocity_day,
+        challenges=challenges_running(when),
+    )
+    previous = tier_by_id(facts.tier_id) if facts.tier_id else entry_tier()
+    first_purchase = facts.purchase_count == 0
+    earning = carats_for_purchase(
+        member=member,
+        tier=previous,
+        amount_eur=amount_eur,
+        occurred_at=when,
+        store_code=store.code if store else None,
+        channel=channel,
+        lines=lines,
+        reference=key,
+        locked=True,
+    )
+    challenge = challenge_on_purchase(
+        member=member,
+        purchase_key=key,
+        amount_eur=amount_eur,
+        channel=channel,
+        categories={ln["category"].lower() for ln in lines if ln["category"]},
+        occurred_at=when,
+        first_purchase=first_purchase,
+        base_carats=earning.base,
+        tier=previous,
+        active_enrolments=facts.active_enrolments,
+    )
+    carats = earning.carats + challenge.extra_carats
+    explanation = "; ".join(earning.explanation + challenge.explanation)
+    if velocity_day is not None and facts.store_sales_that_day + 1 > prog.max_store_sales_per_day:
+        status = "held"  # velocity check: too many store sales in one day of the store
+    else:
+        status = "pending" if prog.pending_days else "credited"
+    post = carats > 0 and status == "credited"
+    where = store.name if store else Channel(channel).label
+    reason = f"Purchase {receipt_id} at {where}: {explanation}"[:255]
+    # The upgrade is decided before the write so the purchase row is written once; the
+    # carats of this sale count if they are credited and the sale is inside the window.
+    qualifying = None
+    if facts.qualifying is not None:
+        qualifying = facts.qualifying + (carats if post and when >= since else 0)
+    target = upgrade_target(current=previous, qualifying=qualifying) if facts.tier_id else None
+    written = sale_write(
+        member_id=member.pk,
+        purchase={
+            "channel": channel,
+            "store_id": store.pk if store else None,
+            "receipt_id": receipt_id,
+            "receipt_key": key,
+            "fingerprint": fingerprint,
+            "amount": amount,
+            "currency": currency,
+            "rate_to_eur": rate,
+            "amount_eur": amount_eur,
+            "occurred_at": when,
+            "carats_awarded": carats,
+            "carats_status": status,
+            "earning_reason": explanation[:255],
+            "tier_after": (target or previous).code,
+            "tier_changed": target is not None,
+            "recorded_by_id": actor.pk if actor else None,
+            "client": client[:80],
+            "created_at": now,
+        },
+        ledger_carats=carats if post else 0,
+        ledger_reason=reason,
+        actor_id=actor.pk if actor else None,
+        now=now,
+    )
+    purchase = Purchase(
+        id=written.purchase_id,
+        member=member,
+        store=store,
+        channel=channel,
+        receipt_id=receipt_id,
+        receipt_key=key,
+        fingerprint=fingerprint,
+        amount=amount,
+        currency=currency,
+        rate_to_eur=rate,
+        amount_eur=amount_eur,
+        occurred_at=when,
+        carats_awarded=carats,
+        carats_status=status,
+        earning_reason=explanation[:255],
+        balance_after=written.balance,
+        tier_after=(target or previous).code,
+        tier_changed=target is not None,
+        recorded_by=actor,
+        client=client[:80],
+        created_at=now,
+    )
+    member.balance = written.balance
+    if lines:
+        PurchaseLine.objects.bulk_create(PurchaseLine(purchase=purchase, **ln) for ln in lines)
+    ledger_key = f"purchase:{purchase.pk}"
+    if post:
+        carats_changed_emit(
+            member=member,
+            carats=carats,
+            kind=LedgerEntry.Kind.PURCHASE,
+            reason=reason,
+            balance=written.balance,
+            key=ledger_key,
+        )
+    elif carats > 0:
+        carats_hold(
+            member=member,
+            carats=carats,
+            reason=reason,
+            key=ledger_key,
+            occurred_at=when,
+            status=status,
+            release_at=now + timedelta(days=prog.pending_days) if status == "pending" else None,
+        )
+    if first_purchase:
+        referral_first_purchase(member=member)
+    if any(ln["service_guarantee"] for ln in lines):
+        message_schedule(
+            member=member,
+            trigger="service_guarantee",
+            occasion=f"guarantee:{purchase.pk}",
+            due_at=next_morning(member, after=when),
+        )
+    if facts.tier_id is None:
+        # A member without a status yet (created outside the services): give one now.
+        tier = tier_reevaluate(member=member, now=now)
+    elif target is not None:
+        tier = tier_upgrade(
+            member=member, current=previous, target=target, qualifying=qualifying, now=now
+        )
+    else:
+        tier = TierResult(tier=previous, previous=previous, changed=False)
+    if tier.tier.code != purchase.tier_after or tier.changed != purchase.tier_changed:
+        purchase.tier_after, purchase.tier_changed = tier.tier.code, tier.changed
+        purchase.save(update_fields=["tier_after", "tier_changed"])
+    if tier.changed:
+        message_schedule(
+            member=member,
+            trigger="tier_upgraded",
+            occasion=f"tier:{tier.tier.code}:{now.date().isoformat()}",
+            due_at=now,
+        )
+    emit("purchase.recorded", member_id=member.pk, data=_sale_event(purchase, member))
     return SaleResult(purchase=purchase, created=True, tier=tier.tier, previous_tier=previous)
 
 
@@ -312,29 +411,6 @@ def _sale_event(purchase: Purchase, member: Member) -> dict:
         "carats_status": purchase.carats_status,
         "tier": purchase.tier_after,
     }
-
-
-def _carats_status(*, member: Member, channel: str, store: Store | None, when: datetime) -> str:
-    """credited, pending (return window) or held (velocity check: too many store sales for
-    one member in one day of the store's calendar)."""
-    prog = program()
-    if channel == Channel.STORE and prog.max_store_sales_per_day:
-        local = when.astimezone(ZoneInfo(store.time_zone))
-        day = local.replace(hour=0, minute=0, second=0, microsecond=0)
-        sales = Purchase.objects.filter(
-            member=member,
-            channel=Channel.STORE,
-            occurred_at__gte=day,
-            occurred_at__lt=day + timedelta(days=1),
-        ).count()
-        if sales > prog.max_store_sales_per_day:
-            return "held"
-    return "pending" if prog.pending_days else "credited"
-
-
-def _sale_reason(purchase: Purchase, explanation: str) -> str:
-    where = purchase.store.name if purchase.store else purchase.get_channel_display()
-    return f"Purchase {purchase.receipt_id} at {where}: {explanation}"
 
 
 def _replay(existing: Purchase, fingerprint: str) -> SaleResult:

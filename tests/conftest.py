@@ -47,3 +47,12 @@ def enroll(program):
 
 
 from tests.browser import chromium, page_factory  # noqa: E402,F401 - pytest fixtures
+
+
+@pytest.fixture(params=["sql", "orm"])
+def sale_path(request, monkeypatch):
+    """Run a test through both versions of the earn path's statements: the SQL one that
+    PostgreSQL takes and the portable ORM one that other databases (make run) take."""
+    if request.param == "orm":
+        monkeypatch.setattr("pos.sale_sql._postgres", lambda: False)
+    return request.param

@@ -22,6 +22,9 @@ from tests.factories import StoreFactory, UserFactory
 from tests.helpers import assert_balance_matches_ledger, run_in_threads
 from tiers.selectors import member_tier
 
+# Every test here runs through both versions of the earn path's statements.
+pytestmark = pytest.mark.usefixtures("sale_path")
+
 NOW = timezone.now
 
 

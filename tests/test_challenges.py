@@ -12,6 +12,9 @@ from members.models import LedgerEntry
 from pos.services import purchase_record, return_record
 from tests.helpers import assert_balance_matches_ledger, run_in_threads
 
+# Every test here runs through both versions of the earn path's statements.
+pytestmark = pytest.mark.usefixtures("sale_path")
+
 NOW = timezone.now
 
 

@@ -12,6 +12,9 @@ from pos.services import purchase_record, return_record
 from tests.factories import make_rate
 from tests.helpers import assert_balance_matches_ledger, run_in_threads
 
+# Every test here runs through both versions of the earn path's statements.
+pytestmark = pytest.mark.usefixtures("sale_path")
+
 
 def sale(member, store, receipt="R1", amount="100.00", currency=None, **kw):
     return purchase_record(

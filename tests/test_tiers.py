@@ -12,6 +12,9 @@ from tiers.models import MemberTier, TierChange
 from tiers.selectors import member_progress, member_tier
 from tiers.services import tier_invite, tier_revoke, tiers_evaluate_all
 
+# Every test here runs through both versions of the earn path's statements.
+pytestmark = pytest.mark.usefixtures("sale_path")
+
 
 def sale(member, store, receipt, amount, **kw):
     return purchase_record(

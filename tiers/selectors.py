@@ -44,6 +44,27 @@ def target_tier_for(qualifying: int) -> Tier | None:
     return max(reached, key=lambda t: t.rank) if reached else None
 
 
+def tier_by_id(pk: int) -> Tier:
+    """A tier from the cached configuration (tiers change rarely, sales read them often)."""
+    tiers = cached("tiers_by_id", lambda: {t.pk: t for t in Tier.objects.all()})
+    tier = tiers.get(pk)
+    return tier if tier is not None else Tier.objects.get(pk=pk)
+
+
+def top_public_rank() -> int:
+    """The rank of the highest tier reachable by carats (0 if there is none)."""
+    return max((t.rank for t in _auto_tier_list()), default=0)
+
+
+def upgrade_target(*, current: Tier, qualifying: int | None) -> Tier | None:
+    """The higher tier `qualifying` carats reach from `current`, if any. Invite-only tiers
+    are never left or reached by carats."""
+    if qualifying is None or current.invite_only:
+        return None
+    target = target_tier_for(qualifying)
+    return target if target is not None and target.rank > current.rank else None
+
+
 def member_tier(member: Member) -> Tier:
     status = MemberTier.objects.select_related("tier").filter(member=member).first()
     return status.tier if status else entry_tier()
@@ -66,18 +87,20 @@ def member_progress(member: Member, *, now: datetime | None = None) -> Progress:
     status = MemberTier.objects.select_related("tier").filter(member=member).first()
     tier = status.tier if status else entry_tier()
     earned = qualifying_carats(member, since=qualification_window_start(now))
-    nxt = (
-        Tier.objects.filter(public=True, invite_only=False, rank__gt=tier.rank)
-        .order_by("rank")
-        .first()
-    )
+    return progress_for(tier, earned, status.hold_until if status else None)
+
+
+def progress_for(tier: Tier, earned: int, hold_until: datetime | None) -> Progress:
+    """The progress of a member on `tier` with `earned` qualifying carats."""
+    higher = [t for t in _auto_tier_list() if t.public and t.rank > tier.rank]
+    nxt = min(higher, key=lambda t: t.rank) if higher else None
     if nxt is None:
-        return Progress(tier, earned, None, None, 100, status.hold_until if status else None)
+        return Progress(tier, earned, None, None, 100, hold_until)
     to_go = max(nxt.threshold - earned, 0)
     base = tier.threshold if not tier.invite_only else 0
     span = max(nxt.threshold - base, 1)
     percent = min(100, max(0, int((earned - base) * 100 / span)))
-    return Progress(tier, earned, nxt, to_go, percent, status.hold_until if status else None)
+    return Progress(tier, earned, nxt, to_go, percent, hold_until)
 
 
 def public_tiers() -> QuerySet[Tier]:

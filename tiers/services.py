@@ -99,6 +99,29 @@ def tier_reevaluate(*, member: Member, now: datetime | None = None) -> TierResul
     return TierResult(tier=target, previous=current, changed=True)
 
 
+def tier_upgrade(
+    *, member: Member, current: Tier, target: Tier, qualifying: int, now: datetime
+) -> TierResult:
+    """The sale's upgrade, when the sale has already read the qualifying carats and the
+    tier under the member's row lock (pos.services): written only if the status is still
+    `current` (the nightly job may have moved it meanwhile; then re-evaluate in full)."""
+    moved = MemberTier.objects.filter(member=member, tier=current).update(
+        tier=target, reached_at=now, hold_until=hold_end(now)
+    )
+    if not moved:
+        return tier_reevaluate(member=member, now=now)
+    TierChange.objects.create(
+        member=member,
+        from_tier=current,
+        to_tier=target,
+        reason=TierChange.Reason.UPGRADE,
+        note=f"{qualifying} qualifying carats",
+        changed_at=now,
+    )
+    _tier_event(member, current, target, TierChange.Reason.UPGRADE)
+    return TierResult(tier=target, previous=current, changed=True)
+
+
 @transaction.atomic
 def tier_invite(*, member: Member, tier: Tier, actor: User, note: str) -> TierResult:
     """Marketing puts a member on an invite-only tier (e.g. Ambassador)."""

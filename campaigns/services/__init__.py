@@ -7,6 +7,7 @@ from .challenges import (
     challenge_on_return,
     challenges_expire,
     challenges_for_member,
+    challenges_running,
 )
 from .crm import (
     broadcast_schedule,
@@ -73,6 +74,7 @@ __all__ = [
     "challenge_on_return",
     "challenges_expire",
     "challenges_for_member",
+    "challenges_running",
     "club_join",
     "club_reminders",
     "clubs_for_member",

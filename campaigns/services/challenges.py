@@ -14,6 +14,7 @@ from campaigns.segments import segment_members
 from loyalty.config import cached
 from members.models import LedgerEntry, Member
 from members.services import ledger_post
+from tiers.models import Tier
 from tiers.selectors import member_tier
 
 # Goals a purchase can complete.
@@ -39,6 +40,11 @@ def _open_challenges(at: datetime) -> list[Challenge]:
     return [c for c in challenges if c.starts_at <= at and (c.ends_at is None or c.ends_at > at)]
 
 
+def challenges_running(at: datetime) -> bool:
+    """Whether any challenge is open at `at` (a sale then reads the member's enrolments)."""
+    return bool(_open_challenges(at))
+
+
 def _deadline(ch: Challenge, start: datetime) -> datetime | None:
     ends = [
         d
@@ -59,10 +65,10 @@ def _enrol(
     return enrolment if created else None
 
 
-def _eligible(ch: Challenge, member: Member) -> bool:
+def _eligible(ch: Challenge, member: Member, tier: Tier | None = None) -> bool:
     if ch.enrolment == Challenge.Enrolment.TIER:
         tier_ids = {t.pk for t in ch.tiers.all()}
-        return member_tier(member).pk in tier_ids
+        return (tier or member_tier(member)).pk in tier_ids
     if ch.enrolment == Challenge.Enrolment.SEGMENT and ch.segment_id:
         return segment_members(ch.segment).filter(pk=member.pk).exists()
     return False
@@ -78,20 +84,29 @@ def challenge_on_purchase(
     occurred_at: datetime,
     first_purchase: bool,
     base_carats: int,
+    tier: Tier | None = None,
+    active_enrolments: int | None = None,
 ) -> ChallengeOutcome:
     """Enrol (first purchase, tier, segment), move progress, complete and reward. The
     multiplier reward comes back as extra carats for the sale's own ledger line; other
     rewards are booked here. Runs inside the sale's transaction (the member row is
-    locked there), so a replayed receipt never reaches it twice."""
+    locked there), so a replayed receipt never reaches it twice. `tier` and
+    `active_enrolments` (the member's tier and number of active enrolments, when the
+    caller has read them) save their queries."""
     outcome = ChallengeOutcome()
     baseline = {"channel": channel, "categories": sorted(categories)}
     fresh: set[int] = set()
+    enrolled_now = False
     for ch in _open_challenges(occurred_at):
         if ch.enrolment == Challenge.Enrolment.FIRST_PURCHASE:
             if first_purchase and _enrol(ch, member, occurred_at, baseline):
                 fresh.add(ch.pk)  # the first purchase starts the challenge, it does not count
-        elif _eligible(ch, member):
-            _enrol(ch, member, occurred_at, {"channel": "", "categories": []})
+        elif _eligible(ch, member, tier) and _enrol(
+            ch, member, occurred_at, {"channel": "", "categories": []}
+        ):
+            enrolled_now = True
+    if active_enrolments == 0 and not enrolled_now:
+        return outcome  # nothing to move: no query for enrolments
     active = (
         ChallengeEnrolment.objects.select_for_update(of=("self",))
         .select_related("challenge", "challenge__reward_voucher")

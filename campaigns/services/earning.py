@@ -93,9 +93,11 @@ def carats_for_purchase(
     channel: str,
     lines: list[dict] | None = None,
     reference: str = "",
+    locked: bool = False,
 ) -> Earning:
     """The carats a sale earns and why. Must run inside the sale's transaction: it records
-    what each bonus rule gave (for caps and budgets).
+    what each bonus rule gave (for caps and budgets). `locked`: the caller already holds
+    the member's row lock.
 
     Base: floor(EUR x carats per EUR x tier multiplier). Bonus rules: see EarningRule."""
     prog = program()
@@ -107,8 +109,9 @@ def carats_for_purchase(
     rules = active_earning_rules(occurred_at)
     if not rules:
         return Earning(carats=base, explanation=explanation, base=base)
-    # Serialise this member's sales while caps are checked (see _capped).
-    Member.objects.select_for_update().filter(pk=member.pk).values_list("pk", flat=True).first()
+    if not locked:  # the sales path locks the member's row itself, first thing
+        # Serialise this member's sales while caps are checked (see _capped).
+        Member.objects.select_for_update().filter(pk=member.pk).values_list("pk", flat=True).first()
     total_lines = sum((ln["amount"] * ln.get("quantity", 1) for ln in lines or []), Decimal(0))
     total, names = base, []
     for rule in rules:

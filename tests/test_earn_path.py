@@ -1,0 +1,174 @@
+"""The till's hot paths: a sale and a scan in few round trips, the API key read once per
+process and minute window, and the numbers the same as the general code computes."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from campaigns.models import HeldCarats
+from loyalty import config
+from members.models import LedgerEntry
+from members.services import ledger_post
+from pos import api_auth
+from pos.api_auth import ApiKeyRateThrottle
+from pos.models import ApiKey
+from pos.selectors import member_card, member_card_by_code
+from pos.services import api_key_create, purchase_record
+from tiers.models import MemberTier
+from tiers.selectors import member_tier
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()
+    config.clear()
+    api_auth._valid_keys.clear()
+    yield
+    cache.clear()
+    config.clear()
+    api_auth._valid_keys.clear()
+
+
+def client_for(plain):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {plain}")
+    return client
+
+
+def _sale(member, store, receipt, amount="100.00"):
+    return purchase_record(
+        member=member,
+        channel="store",
+        store=store,
+        receipt_id=receipt,
+        amount=amount,
+        currency="EUR",
+    )
+
+
+def _statements(ctx) -> list[str]:
+    return [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]
+
+
+def test_a_common_sale_is_two_statements(member, antwerp, settings):
+    settings.CARAT_CONFIG_CACHE_SECONDS = 60  # the program's configuration as in production
+    _sale(member, antwerp, "WARM", "10.00")  # fills the configuration cache
+    with CaptureQueriesContext(connection) as ctx:
+        result = _sale(member, antwerp, "R-2", "120.00")
+    assert result.carats_awarded == 120
+    statements = _statements(ctx)
+    assert len(statements) == 2, statements
+    assert "FOR UPDATE" in statements[0] and "INSERT INTO pos_purchase" in statements[1]
+    entry = LedgerEntry.objects.get(key=f"purchase:{result.purchase.pk}")
+    assert entry.carats == 120 and entry.balance_after == result.balance
+    member.refresh_from_db()
+    assert member.purchase_count == 2 and member.balance == result.balance
+
+
+def test_the_sales_upgrade_counts_its_own_carats_and_is_written_once(member, antwerp, tiers):
+    _sale(member, antwerp, "A", "450.00")
+    assert member_tier(member).code == "radiant"
+    result = _sale(member, antwerp, "B", "60.00")  # 510 qualifying: Marquise at 500
+    assert result.tier_changed and result.tier.code == "marquise"
+    assert result.purchase.tier_after == "marquise"
+    result.purchase.refresh_from_db()
+    assert result.purchase.tier_after == "marquise" and result.purchase.tier_changed
+    status = MemberTier.objects.get(member=member)
+    assert status.tier.code == "marquise"
+
+
+def test_a_back_dated_sale_outside_the_window_does_not_upgrade(member, antwerp, tiers):
+    old = timezone.now() - timedelta(days=400)
+    purchase_record(
+        member=member,
+        channel="store",
+        store=antwerp,
+        receipt_id="OLD",
+        amount="900.00",
+        currency="EUR",
+        occurred_at=old,
+    )
+    assert member_tier(member).code == "radiant"
+
+
+def test_the_scan_is_one_query_and_agrees_with_the_general_card(member, antwerp, tiers, settings):
+    settings.CARAT_CONFIG_CACHE_SECONDS = 60  # tiers from the configuration cache
+    _sale(member, antwerp, "A", "300.00")
+    member_card_by_code(member.qr_payload)  # fills it
+    HeldCarats.objects.create(
+        member=member,
+        carats=40,
+        reason="pending",
+        key="k1",
+        occurred_at=timezone.now(),
+        status=HeldCarats.Status.PENDING,
+    )
+    HeldCarats.objects.create(
+        member=member,
+        carats=7,
+        reason="done",
+        key="k2",
+        occurred_at=timezone.now(),
+        status=HeldCarats.Status.RELEASED,
+    )
+    with CaptureQueriesContext(connection) as ctx:
+        card = member_card_by_code(member.qr_payload)
+    assert len(ctx.captured_queries) == 1
+    general = member_card(member, with_progress=True)
+    assert card.member.pk == member.pk and card.tier == general.tier
+    assert card.progress == general.progress
+    assert card.progress.qualifying == 300 and card.pending_carats == 40
+    assert member_card_by_code(member.member_number).member.pk == member.pk
+
+
+def test_the_api_key_is_read_once_while_cached_and_revocation_takes_effect(
+    db, member, settings, monkeypatch
+):
+    settings.CARAT_CONFIG_CACHE_SECONDS = 5
+    key, plain = api_key_create(name="till")
+    client = client_for(plain)
+    assert client.get("/api/v1/members/lookup/", {"code": member.qr_payload}).status_code == 200
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get("/api/v1/members/lookup/", {"code": member.qr_payload}).status_code == 200
+    assert not [q for q in ctx.captured_queries if "pos_apikey" in q["sql"]]
+    ApiKey.objects.filter(pk=key.pk).update(active=False)
+    clock = api_auth.time.monotonic() + 6  # the cache time has passed
+    monkeypatch.setattr(api_auth.time, "monotonic", lambda: clock)
+    response = client.get("/api/v1/members/lookup/", {"code": member.qr_payload})
+    assert response.status_code == 401
+    wrong = client_for(plain[:-2] + "xx")
+    assert wrong.get("/api/v1/members/lookup/", {"code": member.qr_payload}).status_code == 401
+    assert len(api_auth._valid_keys) == 0
+
+
+def test_the_rate_limit_counts_per_key_and_window(db, member, monkeypatch):
+    monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "3/min"})
+    _k, plain = api_key_create(name="till")
+    _k2, other = api_key_create(name="web shop")
+    now = 1_800_000_000.0 + 10  # 10 s into a minute window
+    monkeypatch.setattr(api_auth.time, "time", lambda: now)
+    client = client_for(plain)
+    codes = [client.get("/api/v1/tiers/").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    refused = client.get("/api/v1/tiers/")
+    assert int(refused["Retry-After"]) == 50
+    assert client_for(other).get("/api/v1/tiers/").status_code == 200  # its own counter
+    now += 60  # the next window
+    assert client.get("/api/v1/tiers/").status_code == 200
+
+
+def test_a_replayed_receipt_changes_nothing_although_it_reaches_the_write(member, antwerp):
+    first = _sale(member, antwerp, "R-1", "80.00")
+    ledger_post(member=member, carats=5, kind="bonus", reason="x", key="bonus:1")
+    member.refresh_from_db()
+    before = (member.balance, member.purchase_count, member.lifetime_spend_eur)
+    again = _sale(member, antwerp, "R-1", "80.00")
+    assert not again.created and again.purchase.pk == first.purchase.pk
+    member.refresh_from_db()
+    assert (member.balance, member.purchase_count, member.lifetime_spend_eur) == before
+    assert LedgerEntry.objects.filter(kind="purchase").count() == 1
