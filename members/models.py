@@ -123,7 +123,10 @@ class Member(models.Model):
     )
 
     first_purchase_at = models.DateTimeField(null=True, blank=True, editable=False)
-    last_purchase_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+    # Not indexed on purpose: every sale moves it, and an index on it would make each
+    # sale's member update a non-HOT update writing all the member's indexes. The date
+    # triggers that read it (thank-you, win-back) scan once per hour and zone.
+    last_purchase_at = models.DateTimeField(null=True, blank=True, editable=False)
     purchase_count = models.IntegerField(default=0, editable=False)
     lifetime_spend_eur = models.DecimalField(
         max_digits=14, decimal_places=2, default=0, editable=False
@@ -186,7 +189,10 @@ class LedgerEntry(models.Model):
     # Kinds whose carats count towards tier qualification.
     QUALIFYING_KINDS = (Kind.PURCHASE, Kind.RETURN, Kind.RETROACTIVE)
 
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="ledger")
+    # No index of its own: ledger_member_created and ledger_member_occurred start with it.
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="ledger", db_index=False
+    )
     carats = models.IntegerField()
     kind = models.CharField(max_length=16, choices=Kind.choices)
     reason = models.CharField(max_length=255)
@@ -194,7 +200,12 @@ class LedgerEntry(models.Model):
         max_length=128, help_text="Idempotency key: one entry per business event (unique)."
     )
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # see ledger_actor: only the few entries made by a person
     )
     balance_after = models.IntegerField()
     occurred_at = models.DateTimeField(default=timezone.now)
@@ -205,6 +216,7 @@ class LedgerEntry(models.Model):
         indexes = [
             models.Index(fields=["member", "-created_at"], name="ledger_member_created"),
             models.Index(fields=["member", "occurred_at"], name="ledger_member_occurred"),
+            models.Index(fields=["actor"], condition=Q(actor__isnull=False), name="ledger_actor"),
             models.Index(fields=["created_at"], name="ledger_created"),
         ]
         constraints = [

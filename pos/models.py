@@ -55,7 +55,10 @@ class Channel(models.TextChoices):
 
 
 class Purchase(models.Model):
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="purchases")
+    # No index of its own: purchase_member starts with it.
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="purchases", db_index=False
+    )
     channel = models.CharField(max_length=8, choices=Channel.choices)
     store = models.ForeignKey(
         Store, null=True, blank=True, on_delete=models.PROTECT, related_name="purchases"
@@ -81,13 +84,25 @@ class Purchase(models.Model):
     tier_after = models.CharField(max_length=32, blank=True)
     tier_changed = models.BooleanField(default=False)
     recorded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # see purchase_recorded_by: only sales a person recorded
     )
     client = models.CharField(max_length=80, blank=True, help_text="API client or page.")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        indexes = [models.Index(fields=["member", "-occurred_at"], name="purchase_member")]
+        indexes = [
+            models.Index(fields=["member", "-occurred_at"], name="purchase_member"),
+            models.Index(
+                fields=["recorded_by"],
+                condition=Q(recorded_by__isnull=False),
+                name="purchase_recorded_by",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="purchase_amount_positive"),
             models.UniqueConstraint(fields=["receipt_key"], name="purchase_receipt_key_unique"),

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from campaigns.models import Broadcast, MessageLog, TriggerConfig
 from campaigns.segments import segment_members
 from campaigns.services.earning import program
+from loyalty.config import cached
 from loyalty.outbox import enqueue
 from members.models import LedgerEntry, Member
 from members.services import ledger_post, member_update
@@ -199,7 +200,12 @@ def message_schedule(
 ) -> MessageLog | None:
     """Event-driven triggers (service guarantee, basket, tier upgrade): claim a row due
     later. None if the trigger is off or the occasion was claimed already."""
-    cfg = TriggerConfig.objects.filter(trigger=trigger, enabled=True).first()
+    # Read from the configuration cache: a sale that upgrades a tier schedules a mail.
+    enabled = cached(
+        "enabled_triggers",
+        lambda: {c.trigger: c for c in TriggerConfig.objects.filter(enabled=True)},
+    )
+    cfg = enabled.get(trigger)
     if cfg is None:
         return None
     row, created = MessageLog.objects.get_or_create(
