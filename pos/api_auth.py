@@ -10,6 +10,7 @@ import logging
 import time
 
 from django.conf import settings
+from django.core.cache.backends.redis import RedisCache
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
@@ -93,9 +94,32 @@ class HasApiKey(permissions.BasePermission):
         return isinstance(request.auth, ApiKey)
 
 
+_redis_clients: dict[int, object] = {}
+
+
+def _count(cache, key: str, ttl: int) -> int:
+    """Increment the window's counter and return it. On Redis one round trip (INCR and
+    EXPIRE pipelined) through one client per process on Django's connection pool —
+    Django's cache API would build a client per call and check the key before each
+    increment; elsewhere (tests, make run) the cache API's add and incr."""
+    if isinstance(cache, RedisCache):
+        client = _redis_clients.get(id(cache))
+        if client is None:
+            client = _redis_clients[id(cache)] = cache._cache.get_client(write=True)
+        pipe = client.pipeline(transaction=False)
+        full = cache.make_and_validate_key(key)
+        pipe.incr(full)
+        pipe.expire(full, ttl)
+        return int(pipe.execute()[0])
+    try:
+        return cache.incr(key)
+    except ValueError:  # the window's first request (or a race for it)
+        return 1 if cache.add(key, 1, ttl) else cache.incr(key)
+
+
 class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
     """A counter per key and fixed window (e.g. per minute) in the shared cache: one
-    atomic increment per request (an add for the window's first). DRF's default keeps the list of every request
+    atomic increment per request. DRF's default keeps the list of every request
     time of the window and rewrites it on each request, which at a till's rate is
     thousands of timestamps pickled per request."""
 
@@ -113,10 +137,7 @@ class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
         self._wait = self.duration - (now % self.duration)
         # Fail open: a cache outage must not stop the tills from recording sales.
         try:
-            try:
-                count = self.cache.incr(key)
-            except ValueError:  # the window's first request (or a race for it)
-                count = 1 if self.cache.add(key, 1, self.duration + 1) else self.cache.incr(key)
+            count = _count(self.cache, key, self.duration + 1)
         except ValueError:  # the window's key expired meanwhile
             return True
         except Exception:  # any cache backend error

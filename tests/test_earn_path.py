@@ -172,3 +172,21 @@ def test_a_replayed_receipt_changes_nothing_although_it_reaches_the_write(member
     member.refresh_from_db()
     assert (member.balance, member.purchase_count, member.lifetime_spend_eur) == before
     assert LedgerEntry.objects.filter(kind="purchase").count() == 1
+
+
+def test_the_rate_counter_on_redis_is_one_shared_counter_per_window(db):
+    from django.core.cache.backends.redis import RedisCache
+
+    redis_cache = RedisCache("redis://127.0.0.1:6379/5", {"KEY_PREFIX": "carat-test"})
+    client = redis_cache._cache.get_client(write=True)
+    try:
+        client.ping()
+    except Exception:
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    key = f"throttle_test_{timezone.now().timestamp()}"
+    counts = [api_auth._count(redis_cache, key, 61) for _ in range(3)]
+    assert counts == [1, 2, 3]
+    full = redis_cache.make_and_validate_key(key)
+    assert 0 < client.ttl(full) <= 61
+    assert redis_cache.get(key) == 3  # the same counter through Django's cache API
+    client.delete(full)
