@@ -5,6 +5,7 @@ and their DomainError messages are shown next to the form."""
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.errors import DomainError
@@ -148,4 +149,7 @@ class RegisterForm(_PosForm):
     )
     last_name = forms.CharField(
         label=_("Last name"), max_length=80, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+    language = forms.ChoiceField(
+        label=_("Language of e-mails"), choices=settings.LANGUAGES, required=False
     )

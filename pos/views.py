@@ -211,7 +211,8 @@ def _render_page(request, *, member=None, status=200, **parts):
         "store": store,
         "stores": request.pos_stores,
         "scan_form": parts.get("scan_form") or ScanForm(),
-        "register_form": parts.get("register_form") or RegisterForm(),
+        "register_form": parts.get("register_form")
+        or RegisterForm(initial={"language": _page_language(request)}),
         "active": parts.get("active", ""),
         "page_error": parts.get("page_error", ""),
     }
@@ -382,6 +383,7 @@ def register(request):
                     email=data["email"],
                     first_name=data["first_name"],
                     last_name=data["last_name"],
+                    language=data["language"] or _page_language(request),
                     source=Member.Source.STORE,
                 )
                 # The invitation to set a password is e-mailed after commit.
@@ -391,6 +393,12 @@ def register(request):
         else:
             return HttpResponseRedirect(_member_url(member, new=1))
     return _render_page(request, register_form=form, active="register", status=_error_status(form))
+
+
+def _page_language(request) -> str:
+    """The page's language if the program speaks it (e.g. nl in a Flemish store)."""
+    code = (getattr(request, "LANGUAGE_CODE", "") or "").split("-")[0]
+    return code if code in dict(settings.LANGUAGES) else settings.LANGUAGES[0][0]
 
 
 def _error_status(form) -> int:

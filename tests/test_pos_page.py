@@ -561,6 +561,27 @@ def test_register_a_new_member_at_the_counter(till, django_capture_on_commit_cal
     assert 'id="discount">5%<' in page
 
 
+def test_registration_asks_the_members_language_and_starts_from_the_pages(till):
+    page = till.get(INDEX, HTTP_ACCEPT_LANGUAGE="nl").content.decode()
+    assert '<option value="nl" selected>' in page
+    till.post(
+        reverse("pos:register"),
+        {"email": "fr@example.com", "first_name": "Lou", "last_name": "V", "language": "fr"},
+    )
+    assert Member.objects.get(email="fr@example.com").language == "fr"
+    till.post(
+        reverse("pos:register"),
+        {"email": "nl@example.com", "first_name": "An", "last_name": "P"},
+        HTTP_ACCEPT_LANGUAGE="nl",
+    )
+    assert Member.objects.get(email="nl@example.com").language == "nl"
+    resp = till.post(
+        reverse("pos:register"),
+        {"email": "xx@example.com", "first_name": "X", "last_name": "Y", "language": "xx"},
+    )
+    assert resp.status_code == 400 and not Member.objects.filter(email="xx@example.com").exists()
+
+
 def test_registering_an_existing_email_is_refused_and_creates_nothing(till, member):
     members, users = Member.objects.count(), User.objects.count()
     resp = till.post(
