@@ -10,8 +10,10 @@ import logging
 import time
 
 from django.conf import settings
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
 from django.utils import timezone
+from django.utils.connection import ConnectionProxy
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 
@@ -97,6 +99,11 @@ class HasApiKey(permissions.BasePermission):
 _redis_clients: dict[int, object] = {}
 
 
+def _backend(cache):
+    """The backend behind django.core.cache.cache (a proxy to this thread's backend)."""
+    return caches[DEFAULT_CACHE_ALIAS] if isinstance(cache, ConnectionProxy) else cache
+
+
 def _count(cache, key: str, ttl: int) -> int:
     """Increment the window's counter and return it. On Redis one round trip (INCR and
     EXPIRE pipelined) through one client per process on Django's connection pool —
@@ -137,7 +144,7 @@ class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
         self._wait = self.duration - (now % self.duration)
         # Fail open: a cache outage must not stop the tills from recording sales.
         try:
-            count = _count(self.cache, key, self.duration + 1)
+            count = _count(_backend(self.cache), key, self.duration + 1)
         except ValueError:  # the window's key expired meanwhile
             return True
         except Exception:  # any cache backend error

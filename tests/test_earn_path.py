@@ -190,3 +190,30 @@ def test_the_rate_counter_on_redis_is_one_shared_counter_per_window(db):
     assert 0 < client.ttl(full) <= 61
     assert redis_cache.get(key) == 3  # the same counter through Django's cache API
     client.delete(full)
+
+
+def test_the_api_throttle_counts_in_redis_when_the_cache_is_redis(db, settings, monkeypatch):
+    from django.core.cache import cache as default_cache
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/5",
+            "KEY_PREFIX": f"carat-test-{timezone.now().timestamp()}",
+        }
+    }
+    backend = api_auth._backend(default_cache)
+    try:
+        backend._cache.get_client(write=True).ping()
+    except Exception:
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "2/min"})
+    calls = []
+    real = api_auth._count
+    monkeypatch.setattr(api_auth, "_count", lambda c, k, t: calls.append(type(c)) or real(c, k, t))
+    _k, plain = api_key_create(name="till")
+    client = client_for(plain)
+    codes = [client.get("/api/v1/tiers/").status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    assert set(calls) == {type(backend)} and type(backend).__name__ == "RedisCache"
+    backend.clear()
