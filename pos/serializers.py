@@ -299,6 +299,14 @@ class MemberUpdateSerializer(_MemberFieldsSerializer):
 # --- Outputs ----------------------------------------------------------------------------
 
 
+def _money(value) -> str:
+    return f"{value:.2f}"
+
+
+def _tier(tier) -> dict:
+    return {"code": tier.code, "name": tier.name, "discount_percent": _money(tier.discount_percent)}
+
+
 class MemberTierSerializer(serializers.Serializer):
     """The member's own tier, also a hidden one: the till applies its discount."""
 
@@ -345,6 +353,26 @@ class MemberSummarySerializer(serializers.Serializer):
         if card.pending_carats is not None:
             return card.pending_carats
         return pending_carats_for(card.member)
+
+    def to_representation(self, card):
+        # Every scan answers with this body: written out instead of walking the declared
+        # fields (they stay for the schema; a test checks both agree).
+        m, progress = card.member, card.progress
+        nxt = progress.next_tier
+        return {
+            "number": m.member_number,
+            "first_name": m.first_name,
+            "last_name": m.last_name,
+            "tier": _tier(card.tier),
+            "balance": m.balance,
+            "pending_carats": self.get_pending_carats(card),
+            "progress": {
+                "next_tier": {"code": nxt.code, "name": nxt.name} if nxt else None,
+                "carats_to_next": progress.carats_to_next,
+                "qualifying_carats": progress.qualifying,
+                "percent": progress.percent,
+            },
+        }
 
 
 class ConsentSerializer(serializers.Serializer):
@@ -417,6 +445,21 @@ class PurchaseResultSerializer(serializers.Serializer):
     member = serializers.CharField(
         source="purchase.member.member_number", help_text="The member number."
     )
+
+    def to_representation(self, result):
+        # Every till sale answers with this body: written out instead of walking the
+        # declared fields (they stay for the schema; a test checks both agree).
+        p = result.purchase
+        return {
+            "carats_awarded": result.carats_awarded,
+            "carats_status": p.carats_status,
+            "balance": result.balance,
+            "amount_eur": _money(p.amount_eur),
+            "tier": _tier(result.tier),
+            "tier_changed": result.tier_changed,
+            "receipt_id": p.receipt_id,
+            "member": p.member.member_number,
+        }
 
 
 class ReturnResultSerializer(serializers.Serializer):

@@ -217,3 +217,22 @@ def test_the_api_throttle_counts_in_redis_when_the_cache_is_redis(db, settings, 
     assert codes == [200, 200, 429]
     assert set(calls) == {type(backend)} and type(backend).__name__ == "RedisCache"
     backend.clear()
+
+
+def test_the_written_out_bodies_equal_the_declared_fields(member, antwerp, tiers):
+    from rest_framework import serializers
+
+    from pos.serializers import MemberSummarySerializer, PurchaseResultSerializer
+
+    def both(serializer_class, instance):
+        fast = serializer_class(instance).data
+        declared = serializers.Serializer.to_representation(serializer_class(), instance)
+        assert fast == declared
+        return fast
+
+    first = both(PurchaseResultSerializer, _sale(member, antwerp, "A", "450.00"))
+    card = both(MemberSummarySerializer, member_card_by_code(member.qr_payload))
+    assert not first["tier_changed"] and card["progress"]["next_tier"]["code"] == "marquise"
+    upgraded = both(PurchaseResultSerializer, _sale(member, antwerp, "B", "1100.55"))
+    card = both(MemberSummarySerializer, member_card_by_code(member.qr_payload))
+    assert upgraded["tier_changed"] and card["progress"]["next_tier"] is None
