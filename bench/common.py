@@ -147,6 +147,7 @@ def machine() -> dict:
                 "max_connections",
                 "synchronous_commit",
                 "max_wal_size",
+                "autovacuum",
             ):
                 settings[name] = conn.execute(f"SHOW {name}").fetchone()[0]
     except Exception as exc:
