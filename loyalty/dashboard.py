@@ -6,8 +6,9 @@ view. Staff who may see members and sales get the dashboard; other staff keep th
 ordinary app list. The URL is the admin's own start page, so no URL is added, and the
 admin's login, staff check, CSRF and never-cache wrapping stay as they are.
 
-The numbers come from loyalty.kpis (set-based SQL). A computed dashboard is cached for
-CACHE_SECONDS per period and filters; "Refresh" recomputes it."""
+The numbers come from loyalty.kpis (set-based SQL), read from the hourly rollups of
+loyalty.rollup while they are recent (the page says as of when), else live. A computed
+dashboard is cached for CACHE_SECONDS per period and filters; "Refresh" recomputes it."""
 
 from __future__ import annotations
 
@@ -699,7 +700,7 @@ def _chart_pct(r: Rate) -> str | None:
 
 def _cache_key(period: Period, filters: Filters) -> str:
     raw = f"{period.start}:{period.end}:{filters.store_id}:{filters.channel}:{filters.tier_id}"
-    return "carat:dashboard:v1:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+    return "carat:dashboard:v2:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
 def computed(

@@ -22,6 +22,14 @@ Conventions used by every block (the README's KPI list repeats them):
   the store and channel filters).
 - Carats are counted by when they were booked (`LedgerEntry.created_at`), which is when
   they became a liability.
+
+Two sources, one set of definitions. Live, every block queries the raw tables (the
+functions below without `rollup`). At a million members the dashboard reads instead the
+rollups of loyalty.rollup (`rollup=` the latest run): small per-day facts rebuilt every
+hour by a job, which give the same numbers as the live queries for what had been
+committed when the job ran (`KpiRollupRun.as_of`; tests compare both). Then "current
+tier" means the tier at that moment, and the distinct buyers of an arbitrary period
+(not shown on the page) are left out: `SalesKpis.buyers` is None.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connection, models
 from django.db.models import (
+    Case,
     Count,
     Exists,
     F,
@@ -42,11 +51,23 @@ from django.db.models import (
     Q,
     QuerySet,
     Sum,
+    Value,
+    When,
 )
 from django.db.models.functions import TruncDate, TruncDay, TruncMonth, TruncWeek
 from django.utils import timezone
 
 from campaigns.models import ClubMembership, MessageLog, Voucher
+from loyalty.models import (
+    KpiActivity,
+    KpiCohort,
+    KpiFirstOrder,
+    KpiLedgerDay,
+    KpiMembersDay,
+    KpiRollupRun,
+    KpiSalesDay,
+)
+from loyalty.rollup import rollup_latest
 from members.models import LedgerEntry, Member
 from pos.models import Channel, Purchase, Return, Store
 from tiers.models import MemberTier, Tier, TierChange
@@ -84,6 +105,11 @@ def _year_before(at: datetime) -> datetime:
 def _month_start(d: date, back: int = 0) -> date:
     y, m = divmod(d.year * 12 + d.month - 1 - back, 12)
     return date(y, m + 1, 1)
+
+
+def _local_date(at: datetime) -> date:
+    """The local day of a moment (a period's ends are local midnights)."""
+    return at.astimezone(program_zone()).date()
 
 
 # --- period, filters, small value types ---------------------------------------------
@@ -238,6 +264,26 @@ def _net_by(filters: Filters, period: Period, key: str, key_expr=None) -> dict:
     return {k: money(gross.get(k)) - money(back.get(k)) for k in gross.keys() | back.keys()}
 
 
+def _rolled(model, filters: Filters, *, sales: bool = True, level: bool = False) -> QuerySet:
+    """Rows of a rollup for the filters: tier always; store and channel for the rollups
+    of sales (`sales`); rollups by filter level pick their level's rows (`level`)."""
+    qs = model.objects.all()
+    if filters.tier_id:
+        qs = qs.filter(tier_id=filters.tier_id)
+    if sales:
+        if filters.store_id:
+            qs = qs.filter(store_id=filters.store_id)
+        if filters.channel:
+            qs = qs.filter(channel=filters.channel)
+    if level:
+        qs = qs.filter(level=("s" if filters.store_id else "") + ("c" if filters.channel else ""))
+    return qs
+
+
+def _in_days(qs: QuerySet, period: Period) -> QuerySet:
+    return qs.filter(day__gte=period.start, day__lte=period.end)
+
+
 @dataclass(frozen=True)
 class YearStats:
     """Orders in the 12 months to a moment: shared by 'active members', purchase
@@ -248,7 +294,20 @@ class YearStats:
     repeaters: int  # who ordered on two or more local days
 
 
-def year_stats(until: datetime, filters: Filters = Filters()) -> YearStats:
+def year_stats(
+    until: datetime, filters: Filters = Filters(), *, rollup: KpiRollupRun | None = None
+) -> YearStats:
+    if rollup is not None:
+        end = _local_date(until)  # exclusive: a local midnight
+        start = _local_date(_year_before(until))
+        orders = (
+            _rolled(KpiSalesDay, filters)
+            .filter(day__gte=start, day__lt=end)
+            .aggregate(n=Sum("orders"))["n"]
+        )
+        row = _rolled(KpiActivity, filters, level=True).filter(day__lte=end)
+        row = row.aggregate(members=Sum("active"), repeaters=Sum("repeating"))
+        return YearStats(orders or 0, row["members"] or 0, row["repeaters"] or 0)
     row = (
         _orders(filters, _year_before(until), until)
         .values("member_id")
@@ -285,24 +344,41 @@ class MemberKpis:
 
 
 def member_kpis(
-    period: Period, filters: Filters = Filters(), *, year: YearStats | None = None
+    period: Period,
+    filters: Filters = Filters(),
+    *,
+    year: YearStats | None = None,
+    rollup: KpiRollupRun | None = None,
 ) -> MemberKpis:
     end = period.end_at
-    members = _members(filters)
-    counts = members.aggregate(
-        total=Count("pk", filter=Q(joined_at__lt=end)),
-        new=Count("pk", filter=Q(joined_at__gte=period.start_at, joined_at__lt=end)),
-    )
-    year = year or year_stats(end, filters)
-    statuses = MemberTier.objects.all()
-    if end <= timezone.now():  # a past period: only those who had joined by then
-        statuses = statuses.filter(member__joined_at__lt=end)
-    per_tier = dict(
-        _scope_members(statuses, filters)
-        .values("tier_id")
-        .annotate(n=Count("pk"))
-        .values_list("tier_id", "n")
-    )
+    year = year or year_stats(end, filters, rollup=rollup)
+    if rollup is not None:
+        joined = _rolled(KpiMembersDay, filters, sales=False)
+        counts = joined.aggregate(
+            total=Sum("members", filter=Q(day__lte=period.end)),
+            new=Sum("members", filter=Q(day__gte=period.start, day__lte=period.end)),
+        )
+        counts = {k: v or 0 for k, v in counts.items()}
+        statuses = joined.filter(tier_id__isnull=False)
+        if end <= timezone.now():  # a past period: only those who had joined by then
+            statuses = statuses.filter(day__lte=period.end)
+        per_tier = dict(
+            statuses.values("tier_id").annotate(n=Sum("members")).values_list("tier_id", "n")
+        )
+    else:
+        counts = _members(filters).aggregate(
+            total=Count("pk", filter=Q(joined_at__lt=end)),
+            new=Count("pk", filter=Q(joined_at__gte=period.start_at, joined_at__lt=end)),
+        )
+        statuses = MemberTier.objects.all()
+        if end <= timezone.now():  # a past period: only those who had joined by then
+            statuses = statuses.filter(member__joined_at__lt=end)
+        per_tier = dict(
+            _scope_members(statuses, filters)
+            .values("tier_id")
+            .annotate(n=Count("pk"))
+            .values_list("tier_id", "n")
+        )
     tiers = Tier.objects.order_by("rank")
     if filters.tier_id:
         tiers = tiers.filter(pk=filters.tier_id)
@@ -414,15 +490,59 @@ def _first_buyer_histogram(period: Period, filters: Filters, *, now: datetime) -
         return cur.fetchall()
 
 
+def _first_buyer_histogram_rolled(
+    period: Period, filters: Filters, *, now: datetime
+) -> list[tuple]:
+    """The same rows as _first_buyer_histogram, from the buyers' first-order facts (one
+    row per store and channel of a member's first order: members are counted once)."""
+    old_enough = {
+        f"old{d}": Case(
+            When(first_at__lte=now - timedelta(days=d), then=Value(1)),
+            default=Value(0),
+            output_field=models.IntegerField(),
+        )
+        for d in CONVERSION_WINDOWS
+    }
+    facts = _rolled(KpiFirstOrder, filters).filter(
+        first_at__gte=period.start_at, first_at__lt=period.end_at
+    )
+    # Several rows of a member only with a store or channel filter; else their lead row.
+    n = Count("member_id", distinct=True) if filters.sales_only else Count("pk")
+    if not filters.sales_only:
+        facts = facts.filter(lead=True)
+    rows = (
+        facts.annotate(gap=F("second_day") - F("first_day"), **old_enough)
+        .values("gap", *old_enough, "referred")
+        .annotate(n=n)
+        .values_list("gap", *old_enough, "referred", "n")
+    )
+    return [
+        (None if gap is None else _days(gap), *flags, int(referred), n)
+        for gap, *flags, referred, n in rows
+    ]
+
+
+def _days(gap) -> int:
+    """A difference of two dates from the database: an interval (timedelta) or days."""
+    return gap.days if isinstance(gap, timedelta) else int(gap)
+
+
 def conversion_kpis(
-    period: Period, filters: Filters = Filters(), *, now: datetime | None = None
+    period: Period,
+    filters: Filters = Filters(),
+    *,
+    now: datetime | None = None,
+    rollup: KpiRollupRun | None = None,
 ) -> ConversionKpis:
     """Second-purchase conversion of the period's first-time buyers.
 
     A window of N days only counts first buyers whose first order is at least N days
     old (otherwise a recent period would always look worse than an old one)."""
     now = now or timezone.now()
-    rows = _first_buyer_histogram(period, filters, now=now)
+    if rollup is not None:
+        rows = _first_buyer_histogram_rolled(period, filters, now=now)
+    else:
+        rows = _first_buyer_histogram(period, filters, now=now)
     first_buyers = converted = referred = 0
     mature = dict.fromkeys(CONVERSION_WINDOWS, 0)
     within = dict.fromkeys(CONVERSION_WINDOWS, 0)
@@ -475,7 +595,7 @@ class Slice:
 @dataclass(frozen=True)
 class SalesKpis:
     orders: int
-    buyers: int
+    buyers: int | None  # distinct buyers; None from the rollups (see the module's notes)
     gross_eur: Decimal
     returns_eur: Decimal
     revenue_eur: Decimal  # member revenue: gross - returns
@@ -490,24 +610,63 @@ class SalesKpis:
     trend: list[tuple[date, Decimal]]  # net revenue per day (or month for long periods)
 
 
+def _sales_rolled(period: Period, filters: Filters) -> dict:
+    """Totals and net revenue per store, tier and channel from the daily sales rollup:
+    one grouped query (a few dozen rows: stores x channels x tiers)."""
+    rows = list(
+        _in_days(_rolled(KpiSalesDay, filters), period)
+        .values("store_id", "channel", "tier_id")
+        .annotate(gross=Sum("gross_eur"), back=Sum("returns_eur"), n=Sum("orders"))
+        .values_list("store_id", "channel", "tier_id", "gross", "back", "n")
+    )
+    out = {"gross": ZERO, "returns": ZERO, "orders": 0, "store_id": {}, "tier": {}, "channel": {}}
+    for store_id, channel, tier_id, gross, back, n in rows:
+        out["gross"] += money(gross)
+        out["returns"] += money(back)
+        out["orders"] += n or 0
+        for key, k in (("store_id", store_id), ("tier", tier_id), ("channel", channel)):
+            if key == "tier" and k is None:
+                continue  # like the live query: sales of members without a tier status
+            out[key][k] = out[key].get(k, ZERO) + money(gross) - money(back)
+    return out
+
+
 def sales_kpis(
-    period: Period, filters: Filters = Filters(), *, year: YearStats | None = None
+    period: Period,
+    filters: Filters = Filters(),
+    *,
+    year: YearStats | None = None,
+    rollup: KpiRollupRun | None = None,
 ) -> SalesKpis:
     since, until = period.start_at, period.end_at
-    sales = _sales(filters, since, until)
-    gross = money(sales.aggregate(s=Sum("amount_eur"))["s"])
-    returns = money(
-        Return.objects.filter(purchase__in=sales.values("pk")).aggregate(s=Sum("amount_eur"))["s"]
-    )
-    orders = _orders(filters, since, until).aggregate(
-        n=Count("pk"), buyers=Count("member_id", distinct=True)
-    )
+    year = year or year_stats(until, filters, rollup=rollup)
+    if rollup is not None:
+        rolled = _sales_rolled(period, filters)
+        gross, returns = rolled["gross"], rolled["returns"]
+        orders = {"n": rolled["orders"], "buyers": None}
+        per_store, per_tier, per_channel = rolled["store_id"], rolled["tier"], rolled["channel"]
+    else:
+        sales = _sales(filters, since, until)
+        gross = money(sales.aggregate(s=Sum("amount_eur"))["s"])
+        returns = money(
+            Return.objects.filter(purchase__in=sales.values("pk")).aggregate(s=Sum("amount_eur"))[
+                "s"
+            ]
+        )
+        orders = _orders(filters, since, until).aggregate(
+            n=Count("pk"), buyers=Count("member_id", distinct=True)
+        )
+        per_store = _net_by(filters, period, "store_id")
+        per_tier = _net_by(
+            filters,
+            period,
+            "tier",
+            (F("member__status__tier_id"), F("purchase__member__status__tier_id")),
+        )
+        per_channel = _net_by(filters, period, "channel")
     revenue = gross - returns
 
-    year = year or year_stats(until, filters)
-
     stores = {s.pk: s for s in Store.objects.all()}
-    per_store = _net_by(filters, period, "store_id")
     by_store = sorted(
         (
             Slice(stores[k].code, stores[k].name, v)
@@ -518,19 +677,12 @@ def sales_kpis(
         key=lambda s: (-s.revenue_eur, s.label),
     )
     tiers = {t.pk: t for t in Tier.objects.all()}
-    per_tier = _net_by(
-        filters,
-        period,
-        "tier",
-        (F("member__status__tier_id"), F("purchase__member__status__tier_id")),
-    )
     by_tier = [
         Slice(t.code, t.name, per_tier[t.pk])
         for t in sorted(tiers.values(), key=lambda t: t.rank)
         if t.pk in per_tier
     ]
     labels = dict(Channel.choices)
-    per_channel = _net_by(filters, period, "channel")
     by_channel = [
         Slice(k, labels.get(k, k), v) for k, v in sorted(per_channel.items(), key=lambda kv: -kv[1])
     ]
@@ -548,7 +700,7 @@ def sales_kpis(
         by_store=by_store,
         by_tier=by_tier,
         by_channel=by_channel,
-        trend=revenue_trend(period, filters),
+        trend=revenue_trend(period, filters, rollup=rollup),
     )
 
 
@@ -578,10 +730,22 @@ def trend_buckets(period: Period) -> list[date]:
 TRUNC = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth}
 
 
-def revenue_trend(period: Period, filters: Filters = Filters()) -> list[tuple[date, Decimal]]:
+def revenue_trend(
+    period: Period, filters: Filters = Filters(), *, rollup: KpiRollupRun | None = None
+) -> list[tuple[date, Decimal]]:
     """Net revenue per day, week (Monday) or month (see trend_grain), zero-filled."""
     trunc = TRUNC[trend_grain(period)]
     zone = program_zone()
+    if rollup is not None:
+        per = {
+            (b.date() if isinstance(b, datetime) else b): money(g) - money(r)
+            for b, g, r in _in_days(_rolled(KpiSalesDay, filters), period)
+            .annotate(b=trunc("day"))
+            .values("b")
+            .annotate(g=Sum("gross_eur"), r=Sum("returns_eur"))
+            .values_list("b", "g", "r")
+        }
+        return [(b, per.get(b, ZERO)) for b in trend_buckets(period)]
     per = _net_by(
         filters,
         period,
@@ -618,10 +782,19 @@ class CaratKpis:
     top_rewards: list[RewardRow]
 
 
-def outstanding_carats(at: datetime, filters: Filters = Filters()) -> int:
+def outstanding_carats(
+    at: datetime, filters: Filters = Filters(), *, rollup: KpiRollupRun | None = None
+) -> int:
     """Carats on the balances at `at`: today's balances minus what was booked since.
     (The balance is the ledger's sum, an invariant; the second sum is small for a
-    recent `at`.)"""
+    recent `at`.) From the rollup: what was booked before `at`, which is the same."""
+    if rollup is not None:
+        row = (
+            _rolled(KpiLedgerDay, filters, sales=False)
+            .filter(day__lt=_local_date(at))
+            .aggregate(c=Sum("credit"), d=Sum("debit"))
+        )
+        return (row["c"] or 0) + (row["d"] or 0)
     balances = _members(filters).aggregate(s=Sum("balance"))["s"] or 0
     since = (
         _scope_members(LedgerEntry.objects.filter(created_at__gte=at), filters).aggregate(
@@ -632,22 +805,36 @@ def outstanding_carats(at: datetime, filters: Filters = Filters()) -> int:
     return balances - since
 
 
-def carat_kpis(period: Period, filters: Filters = Filters()) -> CaratKpis:
+def carat_kpis(
+    period: Period, filters: Filters = Filters(), *, rollup: KpiRollupRun | None = None
+) -> CaratKpis:
     K = LedgerEntry.Kind
-    entries = _scope_members(
-        LedgerEntry.objects.filter(created_at__gte=period.start_at, created_at__lt=period.end_at),
-        filters,
-    )
-    row = entries.aggregate(
-        issued=Sum("carats", filter=Q(carats__gt=0) & ~Q(kind__in=[K.REDEMPTION, K.RETURN])),
-        returned=Sum("carats", filter=Q(kind=K.RETURN)),
-        redeemed=Sum("carats", filter=Q(kind=K.REDEMPTION)),
-        expired=Sum("carats", filter=Q(kind=K.EXPIRY)),
-        adjusted_out=Sum("carats", filter=Q(kind=K.ADJUSTMENT, carats__lt=0)),
-    )
+    if rollup is not None:
+        net = F("credit") + F("debit")
+        row = _in_days(_rolled(KpiLedgerDay, filters, sales=False), period).aggregate(
+            issued=Sum("credit", filter=~Q(kind__in=[K.REDEMPTION, K.RETURN])),
+            returned=Sum(net, filter=Q(kind=K.RETURN)),
+            redeemed=Sum(net, filter=Q(kind=K.REDEMPTION)),
+            expired=Sum(net, filter=Q(kind=K.EXPIRY)),
+            adjusted_out=Sum("debit", filter=Q(kind=K.ADJUSTMENT)),
+        )
+    else:
+        entries = _scope_members(
+            LedgerEntry.objects.filter(
+                created_at__gte=period.start_at, created_at__lt=period.end_at
+            ),
+            filters,
+        )
+        row = entries.aggregate(
+            issued=Sum("carats", filter=Q(carats__gt=0) & ~Q(kind__in=[K.REDEMPTION, K.RETURN])),
+            returned=Sum("carats", filter=Q(kind=K.RETURN)),
+            redeemed=Sum("carats", filter=Q(kind=K.REDEMPTION)),
+            expired=Sum("carats", filter=Q(kind=K.EXPIRY)),
+            adjusted_out=Sum("carats", filter=Q(kind=K.ADJUSTMENT, carats__lt=0)),
+        )
     issued = row["issued"] or 0
     redeemed = -(row["redeemed"] or 0)
-    outstanding = outstanding_carats(period.end_at, filters)
+    outstanding = outstanding_carats(period.end_at, filters, rollup=rollup)
     rewards = (
         _scope_members(
             Voucher.objects.filter(
@@ -713,6 +900,7 @@ def engagement_kpis(
     *,
     now: datetime | None = None,
     conversion: ConversionKpis | None = None,
+    rollup: KpiRollupRun | None = None,
 ) -> EngagementKpis:
     since, until = period.start_at, period.end_at
     changes = _scope_members(
@@ -745,13 +933,21 @@ def engagement_kpis(
         )
         .order_by("-active", "club__name")
     ]
-    referred_signups = (
-        _members(filters)
-        .filter(referred_by__isnull=False, joined_at__gte=since, joined_at__lt=until)
-        .count()
-    )
+    if rollup is not None:
+        referred_signups = (
+            _in_days(_rolled(KpiMembersDay, filters, sales=False), period)
+            .filter(referred=True)
+            .aggregate(n=Sum("members"))["n"]
+            or 0
+        )
+    else:
+        referred_signups = (
+            _members(filters)
+            .filter(referred_by__isnull=False, joined_at__gte=since, joined_at__lt=until)
+            .count()
+        )
     if conversion is None:
-        conversion = conversion_kpis(period, filters, now=now)
+        conversion = conversion_kpis(period, filters, now=now, rollup=rollup)
     return EngagementKpis(
         upgrades=per_reason.get(TierChange.Reason.UPGRADE, 0),
         downgrades=per_reason.get(TierChange.Reason.DOWNGRADE, 0),
@@ -886,12 +1082,39 @@ class CohortTable:
     rows: list[CohortRow] = field(default_factory=list)
 
 
-def cohort_retention(period: Period, filters: Filters = Filters()) -> CohortTable:
+def _cohorts_rolled(first: date, period: Period, filters: Filters) -> tuple[dict, dict]:
+    joined = _rolled(KpiMembersDay, filters, sales=False).filter(
+        day__gte=first, day__lte=period.end
+    )
+    sizes = dict(
+        joined.annotate(m=TruncMonth("day"))
+        .values("m")
+        .annotate(n=Sum("members"))
+        .values_list("m", "n")
+    )
+    buyers: dict[tuple[date, int], int] = {}
+    for c, p, n in (
+        _rolled(KpiCohort, filters, level=True)
+        .filter(joined_month__gte=first, day__lte=period.end)
+        .values("joined_month", "order_month")
+        .annotate(n=Sum("members"))
+        .values_list("joined_month", "order_month", "n")
+    ):
+        buyers[(c, (p.year - c.year) * 12 + p.month - c.month)] = n
+    return sizes, buyers
+
+
+def cohort_retention(
+    period: Period, filters: Filters = Filters(), *, rollup: KpiRollupRun | None = None
+) -> CohortTable:
     """Members who joined in month M (the 12 months up to the period's end) and placed
     an order in month M+k, as a share of those who joined in M."""
     zone = program_zone()
     last = _month_start(period.end)
     first = _month_start(period.end, COHORT_MONTHS - 1)
+    if rollup is not None:
+        sizes, buyers = _cohorts_rolled(first, period, filters)
+        return _cohort_table(last, sizes, buyers)
     since = datetime.combine(first, time.min, tzinfo=zone)
     until = period.end_at
     joined = _members(filters).filter(joined_at__gte=since, joined_at__lt=until)
@@ -917,6 +1140,10 @@ def cohort_retention(period: Period, filters: Filters = Filters()) -> CohortTabl
     for cm, pm, n in active:
         c, p = cm.astimezone(zone).date(), pm.astimezone(zone).date()
         buyers[(c, (p.year - c.year) * 12 + p.month - c.month)] = n
+    return _cohort_table(last, sizes, buyers)
+
+
+def _cohort_table(last: date, sizes: dict, buyers: dict) -> CohortTable:
     rows = []
     for back in range(COHORT_MONTHS - 1, -1, -1):
         month = _month_start(last, back)
@@ -949,16 +1176,22 @@ class Snapshot:
     emails: EmailKpis
 
 
-def snapshot(period: Period, filters: Filters = Filters(), *, now: datetime | None = None):
-    conversion = conversion_kpis(period, filters, now=now)
-    year = year_stats(period.end_at, filters)
+def snapshot(
+    period: Period,
+    filters: Filters = Filters(),
+    *,
+    now: datetime | None = None,
+    rollup: KpiRollupRun | None = None,
+):
+    conversion = conversion_kpis(period, filters, now=now, rollup=rollup)
+    year = year_stats(period.end_at, filters, rollup=rollup)
     return Snapshot(
         period=period,
-        members=member_kpis(period, filters, year=year),
+        members=member_kpis(period, filters, year=year, rollup=rollup),
         conversion=conversion,
-        sales=sales_kpis(period, filters, year=year),
-        carats=carat_kpis(period, filters),
-        engagement=engagement_kpis(period, filters, now=now, conversion=conversion),
+        sales=sales_kpis(period, filters, year=year, rollup=rollup),
+        carats=carat_kpis(period, filters, rollup=rollup),
+        engagement=engagement_kpis(period, filters, now=now, conversion=conversion, rollup=rollup),
         emails=email_kpis(period, filters),
     )
 
@@ -970,14 +1203,28 @@ class Dashboard:
     cohorts: CohortTable
     filters: Filters
     computed_at: datetime
+    as_of: datetime | None = None  # the rollups' moment, when read from them
 
 
-def dashboard(period: Period, filters: Filters = Filters(), *, now: datetime | None = None):
+def dashboard(
+    period: Period,
+    filters: Filters = Filters(),
+    *,
+    now: datetime | None = None,
+    rollup: KpiRollupRun | bool | None = True,
+):
+    """Every block for the period and the one before, and the cohorts. `rollup`: True
+    reads the latest rollups if they are recent (else live), False computes live, or
+    pass a run."""
     now = now or timezone.now()
+    if rollup is True:
+        rollup = rollup_latest()
+    run = rollup or None
     return Dashboard(
-        current=snapshot(period, filters, now=now),
-        previous=snapshot(period.previous(), filters, now=now),
-        cohorts=cohort_retention(period, filters),
+        current=snapshot(period, filters, now=now, rollup=run),
+        previous=snapshot(period.previous(), filters, now=now, rollup=run),
+        cohorts=cohort_retention(period, filters, rollup=run),
         filters=filters,
         computed_at=now,
+        as_of=run.as_of if run else None,
     )

@@ -21,3 +21,12 @@ def warm_dashboard() -> None:
     from .dashboard import warm_cache
 
     warm_cache()
+
+
+@shared_task(name="loyalty.kpi_rollup")
+def kpi_rollup() -> str:
+    """Rebuild the dashboard's rollups (hourly; safe to run twice)."""
+    from .rollup import kpi_rollup_build
+
+    run = kpi_rollup_build()
+    return f"as of {run.as_of:%Y-%m-%d %H:%M}, {run.seconds} s" if run else "not on this database"

@@ -11,6 +11,8 @@ SCHEDULE = {
     "Nightly tier evaluation": ("tiers.evaluate_all", {"minute": "15", "hour": "2"}),
     "Publish what the outbox still holds": ("loyalty.outbox_flush", {"minute": "*", "hour": "*"}),
     "Warm the dashboard cache": ("loyalty.warm_dashboard", {"minute": "*/15", "hour": "*"}),
+    # After the nightly tier job (02:15), so the tiers in the rollups are the night's.
+    "Rebuild the dashboard's KPI rollups": ("loyalty.kpi_rollup", {"minute": "40", "hour": "*"}),
     "Deliver webhooks (retries)": ("loyalty.deliver_webhooks", {"minute": "*", "hour": "*"}),
     "Release pending carats": ("campaigns.release_pending", {"minute": "30", "hour": "1"}),
     "Birthday surprises (each time zone's morning)": (
