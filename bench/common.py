@@ -120,6 +120,39 @@ def loadavg() -> str:
         return "?"
 
 
+def cpu_seconds_by_group() -> dict[str, float]:
+    """User + system CPU seconds of the processes on this machine, grouped: gunicorn
+    (the web workers), postgres (backends and helpers) and clients (the load generators
+    this process ran). Differences of two snapshots around a load run tell where the CPU
+    went."""
+    tick = os.sysconf("SC_CLK_TCK")
+    groups: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        if comm.startswith("postgres"):
+            # + the CPU of exited children the postmaster has reaped (pgbench's backends
+            # are gone by the time the run ends)
+            group, seconds = "postgres", seconds + (int(fields[13]) + int(fields[14])) / tick
+        elif "gunicorn" in cmd:
+            group = "gunicorn"
+        else:
+            continue
+        groups[group] = groups.get(group, 0.0) + seconds
+    # The load generators (wrk, pgbench) are this process's children, waited for.
+    times = os.times()
+    groups["clients"] = times.children_user + times.children_system
+    return groups
+
+
 def machine() -> dict:
     cpu = "?"
     try:

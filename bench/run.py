@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -41,6 +42,7 @@ from common import (
     WORK,
     Timer,
     connect,
+    cpu_seconds_by_group,
     django_env,
     django_task,
     loadavg,
@@ -259,6 +261,18 @@ def measure_admin(db: str, info: dict, details: list) -> list[Row]:
     return rows
 
 
+def m_cores() -> int:
+    return os.cpu_count() or 1
+
+
+def _cpu_per_request(before: dict, after: dict, requests: int) -> dict[str, float]:
+    """CPU milliseconds per request of each process group during one load run."""
+    return {
+        group: (after.get(group, 0.0) - before.get(group, 0.0)) * 1000 / max(requests, 1)
+        for group in after
+    }
+
+
 def measure_http(db: str, info: dict, size: dict, args, details: list) -> list[Row]:
     missing = [tool for tool in ("wrk", "pgbench") if not shutil.which(tool)]
     if missing:
@@ -270,7 +284,7 @@ def measure_http(db: str, info: dict, size: dict, args, details: list) -> list[R
     log("earn/lookup in process: queries per request, Python vs database time")
     q = django_task(db, "earn_queries", info["sample_file"], key, "40")
     conns, secs = size["connections"], size["seconds"]
-    earn, lookup, pg_earn, pg_lookup = {}, {}, {}, {}
+    earn, lookup, pg_earn, pg_lookup, cpu, pg_cpu = {}, {}, {}, {}, {}, {}
     writes = {}
     with http_load.Gunicorn(db, args.workers) as server:
         log(f"gunicorn on {server.url}, {args.workers} sync workers; wrk warm-up")
@@ -279,7 +293,9 @@ def measure_http(db: str, info: dict, size: dict, args, details: list) -> list[R
         before = table_stats(db)
         for c in conns:
             log(f"  wrk earn, {c} connections, {secs} s  (load {loadavg()})")
+            cpu0 = cpu_seconds_by_group()
             earn[c] = http_load.wrk(server.url, "earn", connections=c, seconds=secs, env=env)
+            cpu[c] = _cpu_per_request(cpu0, cpu_seconds_by_group(), earn[c]["requests"])
             log(f"    {fmt_load(earn[c])}, {earn[c]['errors']} errors")
             log(f"  wrk lookup, {c} connections, {secs} s")
             lookup[c] = http_load.wrk(server.url, "lookup", connections=c, seconds=secs, env=env)
@@ -296,7 +312,9 @@ def measure_http(db: str, info: dict, size: dict, args, details: list) -> list[R
     for c in conns:
         log(f"  pgbench earn, {c} clients, {secs} s  (load {loadavg()})")
         before = table_stats(db)
+        cpu0 = cpu_seconds_by_group()
         pg_earn[c] = http_load.pgbench(db, "earn", clients=c, seconds=secs, minid=lo, maxid=hi)
+        pg_cpu[c] = _cpu_per_request(cpu0, cpu_seconds_by_group(), pg_earn[c]["requests"])
         writes.setdefault("pgbench", []).append((pg_earn[c]["requests"], before, table_stats(db)))
         log(f"    {fmt_load(pg_earn[c])}")
         pg_lookup[c] = http_load.pgbench(db, "lookup", clients=c, seconds=secs, minid=lo, maxid=hi)
@@ -353,6 +371,19 @@ def measure_http(db: str, info: dict, size: dict, args, details: list) -> list[R
         f"{raw['pg_cpu_ms']:.2f} ms PostgreSQL CPU. A lookup is {li['queries']} statements, "
         f"{li['python_cpu_ms']:.1f} ms Python + {li['pg_cpu_ms']:.1f} ms PostgreSQL CPU "
         f"(wall {li['mean_ms']:.1f} ms)."
+    )
+    w, p = cpu[ce], pg_cpu[ce]
+    carat_ms = w.get("gunicorn", 0) + w.get("postgres", 0) + w.get("clients", 0)
+    pgbench_ms = p.get("postgres", 0) + p.get("clients", 0)
+    details.append(
+        f"- CPU per earn under load ({ce} connections; user + system time of every process "
+        f"from /proc around the run): gunicorn workers {w.get('gunicorn', 0):.2f} ms, "
+        f"PostgreSQL {w.get('postgres', 0):.2f} ms, wrk {w.get('clients', 0):.2f} ms; pgbench's "
+        f"transaction: PostgreSQL {p.get('postgres', 0):.2f} ms, pgbench "
+        f"{p.get('clients', 0):.2f} ms. With {m_cores()} cores that caps Carat at about "
+        f"{m_cores() * 1000 / max(carat_ms, 0.001):,.0f} earns/s and pgbench at about "
+        f"{m_cores() * 1000 / max(pgbench_ms, 0.001):,.0f}/s: the ratio is mostly the CPU "
+        f"per request (the Python of the web worker first)."
     )
     details.append(
         "- Rows written per earn (pg_stat_user_tables over the load runs): Carat "
