@@ -292,56 +292,37 @@ def _sale(
     if facts.qualifying is not None:
         qualifying = facts.qualifying + (carats if post and when >= since else 0)
     target = upgrade_target(current=previous, qualifying=qualifying) if facts.tier_id else None
+    row = {
+        "channel": channel,
+        "store_id": store.pk if store else None,
+        "receipt_id": receipt_id,
+        "receipt_key": key,
+        "fingerprint": fingerprint,
+        "amount": amount,
+        "currency": currency,
+        "rate_to_eur": rate,
+        "amount_eur": amount_eur,
+        "occurred_at": when,
+        "carats_awarded": carats,
+        "carats_status": status,
+        "earning_reason": explanation[:255],
+        "tier_after": (target or previous).code,
+        "tier_changed": target is not None,
+        "recorded_by_id": actor.pk if actor else None,
+        "client": client[:80],
+        "created_at": now,
+    }
     written = sale_write(
         member_id=member.pk,
-        purchase={
-            "channel": channel,
-            "store_id": store.pk if store else None,
-            "receipt_id": receipt_id,
-            "receipt_key": key,
-            "fingerprint": fingerprint,
-            "amount": amount,
-            "currency": currency,
-            "rate_to_eur": rate,
-            "amount_eur": amount_eur,
-            "occurred_at": when,
-            "carats_awarded": carats,
-            "carats_status": status,
-            "earning_reason": explanation[:255],
-            "tier_after": (target or previous).code,
-            "tier_changed": target is not None,
-            "recorded_by_id": actor.pk if actor else None,
-            "client": client[:80],
-            "created_at": now,
-        },
+        purchase=row,
         ledger_carats=carats if post else 0,
         ledger_reason=reason,
         actor_id=actor.pk if actor else None,
         now=now,
     )
-    purchase = Purchase(
-        id=written.purchase_id,
-        member=member,
-        store=store,
-        channel=channel,
-        receipt_id=receipt_id,
-        receipt_key=key,
-        fingerprint=fingerprint,
-        amount=amount,
-        currency=currency,
-        rate_to_eur=rate,
-        amount_eur=amount_eur,
-        occurred_at=when,
-        carats_awarded=carats,
-        carats_status=status,
-        earning_reason=explanation[:255],
-        balance_after=written.balance,
-        tier_after=(target or previous).code,
-        tier_changed=target is not None,
-        recorded_by=actor,
-        client=client[:80],
-        created_at=now,
-    )
+    # The row as written, for the result and the events (no second read).
+    purchase = Purchase(id=written.purchase_id, balance_after=written.balance, **row)
+    purchase.member, purchase.store, purchase.recorded_by = member, store, actor
     member.balance = written.balance
     if lines:
         PurchaseLine.objects.bulk_create(PurchaseLine(purchase=purchase, **ln) for ln in lines)
