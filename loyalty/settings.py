@@ -18,25 +18,37 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 
+
+def database(url: str) -> dict:
+    """The default database from its URL, with the connection settings of every process."""
+    db = env.db_url_config(url)
+    db["ATOMIC_REQUESTS"] = False
+    db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    db["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        # Web, worker and beat share one SQLite file in `make run`: wait for locks.
+        db["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+        db["CONN_MAX_AGE"] = 0
+    elif env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+        # Only server-binding cursors prepare: the till's hot statements (loyalty.hot_sql).
+        # Django's own queries bind on the client and are never prepared.
+        db.setdefault("OPTIONS", {})["prepare_threshold"] = 5
+    return db
+
+
 if DEBUG:
     SECRET_KEY = env(
         "DJANGO_SECRET_KEY", default="dev-only-insecure-key-change-me-0123456789abcdef"
     )
     ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["*"])
-    DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+    DATABASES = {
+        "default": database(env("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))
+    }
 else:
     # Production fails fast on a missing secret instead of running with a default.
     SECRET_KEY = env("DJANGO_SECRET_KEY")
     ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
-    DATABASES = {"default": env.db("DATABASE_URL")}
-
-DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Web, worker and beat share one SQLite file in `make run`: wait for locks, do not fail.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES = {"default": database(env("DATABASE_URL"))}
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -6,9 +6,9 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/carat"
 os.environ.setdefault("CELERY_BROKER_URL", "memory://")
 
 from .settings import *  # noqa: F403
-from .settings import DATABASES, env
+from .settings import DATABASES, database, env
 
-DATABASES["default"] = env.db("DATABASE_URL")
+DATABASES["default"] = database(env("DATABASE_URL"))
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

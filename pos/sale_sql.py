@@ -14,11 +14,11 @@ the tests run the sales tests through both."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection
 from django.db.models import F, Sum, Value
 from django.db.models.functions import Coalesce, Greatest, Least
 
 from campaigns.models import ChallengeEnrolment
+from loyalty import hot_sql
 from members.models import LedgerEntry, Member
 from tiers.models import MemberTier
 
@@ -38,16 +38,12 @@ class SaleFacts:
     active_enrolments: int
 
 
-def _postgres() -> bool:
-    return connection.vendor == "postgresql"
-
-
-# Two statements in one round trip (psycopg's client-side binding allows it): the lock
+# Two statements in one round trip (a pipeline, with the transaction's BEGIN): the lock
 # first, then the read, whose snapshot is taken after the lock is granted. Read in the
 # locking statement itself, the sums would miss a sale of this member that committed
 # while this one waited for the lock.
+_LOCK = "SELECT id FROM members_member WHERE id = %(member)s FOR UPDATE"
 _FACTS = """
-SELECT id FROM members_member WHERE id = %(member)s FOR UPDATE;
 SELECT m.purchase_count,
        mt.tier_id,
        CASE WHEN t.id IS NULL OR (NOT t.invite_only AND t.rank < %(top_rank)s) THEN
@@ -86,24 +82,18 @@ def sale_facts(
     if velocity_day is not None:
         # Aware arithmetic on the store's zone: the next local midnight, also across DST.
         day_end = velocity_day + timedelta(days=1)
-    if not _postgres():
+    if not hot_sql.available():
         return _orm_facts(member_id, qualifying_since, top_rank, velocity_day, day_end, challenges)
-    with connection.cursor() as cur:
-        cur.execute(
-            _FACTS,
-            {
-                "member": member_id,
-                "top_rank": top_rank,
-                "kinds": QUALIFYING,
-                "since": qualifying_since,
-                "day_start": velocity_day,
-                "day_end": day_end,
-                "challenges": challenges,
-            },
-        )
-        locked = cur.fetchone()
-        cur.nextset()
-        row = cur.fetchone()
+    params = {
+        "member": member_id,
+        "top_rank": top_rank,
+        "kinds": QUALIFYING,
+        "since": qualifying_since,
+        "day_start": velocity_day,
+        "day_end": day_end,
+        "challenges": challenges,
+    }
+    locked, row = hot_sql.fetch_pipeline([(_LOCK, {"member": member_id}), (_FACTS, params)])
     if locked is None:
         row = None
     if row is None:
@@ -179,11 +169,9 @@ def sale_write(
         "actor_id": actor_id,
         "now": now,
     }
-    if not _postgres():
+    if not hot_sql.available():
         return _orm_write(params)
-    with connection.cursor() as cur:
-        cur.execute(_WRITE, params)
-        purchase_id, balance = cur.fetchone()
+    purchase_id, balance = hot_sql.fetch(_WRITE, params)
     return SaleWritten(purchase_id=purchase_id, balance=balance)
 
 

@@ -52,7 +52,8 @@ from tests.browser import chromium, page_factory  # noqa: E402,F401 - pytest fix
 @pytest.fixture(params=["sql", "orm"])
 def sale_path(request, monkeypatch):
     """Run a test through both versions of the earn path's statements: the SQL one that
-    PostgreSQL takes and the portable ORM one that other databases (make run) take."""
+    PostgreSQL takes (prepared, loyalty.hot_sql) and the portable one that other
+    databases (make run) take."""
     if request.param == "orm":
-        monkeypatch.setattr("pos.sale_sql._postgres", lambda: False)
+        monkeypatch.setattr("loyalty.hot_sql.available", lambda: False)
     return request.param

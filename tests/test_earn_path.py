@@ -55,15 +55,17 @@ def _statements(ctx) -> list[str]:
     return [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]
 
 
-def test_a_common_sale_is_two_statements(member, antwerp, settings):
+def test_a_common_sale_is_three_statements(member, antwerp, settings):
     settings.CARAT_CONFIG_CACHE_SECONDS = 60  # the program's configuration as in production
     _sale(member, antwerp, "WARM", "10.00")  # fills the configuration cache
     with CaptureQueriesContext(connection) as ctx:
         result = _sale(member, antwerp, "R-2", "120.00")
     assert result.carats_awarded == 120
     statements = _statements(ctx)
-    assert len(statements) == 2, statements
-    assert "FOR UPDATE" in statements[0] and "INSERT INTO pos_purchase" in statements[1]
+    # The lock and the read go in one pipeline (one round trip), the write in one more.
+    assert len(statements) == 3, statements
+    assert "FOR UPDATE" in statements[0] and "SELECT m.purchase_count" in statements[1]
+    assert "INSERT INTO pos_purchase" in statements[2]
     entry = LedgerEntry.objects.get(key=f"purchase:{result.purchase.pk}")
     assert entry.carats == 120 and entry.balance_after == result.balance
     member.refresh_from_db()
@@ -236,3 +238,38 @@ def test_the_written_out_bodies_equal_the_declared_fields(member, antwerp, tiers
     upgraded = both(PurchaseResultSerializer, _sale(member, antwerp, "B", "1100.55"))
     card = both(MemberSummarySerializer, member_card_by_code(member.qr_payload))
     assert upgraded["tier_changed"] and card["progress"]["next_tier"] is None
+
+
+def _prepared() -> list[str]:
+    with connection.cursor() as cur:
+        cur.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cur.fetchall()]
+
+
+def test_the_sales_statements_are_prepared_once_per_connection(member, antwerp, settings):
+    settings.CARAT_CONFIG_CACHE_SECONDS = 60
+    for n in range(3):
+        _sale(member, antwerp, f"P-{n}", "10.00")
+    prepared = _prepared()
+    assert sum("FOR UPDATE" in s and "members_member" in s for s in prepared) == 1, prepared
+    assert sum("INSERT INTO pos_purchase" in s for s in prepared) == 1, prepared
+    member.refresh_from_db()
+    assert member.purchase_count == 3
+
+
+def test_without_prepared_statements_a_sale_is_the_same(member, antwerp, settings):
+    """DATABASE_PREPARED_STATEMENTS=false (a pooler in transaction mode) leaves psycopg's
+    prepare threshold unset: the same statements, planned each time."""
+    connection.ensure_connection()
+    raw = connection.connection
+    before = raw.prepare_threshold
+    raw.prepare_threshold = None
+    try:
+        with connection.cursor() as cur:
+            cur.execute("DEALLOCATE ALL")
+        result = _sale(member, antwerp, "NP-1", "120.00")
+        assert _prepared() == []
+    finally:
+        raw.prepare_threshold = before
+    assert result.carats_awarded == 120
+    assert LedgerEntry.objects.get(key=f"purchase:{result.purchase.pk}").carats == 120

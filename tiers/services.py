@@ -12,6 +12,7 @@ from typing import ClassVar
 from django.db import connection, transaction
 from django.utils import timezone
 
+from loyalty import hot_sql
 from loyalty.errors import Conflict, DomainError, NotFound
 from loyalty.outbox import enqueue
 from loyalty.webhooks import emit
@@ -118,13 +119,15 @@ def tier_upgrade(
     )
     if not moved:
         return tier_reevaluate(member=member, now=now)
-    TierChange.objects.create(
-        member=member,
-        from_tier=current,
-        to_tier=target,
-        reason=TierChange.Reason.UPGRADE,
-        note=f"{qualifying} qualifying carats",
-        changed_at=now,
+    hot_sql.insert(
+        TierChange(
+            member=member,
+            from_tier=current,
+            to_tier=target,
+            reason=TierChange.Reason.UPGRADE,
+            note=f"{qualifying} qualifying carats",
+            changed_at=now,
+        )
     )
     _tier_event(member, current, target, TierChange.Reason.UPGRADE)
     return TierResult(tier=target, previous=current, changed=True)

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from campaigns.models import Badge, Challenge, ChallengeEnrolment
 from campaigns.segments import segment_members
+from loyalty import hot_sql
 from loyalty.config import cached
 from members.models import LedgerEntry, Member
 from members.services import ledger_post
@@ -57,12 +58,11 @@ def _deadline(ch: Challenge, start: datetime) -> datetime | None:
 def _enrol(
     ch: Challenge, member: Member, at: datetime, baseline: dict
 ) -> ChallengeEnrolment | None:
-    enrolment, created = ChallengeEnrolment.objects.get_or_create(
-        challenge=ch,
-        member=member,
-        defaults={"enrolled_at": at, "deadline": _deadline(ch, at), "baseline": baseline},
+    enrolment = ChallengeEnrolment(
+        challenge=ch, member=member, enrolled_at=at, deadline=_deadline(ch, at), baseline=baseline
     )
-    return enrolment if created else None
+    # One statement: a first purchase enrols in every first-purchase challenge.
+    return enrolment if hot_sql.insert(enrolment, unless_exists=True) else None
 
 
 def _eligible(ch: Challenge, member: Member, tier: Tier | None = None) -> bool:

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from campaigns.models import Broadcast, MessageLog, TriggerConfig
 from campaigns.segments import segment_members
 from campaigns.services.earning import program
+from loyalty import hot_sql
 from loyalty.config import cached
 from loyalty.outbox import enqueue
 from members.models import LedgerEntry, Member
@@ -208,19 +209,18 @@ def message_schedule(
     cfg = enabled.get(trigger)
     if cfg is None:
         return None
-    row, created = MessageLog.objects.get_or_create(
+    row = MessageLog(
         member=member,
         trigger=trigger,
         occasion=occasion,
-        defaults={
-            "marketing": cfg.marketing,
-            "priority": cfg.priority,
-            "due_at": due_at,
-            "status": MessageLog.Status.SCHEDULED,
-            "context": context or {},
-        },
+        marketing=cfg.marketing,
+        priority=cfg.priority,
+        due_at=due_at,
+        status=MessageLog.Status.SCHEDULED,
+        context=context or {},
     )
-    return row if created else None
+    # One statement (a sale that upgrades a tier claims its mail here).
+    return row if hot_sql.insert(row, unless_exists=True) else None
 
 
 def next_morning(member: Member, *, after: datetime, hour: int = 10) -> datetime:
