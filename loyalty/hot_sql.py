@@ -14,11 +14,12 @@ keeps the server-side binding and the pipeline but plans every time.
 Executions are recorded in `connection.queries` like Django's own (DEBUG, and the tests'
 query counts)."""
 
+import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import psycopg
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
 
 
@@ -28,49 +29,61 @@ def available() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _raw():
-    """The psycopg connection behind Django's, checked the way Django's cursor() would."""
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_no_broken_transaction()
-    return connection.connection
+def _run(sql: str, params, body: Callable[[psycopg.Connection], object]):
+    """`body(psycopg connection)` after the checks Django's cursor() makes, with its
+    errors translated (django.db.IntegrityError ...), through the connection's execute
+    wrappers (instrumentation) and recorded in connection.queries when that is on."""
+    db = connections[DEFAULT_DB_ALIAS]
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    db.validate_no_broken_transaction()
+    raw = db.connection
 
+    def execute(sql, params, many, context):
+        with db.wrap_database_errors:
+            return body(raw)
 
-def _log(sql: str, params, started: float) -> None:
-    if connection.queries_logged:
-        connection.queries_log.append(
+    started = time.monotonic()
+    executor = execute
+    for wrapper in reversed(db.execute_wrappers):
+        executor = functools.partial(wrapper, executor)
+    result = executor(sql, params, False, {"connection": db, "cursor": None})
+    if db.queries_logged:
+        db.queries_log.append(
             {"sql": f"{sql} -- {params!r}", "time": f"{time.monotonic() - started:.3f}"}
         )
+    return result
 
 
 def fetch(sql: str, params: dict | Sequence, *, many: bool = False):
     """Run one statement, prepared; its first row (or all rows with `many`)."""
-    started = time.monotonic()
-    with connection.wrap_database_errors, psycopg.Cursor(_raw()) as cur:
-        cur.execute(sql, params, prepare=True)
-        rows = cur.fetchall() if many else cur.fetchone()
-    _log(sql, params, started)
-    return rows
+
+    def body(raw):
+        with psycopg.Cursor(raw) as cur:
+            cur.execute(sql, params, prepare=True)
+            return cur.fetchall() if many else cur.fetchone()
+
+    return _run(sql, params, body)
 
 
 def fetch_pipeline(statements: Sequence[tuple[str, dict | Sequence]]) -> list:
     """Run the statements in one round trip, each prepared; the first row of each (None
-    for a statement that returns no row)."""
-    started = time.monotonic()
-    raw = _raw()
-    with connection.wrap_database_errors:
+    for a statement that returns no row). Recorded as one query (one round trip), the
+    statements separated by `;`."""
+
+    def body(raw):
         cursors = [psycopg.Cursor(raw) for _ in statements]
         try:
             with raw.pipeline():
                 for cur, (sql, params) in zip(cursors, statements, strict=True):
                     cur.execute(sql, params, prepare=True)
-            rows = [cur.fetchone() for cur in cursors]
+            return [cur.fetchone() for cur in cursors]
         finally:
             for cur in cursors:
                 cur.close()
-    for sql, params in statements:
-        _log(sql, params, started)
-    return rows
+
+    sql = ";\n".join(sql.strip() for sql, _ in statements)
+    return _run(sql, [params for _, params in statements], body)
 
 
 _INSERTS: dict[tuple, tuple[str, list]] = {}
@@ -83,29 +96,30 @@ def insert(obj: Model, *, unless_exists: bool = False) -> bool:
     A claim in one statement: `get_or_create` takes a SELECT, a savepoint, the INSERT
     and the savepoint's release. Other databases (SQLite supports the same clause) go
     through Django's cursor."""
+    db = connections[DEFAULT_DB_ALIAS]
     model = type(obj)
-    key = (model, unless_exists, connection.vendor)
+    key = (model, unless_exists, db.vendor)
     if key not in _INSERTS:
         meta = model._meta
         fields = [f for f in meta.concrete_fields if f is not meta.pk]
-        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        columns = ", ".join(db.ops.quote_name(f.column) for f in fields)
         marks = ", ".join(["%s"] * len(fields))
         sql = f"INSERT INTO {meta.db_table} ({columns}) VALUES ({marks})"  # noqa: S608
         if unless_exists:
             sql += " ON CONFLICT DO NOTHING"
-        sql += f" RETURNING {connection.ops.quote_name(meta.pk.column)}"
+        sql += f" RETURNING {db.ops.quote_name(meta.pk.column)}"
         _INSERTS[key] = (sql, fields)
     sql, fields = _INSERTS[key]
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    params = [f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields]
     if available():
         row = fetch(sql, params)
     else:
-        with connection.cursor() as cur:
+        with db.cursor() as cur:
             cur.execute(sql, params)
             row = cur.fetchone()
     if row is None:
         return False
     obj.pk = row[0]
     obj._state.adding = False
-    obj._state.db = connection.alias
+    obj._state.db = db.alias
     return True

@@ -8,10 +8,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from campaigns.models import HeldCarats
+from loyalty import hot_sql
 from loyalty.config import cached
 from loyalty.errors import DomainError, MissingRate, NotFound, UnknownCurrency
 from members.models import LedgerEntry, Member
-from members.selectors import member_code_filter
+from members.selectors import MEMBER_COLUMNS, member_code_filter, member_from_row
 from tiers.models import Tier
 from tiers.selectors import (
     Progress,
@@ -92,9 +93,10 @@ def member_card(member: Member, *, with_progress: bool = False) -> MemberCard:
 
 # The till's scan: the member, their status, the 12-month qualifying carats and the
 # carats not on the balance yet, in one query (it was six); tiers come from the cached
-# configuration. Plain SQL that SQLite runs too.
-_CARD = """
-SELECT m.*, mt.tier_id AS card_tier_id, mt.hold_until AS card_hold_until,
+# configuration. On PostgreSQL a prepared statement (loyalty.hot_sql); elsewhere (SQLite)
+# a raw queryset, for Django's converters.
+_CARD_EXTRAS = """
+       mt.tier_id AS card_tier_id, mt.hold_until AS card_hold_until,
        (SELECT COALESCE(SUM(l.carats), 0) FROM members_ledgerentry l
          WHERE l.member_id = m.id AND l.kind IN (%s, %s, %s) AND l.occurred_at >= %s)
          AS card_qualifying,
@@ -104,6 +106,10 @@ SELECT m.*, mt.tier_id AS card_tier_id, mt.hold_until AS card_hold_until,
   LEFT JOIN tiers_membertier mt ON mt.member_id = m.id
  WHERE m.{field} = %s
 """
+_CARD = {
+    "raw": "SELECT m.*," + _CARD_EXTRAS,
+    "prepared": f"SELECT {MEMBER_COLUMNS}," + _CARD_EXTRAS,
+}
 
 
 def member_card_by_code(code: str, *, now: datetime | None = None) -> MemberCard:
@@ -118,15 +124,23 @@ def member_card_by_code(code: str, *, now: datetime | None = None) -> MemberCard
         HeldCarats.Status.HELD,
         value,
     ]
-    found = list(Member.objects.raw(_CARD.format(field=field), params))
-    if not found:
-        raise NotFound("No member has this code.", code="unknown_member")
-    m = found[0]
-    tier = tier_by_id(m.card_tier_id) if m.card_tier_id else entry_tier()
-    hold_until = m.card_hold_until
-    if isinstance(hold_until, str):  # SQLite hands back extra columns as text
-        hold_until = parse_datetime(hold_until)
-        if hold_until is not None and timezone.is_naive(hold_until):
-            hold_until = timezone.make_aware(hold_until, UTC)
-    progress = progress_for(tier, int(m.card_qualifying), hold_until)
-    return MemberCard(member=m, tier=tier, progress=progress, pending_carats=int(m.card_pending))
+    if hot_sql.available():
+        row = hot_sql.fetch(_CARD["prepared"].format(field=field), params)
+        if row is None:
+            raise NotFound("No member has this code.", code="unknown_member")
+        m = member_from_row(row)
+        tier_id, hold_until, qualifying, pending = row[-4:]
+    else:
+        found = list(Member.objects.raw(_CARD["raw"].format(field=field), params))
+        if not found:
+            raise NotFound("No member has this code.", code="unknown_member")
+        m = found[0]
+        tier_id, hold_until = m.card_tier_id, m.card_hold_until
+        qualifying, pending = m.card_qualifying, m.card_pending
+        if isinstance(hold_until, str):  # SQLite hands back extra columns as text
+            hold_until = parse_datetime(hold_until)
+            if hold_until is not None and timezone.is_naive(hold_until):
+                hold_until = timezone.make_aware(hold_until, UTC)
+    tier = tier_by_id(tier_id) if tier_id else entry_tier()
+    progress = progress_for(tier, int(qualifying), hold_until)
+    return MemberCard(member=m, tier=tier, progress=progress, pending_carats=int(pending))

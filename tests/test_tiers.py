@@ -146,3 +146,41 @@ def test_concurrent_sales_and_nightly_evaluation_keep_one_consistent_tier(enroll
     assert not [r for r in results if isinstance(r, Exception)]
     assert member_tier(member).code == "marquise"  # 800 qualifying carats
     assert TierChange.objects.filter(member=member, reason="upgrade").count() == 1
+
+
+def test_the_sales_upgrade_is_not_written_over_a_status_that_moved_meanwhile(
+    member, antwerp, tiers
+):
+    """tier_upgrade writes only if the status is still the one the sale read; otherwise
+    (the nightly job moved it) it re-evaluates from the ledger."""
+    from tiers.services import tier_upgrade
+
+    sale(member, antwerp, "M1", "600.00")  # 600 qualifying: Marquise
+    assert member_tier(member).code == "marquise"
+    before = TierChange.objects.filter(member=member).count()
+    result = tier_upgrade(
+        member=member,
+        current=tiers["radiant"],  # stale: the sale thought the member was still Radiant
+        target=tiers["emerald"],
+        qualifying=1600,
+        now=timezone.now(),
+    )
+    assert result.tier.code == "marquise" and not result.changed
+    assert member_tier(member).code == "marquise"
+    assert TierChange.objects.filter(member=member).count() == before
+
+
+def test_the_sales_upgrade_records_the_change_with_its_reason(member, antwerp, tiers):
+    from tiers.services import tier_upgrade
+
+    now = timezone.now()
+    result = tier_upgrade(
+        member=member, current=tiers["radiant"], target=tiers["marquise"], qualifying=512, now=now
+    )
+    assert result.changed and result.tier.code == "marquise"
+    status = MemberTier.objects.get(member=member)
+    assert status.tier.code == "marquise" and status.reached_at == now
+    assert status.hold_until.year == now.year + 1
+    change = TierChange.objects.filter(member=member, reason="upgrade").get()
+    assert (change.from_tier.code, change.to_tier.code) == ("radiant", "marquise")
+    assert change.note == "512 qualifying carats" and change.changed_at == now

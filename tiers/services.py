@@ -108,27 +108,53 @@ def tier_reevaluate(*, member: Member, now: datetime | None = None) -> TierResul
     return TierResult(tier=target, previous=current, changed=True)
 
 
+# The sale's upgrade in one statement: the status moves only if it is still `current`,
+# and the change is recorded in the same statement (PostgreSQL; prepared, see hot_sql).
+_UPGRADE = """
+WITH moved AS (
+  UPDATE tiers_membertier SET tier_id = %(target)s, reached_at = %(now)s, hold_until = %(hold)s
+   WHERE member_id = %(member)s AND tier_id = %(current)s
+  RETURNING member_id
+)
+INSERT INTO tiers_tierchange (member_id, from_tier_id, to_tier_id, reason, note, changed_at)
+SELECT member_id, %(current)s, %(target)s, %(reason)s, %(note)s, %(now)s FROM moved
+RETURNING id
+"""
+
+
 def tier_upgrade(
     *, member: Member, current: Tier, target: Tier, qualifying: int, now: datetime
 ) -> TierResult:
     """The sale's upgrade, when the sale has already read the qualifying carats and the
     tier under the member's row lock (pos.services): written only if the status is still
     `current` (the nightly job may have moved it meanwhile; then re-evaluate in full)."""
-    moved = MemberTier.objects.filter(member=member, tier=current).update(
-        tier=target, reached_at=now, hold_until=hold_end(now)
-    )
+    note = f"{qualifying} qualifying carats"
+    if hot_sql.available():
+        params = {
+            "member": member.pk,
+            "current": current.pk,
+            "target": target.pk,
+            "now": now,
+            "hold": hold_end(now),
+            "reason": TierChange.Reason.UPGRADE.value,
+            "note": note,
+        }
+        moved = hot_sql.fetch(_UPGRADE, params) is not None
+    else:
+        moved = MemberTier.objects.filter(member=member, tier=current).update(
+            tier=target, reached_at=now, hold_until=hold_end(now)
+        )
+        if moved:
+            TierChange.objects.create(
+                member=member,
+                from_tier=current,
+                to_tier=target,
+                reason=TierChange.Reason.UPGRADE,
+                note=note,
+                changed_at=now,
+            )
     if not moved:
         return tier_reevaluate(member=member, now=now)
-    hot_sql.insert(
-        TierChange(
-            member=member,
-            from_tier=current,
-            to_tier=target,
-            reason=TierChange.Reason.UPGRADE,
-            note=f"{qualifying} qualifying carats",
-            changed_at=now,
-        )
-    )
     _tier_event(member, current, target, TierChange.Reason.UPGRADE)
     return TierResult(tier=target, previous=current, changed=True)
 
