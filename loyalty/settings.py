@@ -24,7 +24,10 @@ def database(url: str) -> dict:
     db = env.db_url_config(url)
     db["ATOMIC_REQUESTS"] = False
     db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    db["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
+    # No SELECT 1 before each request's first query: it was one more round trip on every
+    # till request. After a database restart each web process answers one request 503
+    # (Retry-After; DatabaseUnavailableMiddleware) and reconnects on the next.
+    db["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=False)
     if db["ENGINE"] == "django.db.backends.sqlite3":
         # Web, worker and beat share one SQLite file in `make run`: wait for locks.
         db["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
@@ -80,6 +83,16 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "loyalty.security.ContentSecurityPolicyMiddleware",
+    "loyalty.security.DatabaseUnavailableMiddleware",
+]
+# API requests (API_PREFIX) authenticate with API keys: sessions, CSRF, messages, the
+# language of a visitor and static files have nothing to do there. loyalty.wsgi serves
+# them through this shorter stack (about a tenth of a scan's CPU, profiled).
+API_PREFIX = "/api/v1/"
+API_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
     "loyalty.security.ContentSecurityPolicyMiddleware",
     "loyalty.security.DatabaseUnavailableMiddleware",
 ]

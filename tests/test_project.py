@@ -63,3 +63,32 @@ def test_verify_ledger_fails_on_a_mismatch(member):
     Member.objects.filter(pk=member.pk).update(balance=7)
     with pytest.raises(CommandError):
         call_command("verify_ledger")
+
+
+def test_web_processes_skip_the_connection_check_and_workers_make_it(monkeypatch):
+    from django.conf import settings
+
+    from loyalty.celery import workers_check_connections
+
+    monkeypatch.delenv("DATABASE_CONN_HEALTH_CHECKS", raising=False)
+    monkeypatch.setitem(settings.DATABASES["default"], "CONN_HEALTH_CHECKS", False)
+    workers_check_connections(sender="worker@test")
+    assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is True
+    # An explicit setting wins, for web and workers alike.
+    monkeypatch.setenv("DATABASE_CONN_HEALTH_CHECKS", "false")
+    monkeypatch.setitem(settings.DATABASES["default"], "CONN_HEALTH_CHECKS", False)
+    workers_check_connections(sender="worker@test")
+    assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is False
+
+
+def test_database_settings_prepare_on_postgresql_only_and_skip_the_check(monkeypatch):
+    from loyalty.settings import database
+
+    monkeypatch.delenv("DATABASE_CONN_HEALTH_CHECKS", raising=False)
+    monkeypatch.delenv("DATABASE_PREPARED_STATEMENTS", raising=False)
+    pg = database("postgres://carat@db.internal:5432/carat")
+    assert pg["CONN_HEALTH_CHECKS"] is False and pg["OPTIONS"]["prepare_threshold"] == 5
+    lite = database("sqlite:///carat.sqlite3")
+    assert "prepare_threshold" not in lite["OPTIONS"] and lite["CONN_MAX_AGE"] == 0
+    monkeypatch.setenv("DATABASE_PREPARED_STATEMENTS", "false")
+    assert "prepare_threshold" not in database("postgres://carat@db/carat").get("OPTIONS", {})

@@ -115,6 +115,7 @@ def challenge_on_purchase(
         .exclude(challenge_id__in=fresh)
     )
     for enrolment in active:
+        enrolment.member = member  # the sale's member: no query to load it again
         ch = enrolment.challenge
         if ch.goal not in PURCHASE_GOALS or enrolment.enrolled_at > occurred_at:
             continue
@@ -177,8 +178,8 @@ def _complete(enrolment: ChallengeEnrolment, *, key: str, base_carats: int, at: 
     if ch.reward_voucher_id:
         voucher_issue_gift(member=enrolment.member, reward=ch.reward_voucher, source="challenge")
     if ch.badge:
-        Badge.objects.get_or_create(
-            member=enrolment.member, challenge=ch, defaults={"name": ch.badge}
+        hot_sql.insert(
+            Badge(member=enrolment.member, challenge=ch, name=ch.badge), unless_exists=True
         )
     enrolment.carats_given = extra + bonus
     enrolment.save(
