@@ -358,7 +358,7 @@ def measure_http(db: str, info: dict, size: dict, args, details: list) -> list[R
         )
     ei, li, raw = q["earn"], q["lookup"], q["raw"]
     details.append(
-        f"- HTTP: gunicorn {args.workers} sync workers (2 x cores + 1), wrk 2 threads, "
+        f"- HTTP: gunicorn {args.workers} sync workers (one per core), wrk 2 threads, "
         f"{secs} s per point, members drawn from {info['sample_count']:,} sampled QR codes; "
         f"pgbench with the same client count and duration (simple protocol)."
     )
@@ -560,7 +560,12 @@ def main() -> int:
     parser.add_argument(
         "--reuse", action="store_true", help="keep an existing seeded database (development)"
     )
-    parser.add_argument("--workers", type=int, default=5, help="gunicorn workers (default 5)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="gunicorn sync workers (default: one per core, as the README recommends)",
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy the workers under load")
     parser.add_argument(
         "--only",
