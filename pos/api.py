@@ -392,9 +392,8 @@ class PurchaseCreateView(ApiView):
         with different data it is a 409. A store-bound key records only for its store."""
         data = parse(PurchaseSerializer, request.data)
         channel, store = sale_place(request, data)
-        member = member_by_code(data["member"])
         result = purchase_record(
-            member=member,
+            member_code=data["member"],
             channel=channel,
             store=store,
             receipt_id=data["receipt_id"],

@@ -19,7 +19,9 @@ from django.db.models.functions import Coalesce, Greatest, Least
 
 from campaigns.models import ChallengeEnrolment
 from loyalty import hot_sql
+from loyalty.errors import NotFound
 from members.models import LedgerEntry, Member
+from members.selectors import MEMBER_COLUMNS, member_from_row
 from tiers.models import MemberTier
 
 from .models import Purchase
@@ -36,13 +38,20 @@ class SaleFacts:
     qualifying: int | None
     store_sales_that_day: int
     active_enrolments: int
+    member: Member | None = None  # the locked row, when the sale found it by a code
 
 
 # Two statements in one round trip (a pipeline, with the transaction's BEGIN): the lock
 # first, then the read, whose snapshot is taken after the lock is granted. Read in the
 # locking statement itself, the sums would miss a sale of this member that committed
-# while this one waited for the lock.
-_LOCK = "SELECT id FROM members_member WHERE id = %(member)s FOR UPDATE"
+# while this one waited for the lock. The member is found by id, or by the code the till
+# scanned (a unique column): then the lock returns the whole row, and the sale needs no
+# lookup of its own.
+_LOCK_BY_ID = "SELECT id FROM members_member WHERE id = %(member)s FOR UPDATE"
+# The columns come from the model, the field from MEMBER_KEYS: nothing from a request.
+_LOCK_BY_CODE = (
+    f"SELECT {MEMBER_COLUMNS} FROM members_member m WHERE m.{{field}} = %(member)s FOR UPDATE"  # noqa: S608
+)
 _FACTS = """
 SELECT m.purchase_count,
        mt.tier_id,
@@ -62,13 +71,22 @@ SELECT m.purchase_count,
   FROM members_member m
   LEFT JOIN tiers_membertier mt ON mt.member_id = m.id
   LEFT JOIN tiers_tier t ON t.id = mt.tier_id
- WHERE m.id = %(member)s
+ WHERE m.{field} = %(member)s
 """
+# The columns a member is found by: its id, or what member_code_filter makes of a code.
+MEMBER_KEYS = ("id", "qr_token", "member_number")
+_STATEMENTS = {
+    field: (
+        _LOCK_BY_ID if field == "id" else _LOCK_BY_CODE.format(field=field),
+        _FACTS.format(field=field),
+    )
+    for field in MEMBER_KEYS
+}
 
 
 def sale_facts(
     *,
-    member_id: int,
+    member_by: tuple[str, object],
     qualifying_since: datetime,
     top_rank: int,
     velocity_day: datetime | None,
@@ -77,15 +95,22 @@ def sale_facts(
     """Lock the member's row (their sales, returns and redemptions queue here) and read
     the purchase count, the tier, the qualifying carats, the store sales of the sale's
     local day (for the velocity check, when `velocity_day` is given: its local midnight)
-    and the number of active challenge enrolments (when challenges are running)."""
+    and the number of active challenge enrolments (when challenges are running).
+    `member_by` is ("id", pk) or a (column, value) of member_code_filter; found by a
+    code, the facts carry the locked Member. Unknown: NotFound."""
+    field, value = member_by
+    if field not in MEMBER_KEYS:
+        raise ValueError(f"members are not found by {field}")
     day_end = None
     if velocity_day is not None:
         # Aware arithmetic on the store's zone: the next local midnight, also across DST.
         day_end = velocity_day + timedelta(days=1)
     if not hot_sql.available():
-        return _orm_facts(member_id, qualifying_since, top_rank, velocity_day, day_end, challenges)
+        return _orm_facts(
+            field, value, qualifying_since, top_rank, velocity_day, day_end, challenges
+        )
     params = {
-        "member": member_id,
+        "member": value,
         "top_rank": top_rank,
         "kinds": QUALIFYING,
         "since": qualifying_since,
@@ -93,17 +118,17 @@ def sale_facts(
         "day_end": day_end,
         "challenges": challenges,
     }
-    locked, row = hot_sql.fetch_pipeline([(_LOCK, {"member": member_id}), (_FACTS, params)])
-    if locked is None:
-        row = None
-    if row is None:
-        raise LookupError(f"member {member_id} does not exist")
+    lock, facts = _STATEMENTS[field]
+    locked, row = hot_sql.fetch_pipeline([(lock, {"member": value}), (facts, params)])
+    if locked is None or row is None:
+        raise NotFound("No member has this code.", code="unknown_member")
     return SaleFacts(
         purchase_count=row[0],
         tier_id=row[1],
         qualifying=None if row[2] is None else int(row[2]),
         store_sales_that_day=row[3],
         active_enrolments=row[4],
+        member=None if field == "id" else member_from_row(locked),
     )
 
 
@@ -175,15 +200,18 @@ def sale_write(
     return SaleWritten(purchase_id=purchase_id, balance=balance)
 
 
-def _orm_facts(member_id, since, top_rank, day_start, day_end, challenges) -> SaleFacts:
-    count = (
-        Member.objects.select_for_update()
-        .filter(pk=member_id)
-        .values_list("purchase_count", flat=True)
-        .first()
-    )
+def _orm_facts(field, value, since, top_rank, day_start, day_end, challenges) -> SaleFacts:
+    locked = Member.objects.select_for_update().filter(**{field: value})
+    member = None
+    if field == "id":
+        count = locked.values_list("purchase_count", flat=True).first()
+        member_id = value
+    else:
+        member = locked.first()
+        count = member.purchase_count if member else None
+        member_id = member.pk if member else None
     if count is None:
-        raise LookupError(f"member {member_id} does not exist")
+        raise NotFound("No member has this code.", code="unknown_member")
     status = MemberTier.objects.select_related("tier").filter(member_id=member_id).first()
     qualifying = None
     if status is None or (not status.tier.invite_only and status.tier.rank < top_rank):
@@ -212,6 +240,7 @@ def _orm_facts(member_id, since, top_rank, day_start, day_end, challenges) -> Sa
         qualifying=qualifying,
         store_sales_that_day=sales,
         active_enrolments=enrolments,
+        member=member,
     )
 
 

@@ -8,6 +8,7 @@ transaction, read top to bottom."""
 import hashlib
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
@@ -33,6 +34,7 @@ from campaigns.services import (
 from loyalty.errors import Conflict, DomainError, NotFound
 from loyalty.webhooks import emit
 from members.models import LedgerEntry, Member, User
+from members.selectors import member_code_filter
 from members.services import carats_changed_emit, ledger_post, member_record_purchase_facts
 from tiers.models import Tier
 from tiers.selectors import (
@@ -143,7 +145,8 @@ def _clean_lines(lines) -> list[dict]:
 
 def purchase_record(
     *,
-    member: Member,
+    member: Member | None = None,
+    member_code: str | None = None,
     channel: str,
     store: Store | None,
     receipt_id: str,
@@ -168,6 +171,10 @@ def purchase_record(
     statements only when it happens. A replayed receipt fails on the purchase's unique
     key, which rolls the whole transaction back, and then takes the replay path."""
     now = now or timezone.now()
+    if (member is None) == (member_code is None):
+        raise TypeError("purchase_record takes a member or a member_code")
+    # A till's code is resolved under the sale's row lock, in its first round trip.
+    member_by = ("id", member.pk) if member is not None else member_code_filter(member_code)
     _validate_sale_place(channel, store)
     receipt_id = (receipt_id or "").strip()
     if not receipt_id or len(receipt_id) > 64:
@@ -182,20 +189,26 @@ def purchase_record(
         if occurred_at > now + tolerance:
             raise DomainError("occurred_at is in the future.", field="occurred_at")
     key = receipt_key(channel, store, receipt_id)
-    fingerprint = _fingerprint(
-        member=member.pk,
-        amount=str(amount),
-        currency=currency,
-        occurred_at=occurred_at.isoformat() if occurred_at else None,
-        lines=lines,
-    )
+
+    def fingerprint(member_pk: int) -> str:
+        return _fingerprint(
+            member=member_pk,
+            amount=str(amount),
+            currency=currency,
+            occurred_at=occurred_at.isoformat() if occurred_at else None,
+            lines=lines,
+        )
+
     when = occurred_at or now
     rate = rate_to_eur(currency, when)
     amount_eur = to_eur(amount, rate)
+    locked: list[Member] = []  # the member, once the sale holds its row
     try:
         with transaction.atomic():
             result = _sale(
                 member=member,
+                member_by=member_by,
+                locked=locked,
                 channel=channel,
                 store=store,
                 receipt_id=receipt_id,
@@ -213,20 +226,22 @@ def purchase_record(
             )
     except IntegrityError:
         existing = Purchase.objects.filter(receipt_key=key).select_related("member").first()
-        if existing is None:
+        if existing is None or not locked:
             raise
-        return _replay(existing, fingerprint)
+        return _replay(existing, fingerprint(locked[0].pk))
     return result
 
 
 def _sale(
     *,
-    member: Member,
+    member: Member | None,
+    member_by: tuple[str, object],
+    locked: list[Member],
     channel: str,
     store: Store | None,
     receipt_id: str,
     key: str,
-    fingerprint: str,
+    fingerprint: Callable[[int], str],
     amount: Decimal,
     currency: str,
     rate: Decimal,
@@ -246,12 +261,14 @@ def _sale(
     # Locks the member's row: this member's sales, returns and redemptions wait here, so
     # caps, challenges and the tier upgrade see a settled member.
     facts = sale_facts(
-        member_id=member.pk,
+        member_by=member_by,
         qualifying_since=since,
         top_rank=top_public_rank(),
         velocity_day=velocity_day,
         challenges=challenges_running(when),
     )
+    member = facts.member or member
+    locked.append(member)
     previous = tier_by_id(facts.tier_id) if facts.tier_id else entry_tier()
     first_purchase = facts.purchase_count == 0
     earning = carats_for_purchase(
@@ -297,7 +314,7 @@ def _sale(
         "store_id": store.pk if store else None,
         "receipt_id": receipt_id,
         "receipt_key": key,
-        "fingerprint": fingerprint,
+        "fingerprint": fingerprint(member.pk),
         "amount": amount,
         "currency": currency,
         "rate_to_eur": rate,

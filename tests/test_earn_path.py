@@ -274,3 +274,51 @@ def test_without_prepared_statements_a_sale_is_the_same(member, antwerp, setting
         raw.prepare_threshold = before
     assert result.carats_awarded == 120
     assert LedgerEntry.objects.get(key=f"purchase:{result.purchase.pk}").carats == 120
+
+
+def test_a_sale_by_the_scanned_code_finds_the_member_under_its_lock(
+    member, antwerp, settings, sale_path
+):
+    """The API passes the till's code: the sale's first round trip locks the member by it,
+    so there is no lookup before the sale; unknown codes write nothing; replays by code
+    return the first result."""
+    from loyalty.errors import NotFound
+    from pos.models import Purchase
+
+    settings.CARAT_CONFIG_CACHE_SECONDS = 60
+    _sale(member, antwerp, "WARM", "10.00")
+    with CaptureQueriesContext(connection) as ctx:
+        result = purchase_record(
+            member_code=member.qr_payload,
+            channel="store",
+            store=antwerp,
+            receipt_id="C-1",
+            amount="120.00",
+            currency="EUR",
+        )
+    assert result.created and result.purchase.member_id == member.pk
+    assert result.carats_awarded == 120
+    if sale_path == "sql":  # lock-by-code + read in one pipeline, then the write
+        statements = _statements(ctx)
+        assert len(statements) == 2 and "qr_token" in statements[0], statements
+    again = purchase_record(
+        member_code=member.member_number,
+        channel="store",
+        store=antwerp,
+        receipt_id="C-1",
+        amount="120.00",
+        currency="EUR",
+    )
+    assert not again.created and again.purchase.pk == result.purchase.pk
+    member.refresh_from_db()
+    assert member.balance == result.balance and member.purchase_count == 2
+    with pytest.raises(NotFound):
+        purchase_record(
+            member_code="CARAT1:" + "x" * 22,
+            channel="store",
+            store=antwerp,
+            receipt_id="C-2",
+            amount="50.00",
+            currency="EUR",
+        )
+    assert not Purchase.objects.filter(receipt_id="C-2").exists()
