@@ -163,10 +163,12 @@ def purchase_record(
     A replay with the same data returns the first result and changes nothing; a replay
     with different data is a Conflict.
 
-    The till waits on this, so the common case is four round trips: lock and read the
-    member (`sale_facts`), the program's decisions in Python from cached configuration,
-    one statement that moves the member's facts and balance and inserts the purchase and
-    its ledger line (`sale_write`), and COMMIT. Everything rarer (bonus rules that match,
+    The member is given, or found by `member_code` (what the till scanned) under the
+    sale's own row lock. The till waits on this, so the common case is three round trips:
+    BEGIN, lock and read the member in one pipeline (`sale_facts`), then the program's
+    decisions in Python from cached configuration, one statement that moves the member's
+    facts and balance and inserts the purchase and its ledger line (`sale_write`), and
+    COMMIT. Unknown code: NotFound, nothing written. Everything rarer (bonus rules that match,
     challenges, held carats, an upgrade, referral rewards, webhooks) adds its own
     statements only when it happens. A replayed receipt fails on the purchase's unique
     key, which rolls the whole transaction back, and then takes the replay path."""
