@@ -290,35 +290,41 @@ def measure_http(db: str, info: dict, size: dict, args, details: list) -> list[R
         log(f"gunicorn on {server.url}, {args.workers} sync workers; wrk warm-up")
         http_load.wrk(server.url, "earn", connections=max(conns), seconds=size["warmup"], env=env)
         http_load.wrk(server.url, "lookup", connections=max(conns), seconds=size["warmup"], env=env)
-        before = table_stats(db)
-        for c in conns:
+        lo, hi = info["member_id_min"], info["member_id_max"]
+        # Each Carat run is followed at once by its pgbench baseline (gunicorn idles
+        # meanwhile): this machine's speed drifts by several percent over minutes, and a
+        # ratio of two runs taken side by side drifts least.
+        for i, c in enumerate(conns):
             log(f"  wrk earn, {c} connections, {secs} s  (load {loadavg()})")
+            before = table_stats(db)
             cpu0 = cpu_seconds_by_group()
             earn[c] = http_load.wrk(server.url, "earn", connections=c, seconds=secs, env=env)
             cpu[c] = _cpu_per_request(cpu0, cpu_seconds_by_group(), earn[c]["requests"])
             log(f"    {fmt_load(earn[c])}, {earn[c]['errors']} errors")
+            if i == 0:  # rows written per earn: the first run's window
+                time.sleep(10)  # idle backends flush their statistics within 10 s
+                writes["carat"] = [(earn[c]["requests"], before, table_stats(db))]
+            log(f"  pgbench earn, {c} clients, {secs} s  (load {loadavg()})")
+            before = table_stats(db)
+            cpu0 = cpu_seconds_by_group()
+            pg_earn[c] = http_load.pgbench(db, "earn", clients=c, seconds=secs, minid=lo, maxid=hi)
+            pg_cpu[c] = _cpu_per_request(cpu0, cpu_seconds_by_group(), pg_earn[c]["requests"])
+            writes.setdefault("pgbench", []).append(
+                (pg_earn[c]["requests"], before, table_stats(db))
+            )
+            log(f"    {fmt_load(pg_earn[c])}")
             log(f"  wrk lookup, {c} connections, {secs} s")
             lookup[c] = http_load.wrk(server.url, "lookup", connections=c, seconds=secs, env=env)
             log(f"    {fmt_load(lookup[c])}, {lookup[c]['errors']} errors")
-        time.sleep(10)  # idle backends flush their statistics within 10 s
-        total = sum(r["requests"] for r in earn.values())
-        writes["carat"] = [(total, before, table_stats(db))]
+            pg_lookup[c] = http_load.pgbench(
+                db, "lookup", clients=c, seconds=secs, minid=lo, maxid=hi
+            )
+            log(f"  pgbench lookup: {fmt_load(pg_lookup[c])}")
         profile = None
         if args.profile:
             log("  py-spy over the workers during an earn run")
             profile = http_load.profile(server, "earn", connections=max(conns), seconds=20, env=env)
             (WORK / "profile-earn.json").write_text(json.dumps(profile, indent=1))
-    lo, hi = info["member_id_min"], info["member_id_max"]
-    for c in conns:
-        log(f"  pgbench earn, {c} clients, {secs} s  (load {loadavg()})")
-        before = table_stats(db)
-        cpu0 = cpu_seconds_by_group()
-        pg_earn[c] = http_load.pgbench(db, "earn", clients=c, seconds=secs, minid=lo, maxid=hi)
-        pg_cpu[c] = _cpu_per_request(cpu0, cpu_seconds_by_group(), pg_earn[c]["requests"])
-        writes.setdefault("pgbench", []).append((pg_earn[c]["requests"], before, table_stats(db)))
-        log(f"    {fmt_load(pg_earn[c])}")
-        pg_lookup[c] = http_load.pgbench(db, "lookup", clients=c, seconds=secs, minid=lo, maxid=hi)
-        log(f"  pgbench lookup: {fmt_load(pg_lookup[c])}")
 
     def pick(runs: dict, p99: float) -> int:
         ok = [c for c in runs if runs[c]["p99"] <= p99 and runs[c]["errors"] == 0]
@@ -360,7 +366,7 @@ def measure_http(db: str, info: dict, size: dict, args, details: list) -> list[R
     details.append(
         f"- HTTP: gunicorn {args.workers} sync workers (one per core), wrk 2 threads, "
         f"{secs} s per point, members drawn from {info['sample_count']:,} sampled QR codes; "
-        f"pgbench with the same client count and duration (simple protocol)."
+        f"pgbench with the same client count and duration right after each Carat run (simple protocol)."
     )
     details.append(
         f"- CPU per request, one request at a time in one process (Django test client; CPU "
