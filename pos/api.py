@@ -115,6 +115,10 @@ def errors(*codes: int, notes: dict[int, str] | None = None) -> dict:
 
 
 def parse(serializer_class, data, **kwargs) -> dict:
+    if not kwargs and hasattr(serializer_class, "plain_validated"):
+        validated = serializer_class.plain_validated(data)
+        if validated is not None:
+            return validated
     serializer = serializer_class(data=data, **kwargs)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
