@@ -20,8 +20,16 @@ from common import BENCH, PG, PY, ROOT, WORK, django_env, free_port, percentile
 
 
 class Gunicorn:
-    def __init__(self, db: str, workers: int, *, worker_class: str = "sync", threads: int = 1):
-        self.db, self.workers = db, workers
+    def __init__(
+        self,
+        db: str,
+        workers: int,
+        *,
+        worker_class: str = "sync",
+        threads: int = 1,
+        settings: str | None = None,
+    ):
+        self.db, self.workers, self.settings = db, workers, settings
         self.worker_class, self.threads = worker_class, threads
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -51,7 +59,7 @@ class Gunicorn:
         self.proc = subprocess.Popen(
             args,
             cwd=ROOT,
-            env=django_env(self.db),
+            env=self._env(),
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -72,6 +80,13 @@ class Gunicorn:
             with contextlib.suppress(OSError):
                 urllib.request.urlopen(self.url + "/healthz", timeout=5).read()  # noqa: S310
         return self
+
+    def _env(self) -> dict:
+        env = django_env(self.db)
+        if self.settings:  # e.g. the naive reference view's (bench/naive)
+            env["DJANGO_SETTINGS_MODULE"] = self.settings
+            env["PYTHONPATH"] = f"{BENCH}{os.pathsep}{env['PYTHONPATH']}"
+        return env
 
     def worker_pids(self) -> list[int]:
         out = subprocess.run(

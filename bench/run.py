@@ -285,11 +285,21 @@ def measure_http(db: str, info: dict, size: dict, args, details: list) -> list[R
     q = django_task(db, "earn_queries", info["sample_file"], key, "40")
     conns, secs = size["connections"], size["seconds"]
     earn, lookup, pg_earn, pg_lookup, cpu, pg_cpu = {}, {}, {}, {}, {}, {}
+    naive, naive_cpu = {}, {}
     writes = {}
-    with http_load.Gunicorn(db, args.workers) as server:
+    # Beside Carat, the naive ceiling: a minimal DRF view doing only pgbench's
+    # insert + update through the ORM (bench/naive), in a second gunicorn that idles
+    # while the others run.
+    with (
+        http_load.Gunicorn(db, args.workers) as server,
+        http_load.Gunicorn(db, args.workers, settings="naive.settings") as naive_server,
+    ):
         log(f"gunicorn on {server.url}, {args.workers} sync workers; wrk warm-up")
         http_load.wrk(server.url, "earn", connections=max(conns), seconds=size["warmup"], env=env)
         http_load.wrk(server.url, "lookup", connections=max(conns), seconds=size["warmup"], env=env)
+        http_load.wrk(
+            naive_server.url, "naive", connections=max(conns), seconds=size["warmup"], env=env
+        )
         lo, hi = info["member_id_min"], info["member_id_max"]
         # Each Carat run is followed at once by its pgbench baseline (gunicorn idles
         # meanwhile): this machine's speed drifts by several percent over minutes, and a
@@ -313,6 +323,13 @@ def measure_http(db: str, info: dict, size: dict, args, details: list) -> list[R
                 (pg_earn[c]["requests"], before, table_stats(db))
             )
             log(f"    {fmt_load(pg_earn[c])}")
+            log(f"  wrk naive DRF earn view, {c} connections, {secs} s")
+            cpu0 = cpu_seconds_by_group()
+            naive[c] = http_load.wrk(
+                naive_server.url, "naive", connections=c, seconds=secs, env=env
+            )
+            naive_cpu[c] = _cpu_per_request(cpu0, cpu_seconds_by_group(), naive[c]["requests"])
+            log(f"    {fmt_load(naive[c])}, {naive[c]['errors']} errors")
             log(f"  wrk lookup, {c} connections, {secs} s")
             lookup[c] = http_load.wrk(server.url, "lookup", connections=c, seconds=secs, env=env)
             log(f"    {fmt_load(lookup[c])}, {lookup[c]['errors']} errors")
@@ -353,13 +370,15 @@ def measure_http(db: str, info: dict, size: dict, args, details: list) -> list[R
         ),
     ]
     sweep = [
-        "| connections | earn (Carat) | earn (pgbench) | ratio | lookup (Carat) | lookup (pgbench) |",
-        "|---|---|---|---|---|---|",
+        "| connections | earn (Carat) | earn (pgbench) | ratio | naive DRF earn view | ratio "
+        "| lookup (Carat) | lookup (pgbench) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for c in conns:
         sweep.append(
             f"| {c} | {fmt_load(earn[c])} | {fmt_load(pg_earn[c])} | "
-            f"{earn[c]['rps'] / pg_earn[c]['rps']:.2f}x | {fmt_load(lookup[c])} | "
+            f"{earn[c]['rps'] / pg_earn[c]['rps']:.2f}x | {fmt_load(naive[c])} | "
+            f"{naive[c]['rps'] / pg_earn[c]['rps']:.2f}x | {fmt_load(lookup[c])} | "
             f"{fmt_load(pg_lookup[c])} |"
         )
     ei, li, raw = q["earn"], q["lookup"], q["raw"]
@@ -390,6 +409,15 @@ def measure_http(db: str, info: dict, size: dict, args, details: list) -> list[R
         f"{m_cores() * 1000 / max(carat_ms, 0.001):,.0f} earns/s and pgbench at about "
         f"{m_cores() * 1000 / max(pgbench_ms, 0.001):,.0f}/s: the ratio is mostly the CPU "
         f"per request (the Python of the web worker first)."
+    )
+    n = naive_cpu[ce]
+    details.append(
+        f"- The naive ceiling (bench/naive: a minimal DRF view doing only pgbench's insert + "
+        f"update through the ORM, no key, throttle, lookup, rules or tier), run after each "
+        f"pgbench earn: at {ce} connections {fmt_load(naive[ce])} = "
+        f"{naive[ce]['rps'] / pg_earn[ce]['rps']:.2f}x pgbench (Carat's full sale "
+        f"{ratio:.2f}x); CPU per request: gunicorn workers {n.get('gunicorn', 0):.2f} ms, "
+        f"PostgreSQL {n.get('postgres', 0):.2f} ms. Every connection count is in the sweep."
     )
     details.append(
         "- Rows written per earn (pg_stat_user_tables over the load runs): Carat "
