@@ -338,12 +338,13 @@ def _tier_moves(cur, *, tiers: list[Tier], now: datetime) -> list[_Move]:
         """  # noqa: S608 - table names come from model metadata, values are params
     # The plan wanted on PostgreSQL is the raw aggregate's own (a parallel index scan of
     # the ledger in member order, partial sums in the workers, merged in member order)
-    # feeding a merge join with the status table's primary key: nothing to hash, the
+    # feeding a merge join with the statuses' covering index: nothing to hash, the
     # statuses streamed once, 1.1-1.3x the raw aggregate at a million members. Left
     # alone, the planner (which underestimates the members with carats threefold) hashes
-    # the aggregate (1.6-1.9x) or runs it without workers (1.5x); hence the two settings,
-    # for this statement only. No ORDER BY: it would turn the join around.
-    with _pg_settings(cur, enable_hashjoin="off", parallel_tuple_cost="0.01"):
+    # the aggregate (1.6-1.9x) or runs it without workers (1.5x); hence the settings, for
+    # this statement only. JIT compiling took 60-70 ms of it and gained nothing (5 runs
+    # each way: 1.11 s without, 1.15 s with). No ORDER BY: it would turn the join around.
+    with _pg_settings(cur, enable_hashjoin="off", parallel_tuple_cost="0.01", jit="off"):
         cur.execute(sql, [*kinds, qualification_window_start(now), *params])
         rows = sorted(cur.fetchall())  # member order: the order the writes lock in
     by_id, target = {t.pk: t for t in tiers}, _target_tier(tiers)
