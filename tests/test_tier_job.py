@@ -252,3 +252,45 @@ def test_the_planner_settings_do_not_outlive_the_job(enroll):
             "SELECT current_setting('enable_hashjoin'), current_setting('parallel_tuple_cost')"
         )
         assert cur.fetchone() == ("on", "0.05")
+
+
+def _vacuums_of_statuses() -> int:
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_stat_clear_snapshot()")
+        cur.execute(
+            "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'tiers_membertier'"
+        )
+        return cur.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_nightly_run_vacuums_the_statuses_for_the_next_index_only_read(
+    enroll, tiers, write_path
+):
+    """The evaluation reads the statuses index-only, which needs their visibility map set:
+    the nightly run (not inside a transaction) vacuums them after its moves."""
+    if write_path == "portable":
+        pytest.skip("VACUUM and the covering index are PostgreSQL's")
+    member = enroll()
+    put_on(member, tiers["marquise"], hold_days=-1)  # falls to the entry tier tonight
+    before = _vacuums_of_statuses()
+    report = tiers_evaluate_all()
+    assert report.downgraded == 1
+    assert _vacuums_of_statuses() == before + 1
+    with connection.cursor() as cur:  # and the page the move wrote is all-visible again
+        cur.execute("CREATE EXTENSION IF NOT EXISTS pg_visibility")
+        cur.execute(
+            "SELECT all_visible FROM pg_visibility_map('tiers_membertier', "
+            "(SELECT (ctid::text::point)[0]::bigint FROM tiers_membertier WHERE member_id = %s))",
+            [member.pk],
+        )
+        assert cur.fetchone()[0] is True
+
+
+def test_inside_a_callers_transaction_the_run_does_not_vacuum(enroll, tiers, write_path):
+    enroll()
+    with transaction.atomic():
+        before = _vacuums_of_statuses() if write_path == "postgresql" else 0
+        tiers_evaluate_all()  # VACUUM here would fail: "cannot run inside a transaction block"
+        if write_path == "postgresql":
+            assert _vacuums_of_statuses() == before
