@@ -84,6 +84,7 @@ def _plain_fields(cls) -> dict | None:
                 continue
             plain = plain and not (
                 field.read_only
+                or field.default is not empty  # DRF puts it in when the field is absent
                 or field.source not in (None, name)
                 or hasattr(cls, f"validate_{name}")
                 or any(getattr(v, "requires_context", False) for v in field.validators)

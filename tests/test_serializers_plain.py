@@ -156,3 +156,15 @@ def test_concurrent_use_of_the_shared_fields_gives_each_caller_its_own_result():
     assert [(r["receipt_id"], r["amount"]) for r in results] == [
         (f"R-{n}", f"{n}.50") for n in range(2000)
     ]
+
+
+def test_a_class_with_a_field_default_is_left_to_the_serializer():
+    from rest_framework import serializers
+
+    class WithDefault(s.StrictSerializer):
+        name = serializers.CharField()
+        flag = serializers.BooleanField(default=True)
+
+    serializer = WithDefault(data={"name": "x"})
+    assert serializer.is_valid() and serializer.validated_data == {"name": "x", "flag": True}
+    assert WithDefault.plain_validated({"name": "x"}) is None
