@@ -54,7 +54,7 @@ class StrictSerializer(serializers.Serializer):
         try:
             for name, value in data.items():
                 field = fields.get(name)
-                if field is None or value is empty:
+                if field is None:
                     return None
                 validated[name] = field.run_validation(value)
         except (serializers.ValidationError, DjangoValidationError, SkipField):
