@@ -234,11 +234,14 @@ def test_open_and_click_tracking_and_results(
     run(NOON, django_capture_on_commit_callbacks)
     log = MessageLog.objects.get(member=m)
     html = mail.outbox[0].alternatives[0][0]
-    assert reverse("campaigns:open", args=[track_token(log)]) in html
+    # The mail's own pixel and link, as the member's mail client requests them. (Not a
+    # token computed here: signed tokens carry the second they were made in.)
+    pixel = html.split('<img src="')[1].split('"')[0]
+    assert "/m/o/" in pixel
     click = html.split('href="')[1].split('"')[0].replace("&amp;", "&")
     response = client.get("/" + click.split("://", 1)[1].split("/", 1)[1])
     assert response.status_code == 302 and response["Location"] == "https://shop.example/new"
-    client.get(reverse("campaigns:open", args=[track_token(log)]))
+    assert client.get("/" + pixel.split("://", 1)[1].split("/", 1)[1]).status_code == 200
     log.refresh_from_db()
     assert log.opened_at and log.clicked_at
     # no open redirect: an unsigned URL is refused
