@@ -10,12 +10,14 @@ def healthz(request):
 
 
 urlpatterns = [
+    # First: the API serves most requests (every sale and scan), and everything in it
+    # starts with api/, which the other entries would be tried against before.
+    path("", include("pos.api_urls")),
     path("", RedirectView.as_view(pattern_name="members:home", permanent=False)),
     path("healthz", healthz),
     path(settings.ADMIN_PATH, admin.site.urls),
     path("account/", include("members.urls")),
     path("pos/", include("pos.urls")),
     path("m/", include("campaigns.urls")),
-    path("", include("pos.api_urls")),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

@@ -130,6 +130,21 @@ class ApiView(APIView):
     parser_classes = [SafeJSONParser]
     renderer_classes = [JSONRenderer]
 
+    def perform_content_negotiation(self, request, force=False):
+        # DRF parses the Accept header into media types on every request. A till sends
+        # none, "*/*" or "application/json": for these DRF picks the first renderer (the
+        # first JSON one), which is what this returns without the parsing. Anything
+        # else, and a ?format=, is DRF's to decide, with its 406 or 404.
+        accept = request.META.get("HTTP_ACCEPT", "")
+        renderer = self.renderer_classes[0]
+        if (
+            (accept in ("", "*/*") or accept == renderer.media_type == "application/json")
+            and not self.format_kwarg
+            and api_settings.URL_FORMAT_OVERRIDE not in request.GET
+        ):
+            return renderer(), renderer.media_type
+        return super().perform_content_negotiation(request, force)
+
     def permission_denied(self, request, message=None, code=None):
         if request.authenticators and not request.successful_authenticator:
             raise exceptions.NotAuthenticated(

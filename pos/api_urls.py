@@ -3,7 +3,7 @@
 The schema and the docs are public (no key needed); they are static descriptions and the
 UIs are served from the installed sidecar, so they work offline."""
 
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from . import api
@@ -12,51 +12,57 @@ app_name = "api"
 
 _public = {"authentication_classes": [], "permission_classes": []}
 
-urlpatterns = [
-    path("api/v1/members/", api.MemberCreateView.as_view(), name="member-create"),
-    path("api/v1/members/lookup/", api.MemberLookupView.as_view(), name="member-lookup"),
+# Version 1, under one prefix: a request is matched against the prefix once, then
+# against these in order, the tills' calls first (a sale and a scan per customer).
+v1 = [
+    path("purchases/", api.PurchaseCreateView.as_view(), name="purchase-create"),
+    path("members/lookup/", api.MemberLookupView.as_view(), name="member-lookup"),
+    path("members/", api.MemberCreateView.as_view(), name="member-create"),
     path(
-        "api/v1/members/by-external-id/<path:external_id>/",
+        "members/by-external-id/<path:external_id>/",
         api.MemberByExternalIdView.as_view(),
         name="member-by-external-id",
     ),
-    path("api/v1/members/<str:number>/", api.MemberDetailView.as_view(), name="member-detail"),
+    path("members/<str:number>/", api.MemberDetailView.as_view(), name="member-detail"),
     path(
-        "api/v1/members/<str:number>/ledger/",
+        "members/<str:number>/ledger/",
         api.MemberLedgerView.as_view(),
         name="member-ledger",
     ),
     path(
-        "api/v1/members/<str:number>/rewards/",
+        "members/<str:number>/rewards/",
         api.MemberRewardListView.as_view(),
         name="member-rewards",
     ),
     path(
-        "api/v1/members/<str:number>/redemptions/",
+        "members/<str:number>/redemptions/",
         api.MemberRedemptionCreateView.as_view(),
         name="member-redemptions",
     ),
     path(
-        "api/v1/members/<str:number>/vouchers/",
+        "members/<str:number>/vouchers/",
         api.MemberVoucherListView.as_view(),
         name="member-vouchers",
     ),
-    path("api/v1/members/<str:number>/clubs/", api.MemberClubsView.as_view(), name="member-clubs"),
-    path("api/v1/events/", api.EventCreateView.as_view(), name="event-create"),
-    path("api/v1/vouchers/<str:code>/", api.VoucherDetailView.as_view(), name="voucher-detail"),
+    path("members/<str:number>/clubs/", api.MemberClubsView.as_view(), name="member-clubs"),
+    path("events/", api.EventCreateView.as_view(), name="event-create"),
+    path("vouchers/<str:code>/", api.VoucherDetailView.as_view(), name="voucher-detail"),
     path(
-        "api/v1/vouchers/<str:code>/redeem/",
+        "vouchers/<str:code>/redeem/",
         api.VoucherRedeemView.as_view(),
         name="voucher-redeem",
     ),
     path(
-        "api/v1/vouchers/<str:code>/cancel/",
+        "vouchers/<str:code>/cancel/",
         api.VoucherCancelView.as_view(),
         name="voucher-cancel",
     ),
-    path("api/v1/purchases/", api.PurchaseCreateView.as_view(), name="purchase-create"),
-    path("api/v1/returns/", api.ReturnCreateView.as_view(), name="return-create"),
-    path("api/v1/tiers/", api.TierListView.as_view(), name="tier-list"),
+    path("returns/", api.ReturnCreateView.as_view(), name="return-create"),
+    path("tiers/", api.TierListView.as_view(), name="tier-list"),
+]
+
+urlpatterns = [
+    path("api/v1/", include(v1)),
     path("api/schema/", SpectacularAPIView.as_view(**_public), name="schema"),
     path(
         "api/docs/",
