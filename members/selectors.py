@@ -2,7 +2,6 @@
 
 from datetime import datetime
 
-from django.db import connection
 from django.db.models import QuerySet, Sum
 from django.db.models.functions import Upper
 
@@ -51,13 +50,13 @@ def member_by_code(code: str) -> Member:
 # Every column of a member, in the model's order, for hand-written hot queries
 # (`m.` before each, for queries that name the member table `m`).
 MEMBER_COLUMNS = ", ".join(f"m.{f.column}" for f in Member._meta.concrete_fields)
-_MEMBER_WIDTH = len(Member._meta.concrete_fields)
+_MEMBER_ATTNAMES = tuple(f.attname for f in Member._meta.concrete_fields)
 
 
 def member_from_row(row) -> Member:
     """A Member from the first columns of a row that starts with MEMBER_COLUMNS
     (PostgreSQL, whose values need no converter)."""
-    return Member.from_db(connection.alias, None, row[:_MEMBER_WIDTH])
+    return hot_sql.built(Member, dict(zip(_MEMBER_ATTNAMES, row, strict=False)))
 
 
 _MEMBER_BY = {

@@ -9,13 +9,14 @@ import hmac
 import logging
 import time
 
-from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
 from django.utils import timezone
 from django.utils.connection import ConnectionProxy
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
+
+from loyalty import config
 
 from .models import ApiKey
 
@@ -45,7 +46,7 @@ _valid_keys: dict[str, tuple[float, ApiKey]] = {}
 
 
 def _active_key(prefix: str, digest: str) -> ApiKey | None:
-    ttl = getattr(settings, "CARAT_CONFIG_CACHE_SECONDS", 5)
+    ttl = config.ttl()
     now = time.monotonic()
     hit = _valid_keys.get(digest)
     if hit is not None and hit[0] > now:

@@ -27,6 +27,11 @@ from tiers.models import MemberTier
 from .models import Purchase
 
 QUALIFYING = list(LedgerEntry.QUALIFYING_KINDS)
+# The same kinds written into the statement: constants of the code (plain words, checked
+# here), so that no list is adapted as an array parameter on every sale.
+if not all(str(k).isidentifier() for k in QUALIFYING):
+    raise ValueError("ledger kinds must be plain words")
+_QUALIFYING_SQL = ", ".join(f"'{k}'" for k in QUALIFYING)
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ SELECT m.purchase_count,
        mt.tier_id,
        CASE WHEN t.id IS NULL OR (NOT t.invite_only AND t.rank < %(top_rank)s) THEN
          (SELECT COALESCE(SUM(l.carats), 0) FROM members_ledgerentry l
-           WHERE l.member_id = m.id AND l.kind = ANY(%(kinds)s) AND l.occurred_at >= %(since)s)
+           WHERE l.member_id = m.id AND l.kind IN ({kinds}) AND l.occurred_at >= %(since)s)
        END,
        CASE WHEN %(day_start)s::timestamptz IS NULL THEN 0 ELSE
          (SELECT count(*) FROM pos_purchase p
@@ -78,7 +83,7 @@ MEMBER_KEYS = ("id", "qr_token", "member_number")
 _STATEMENTS = {
     field: (
         _LOCK_BY_ID if field == "id" else _LOCK_BY_CODE.format(field=field),
-        _FACTS.format(field=field),
+        _FACTS.format(field=field, kinds=_QUALIFYING_SQL),
     )
     for field in MEMBER_KEYS
 }
@@ -112,7 +117,6 @@ def sale_facts(
     params = {
         "member": value,
         "top_rank": top_rank,
-        "kinds": QUALIFYING,
         "since": qualifying_since,
         "day_start": velocity_day,
         "day_end": day_end,

@@ -31,6 +31,7 @@ from campaigns.services import (
     program,
     referral_first_purchase,
 )
+from loyalty import hot_sql
 from loyalty.errors import Conflict, DomainError, NotFound
 from loyalty.webhooks import emit
 from members.models import LedgerEntry, Member, User
@@ -340,8 +341,18 @@ def _sale(
         now=now,
     )
     # The row as written, for the result and the events (no second read).
-    purchase = Purchase(id=written.purchase_id, balance_after=written.balance, **row)
-    purchase.member, purchase.store, purchase.recorded_by = member, store, actor
+    purchase = hot_sql.built(
+        Purchase,
+        {
+            **row,
+            "id": written.purchase_id,
+            "member_id": member.pk,
+            "balance_after": written.balance,
+        },
+        member=member,
+        store=store,
+        recorded_by=actor,
+    )
     member.balance = written.balance
     if lines:
         PurchaseLine.objects.bulk_create(PurchaseLine(purchase=purchase, **ln) for ln in lines)
