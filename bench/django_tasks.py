@@ -1,7 +1,7 @@
 """Measurements that run inside Django (one per process, started by bench/run.py with the
 production settings from the environment). Each prints one JSON line on stdout.
 
-    python bench/django_tasks.py tiers REPEATS
+    python bench/django_tasks.py tiers REPEATS [RAW_SQL]
     python bench/django_tasks.py triggers
     python bench/django_tasks.py admin SAMPLE_FILE REPEATS
     python bench/django_tasks.py earn_queries SAMPLE_FILE API_KEY
@@ -42,14 +42,26 @@ def _slowest(queries, n=3):
     return [{"ms": round(float(q["time"]) * 1000, 1), "sql": q["sql"][:600]} for q in rows]
 
 
-def tiers(repeats: str = "3") -> None:
+def tiers(repeats: str = "3", raw_sql: str = "") -> None:
     """tiers_evaluate_all over every member: `repeats` runs rolled back (the same work
-    each time), then one that commits."""
+    each time), then one that commits. With `raw_sql` (the baseline, one %s for the start
+    of the 12-month window) the baseline runs before each rolled-back run, on the same
+    connection, so that both series see the machine in the same state."""
     from tiers.services import tiers_evaluate_all
 
     now = timezone.now()
-    times = []
+    since = now.replace(year=now.year - 1)
+    times, raw = [], []
+    if raw_sql:  # warm the cache the same way for both
+        with connection.cursor() as cur:
+            cur.execute(raw_sql, [since])
     for _ in range(int(repeats)):
+        if raw_sql:
+            with connection.cursor() as cur:
+                t0 = time.perf_counter()
+                cur.execute(raw_sql, [since])
+                cur.fetchall()
+                raw.append(time.perf_counter() - t0)
         with transaction.atomic():
             t0 = time.perf_counter()
             report = tiers_evaluate_all(now=now)
@@ -62,6 +74,7 @@ def tiers(repeats: str = "3") -> None:
     out(
         {
             "seconds": times,
+            "raw_seconds": raw,
             "committed_seconds": committed,
             "initialised": report.initialised,
             "upgraded": report.upgraded,

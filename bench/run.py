@@ -116,35 +116,33 @@ def fmt_load(r: dict) -> str:
 
 
 def measure_tiers(db: str, info: dict, details: list) -> list[Row]:
-    log("tier evaluation: raw aggregate, then tiers_evaluate_all (rolled back x3, then committed)")
+    log(
+        "tier evaluation: raw aggregate and tiers_evaluate_all in turn (x5, rolled back), then committed"
+    )
+    sql = (
+        "SELECT count(*), sum(qc) FROM (SELECT member_id, SUM(carats) AS qc "
+        "FROM members_ledgerentry WHERE kind IN ('purchase', 'return', 'retroactive') "
+        "AND occurred_at >= %s GROUP BY member_id) q"
+    )
     with connect(db) as conn:
-        now = conn.execute("SELECT now()").fetchone()[0]
-        since = now.replace(year=now.year - 1)
-        sql = (
-            "SELECT count(*), sum(qc) FROM (SELECT member_id, SUM(carats) AS qc "
-            "FROM members_ledgerentry WHERE kind IN ('purchase', 'return', 'retroactive') "
-            "AND occurred_at >= %s GROUP BY member_id) q"
-        )
-        conn.execute(sql, [since]).fetchone()  # warm the cache the same way for both
-        base = []
-        for _ in range(3):
-            with Timer() as t:
-                conn.execute(sql, [since]).fetchone()
-            base.append(t.seconds)
         plan = "\n".join(
             r[0]
             for r in conn.execute(
                 "EXPLAIN " + sql.replace("%s", "now() - interval '1 year'")
             ).fetchall()
         )
-    r = django_task(db, "tiers", "3")
+    # Alternated in one process (baseline, job, baseline, job ...): a machine that gets
+    # slower or faster during the measurement moves both series alike.
+    r = django_task(db, "tiers", "5", sql)
+    base = r["raw_seconds"]
     carat, baseline = median(r["seconds"]), median(base)
     details.append(
         f"- Tier evaluation: {r['upgraded']:,} upgrades, {r['downgraded']:,} downgrades, "
         f"{r['initialised']:,} initialised (only these rows are written); "
         f"{r['queries']} SQL statements; runs {', '.join(fmt_s(x) for x in r['seconds'])} "
         f"(rolled back), {fmt_s(r['committed_seconds'])} committed; raw aggregate runs "
-        f"{', '.join(fmt_s(x) for x in base)}. Slowest statement: "
+        f"{', '.join(fmt_s(x) for x in base)} (each just before one of the job's runs, on the "
+        f"same connection); the medians are compared. Slowest statement: "
         f"{r['slowest'][0]['ms']:.0f} ms (`{_one_line(r['slowest'][0]['sql'])[:160]}…`)."
     )
     details.append("  Raw aggregate plan: `" + " / ".join(_one_line(plan).split("->"))[:300] + "`")
