@@ -220,8 +220,8 @@ def _activity(cur) -> dict:
                             <= d::date
                        THEN (d + interval '1 year')::date + 2
                        ELSE (d + interval '1 year')::date + 1 END AS yend
-           FROM generate_series((SELECT MIN(day) FROM kpi_od),
-                                (SELECT MAX(day) FROM kpi_od), interval '1 day') d"""
+           FROM (SELECT MIN(day) AS lo, MAX(day) AS hi FROM kpi_od) b,  -- one scan
+                generate_series(b.lo, b.hi, interval '1 day') d"""
     )
     cur.execute("CREATE UNIQUE INDEX ON kpi_cal (day)")
     cur.execute(
