@@ -305,18 +305,23 @@ def _member_days(level: str, store: str, channel: str, where: str) -> str:
         + (["store_id"] if "s" in level else [])
         + (["channel"] if "c" in level else [])
     )
-    inner = f"""
+    by = ", ".join(f"o.{k}" for k in keys)
+    by_d = ", ".join(f"d.{k}" for k in keys)
+
+    def first_window(lead: str) -> str:
+        return f"""
         SELECT o.member_id, o.tier_id, o.joined, o.jm, {store} AS store_id,
-               {channel} AS channel, o.day, LAG(o.day) OVER w AS prev{{lead}}
+               {channel} AS channel, o.day, LAG(o.day) OVER w AS prev{lead}
         FROM kpi_od o {where}
-        WINDOW w AS (PARTITION BY {", ".join(f"o.{k}" for k in keys)} ORDER BY o.day)"""  # noqa: S608
+        WINDOW w AS (PARTITION BY {by} ORDER BY o.day)"""  # noqa: S608
+
     if level == "sc":
-        return inner.format(lead=", LEAD(o.day) OVER w AS next")
+        return first_window(", LEAD(o.day) OVER w AS next")
     return f"""
         SELECT d.*, LEAD(d.day) OVER w AS next
-        FROM ({inner.format(lead="")}) d
+        FROM ({first_window("")}) d
         WHERE d.prev IS DISTINCT FROM d.day
-        WINDOW w AS (PARTITION BY {", ".join(f"d.{k}" for k in keys)} ORDER BY d.day)"""  # noqa: S608
+        WINDOW w AS (PARTITION BY {by_d} ORDER BY d.day)"""  # noqa: S608
 
 
 def _first_orders(cur) -> dict:
