@@ -1,7 +1,17 @@
 import pytest
 
 from campaigns.services import member_enroll
+from pos import api_auth
 from tests.factories import StoreFactory, make_program, make_rate
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_leases():
+    """Each test starts with no API rate leases in this process (as a new web process
+    does); the shared counters are the cache's, which tests clear themselves."""
+    api_auth._leases.clear()
+    yield
+    api_auth._leases.clear()
 
 
 @pytest.fixture

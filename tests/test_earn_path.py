@@ -1,7 +1,9 @@
 """The till's hot paths: a sale and a scan in few round trips, the API key read once per
 process and minute window, and the numbers the same as the general code computes."""
 
+import time
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.core.cache import cache
@@ -19,6 +21,7 @@ from pos.api_auth import ApiKeyRateThrottle
 from pos.models import ApiKey
 from pos.selectors import member_card, member_card_by_code
 from pos.services import api_key_create, purchase_record
+from tests.helpers import run_in_threads
 from tiers.models import MemberTier
 from tiers.selectors import member_tier
 
@@ -213,13 +216,86 @@ def test_the_api_throttle_counts_in_redis_when_the_cache_is_redis(db, settings, 
     monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "2/min"})
     calls = []
     real = api_auth._count
-    monkeypatch.setattr(api_auth, "_count", lambda c, k, t: calls.append(type(c)) or real(c, k, t))
+    monkeypatch.setattr(api_auth, "_count", lambda c, *a: calls.append(type(c)) or real(c, *a))
     _k, plain = api_key_create(name="till")
     client = client_for(plain)
     codes = [client.get("/api/v1/tiers/").status_code for _ in range(3)]
     assert codes == [200, 200, 429]
     assert set(calls) == {type(backend)} and type(backend).__name__ == "RedisCache"
     backend.clear()
+
+
+def _redis_cache():
+    from django.core.cache.backends.redis import RedisCache
+
+    redis_cache = RedisCache(
+        "redis://127.0.0.1:6379/5", {"KEY_PREFIX": f"carat-test-{timezone.now().timestamp()}"}
+    )
+    try:
+        redis_cache._cache.get_client(write=True).ping()
+    except Exception:
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    return redis_cache
+
+
+def test_processes_count_in_leases_and_together_admit_exactly_the_limit(db):
+    # Three web processes (three lease books) share one counter in the cache.
+    processes = [api_auth._Leases() for _ in range(3)]
+    calls = []
+    real = api_auth._count
+    admitted = 0
+    for n in range(300):
+        calls_before = len(calls)
+        take = processes[n % 3].take
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(api_auth, "_count", lambda *a: calls.append(a) or real(*a))
+            admitted += take(cache, "rate:lease-test", 200, 61)
+        assert len(calls) - calls_before <= 1
+    assert admitted == 200  # never more than the limit, and nothing leased was lost
+    assert cache.get("rate:lease-test") >= 200
+    # Far from the limit a lease is LEASE_MAX requests, near it one: few round trips.
+    assert len(calls) < 100
+    assert {a[3] for a in calls} >= {1, 200 // api_auth.LEASE_SHARE}
+
+
+def test_a_key_far_below_its_limit_costs_one_round_trip_per_lease(db):
+    book = api_auth._Leases()
+    calls = []
+    real = api_auth._count
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(api_auth, "_count", lambda *a: calls.append(a) or real(*a))
+        assert all(book.take(cache, "rate:far", 1_000_000, 61) for _ in range(320))
+    assert len(calls) == 320 // api_auth.LEASE_MAX
+    assert cache.get("rate:far") == 320
+
+
+def test_leases_taken_in_parallel_on_redis_never_admit_more_than_the_limit(db):
+    redis_cache = _redis_cache()
+    # Eight processes at once, each with its own lease book, and one gthread-style
+    # process whose four threads share a book, each asking until refused (a process
+    # that stops earlier leaves its unused lease unused): 12 x 300 attempts, limit 300.
+    shared = api_auth._Leases()
+    books = [api_auth._Leases() for _ in range(8)] + [shared] * 4
+
+    def attempts(i):
+        return sum(books[i].take(redis_cache, "rate:parallel", 300, 61) for _ in range(300))
+
+    results = run_in_threads(attempts, 12)
+    assert all(isinstance(r, int) for r in results), results
+    assert sum(results) == 300  # not one more than the limit, and none leased lost
+    assert redis_cache.get("rate:parallel") >= 300
+    redis_cache.clear()
+
+
+def test_the_api_answers_429_once_the_leases_of_the_window_are_spent(db, settings, monkeypatch):
+    monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "40/min"})
+    monkeypatch.setattr(
+        api_auth, "time", SimpleNamespace(time=lambda: 1_800_000_030.0, monotonic=time.monotonic)
+    )
+    _k, plain = api_key_create(name="till")
+    client = client_for(plain)
+    codes = [client.get("/api/v1/tiers/").status_code for _ in range(45)]
+    assert codes == [200] * 40 + [429] * 5
 
 
 def test_the_written_out_bodies_equal_the_declared_fields(member, antwerp, tiers):
