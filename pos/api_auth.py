@@ -158,7 +158,7 @@ class _Leases:
             if remaining <= 0:
                 return False  # refused in this window already: no more round trips
             lease = max(1, min(LEASE_MAX, remaining // LEASE_SHARE))
-            if len(self.left) > 10_000:  # old windows and keys: bounded, whatever happens
+            if len(self.seen) > 10_000:  # past windows and keys: bounded, whatever happens
                 self.left.clear()
                 self.seen.clear()
         total = _count(cache, key, ttl, lease)  # outside the lock: a network round trip

@@ -269,6 +269,13 @@ def test_a_key_far_below_its_limit_costs_one_round_trip_per_lease(db):
     assert cache.get("rate:far") == 320
 
 
+def test_the_lease_book_of_a_process_stays_bounded(db):
+    book = api_auth._Leases()
+    for window in range(10_050):  # a long-running process: a new window every minute
+        assert book.take(cache, f"rate:bounded:{window}", 20, 61)  # leases of one
+    assert len(book.seen) <= 10_001 and len(book.left) <= 10_001
+
+
 def test_leases_taken_in_parallel_on_redis_never_admit_more_than_the_limit(db):
     redis_cache = _redis_cache()
     # Eight processes at once, each with its own lease book, and one gthread-style
