@@ -184,3 +184,30 @@ def test_the_sales_upgrade_records_the_change_with_its_reason(member, antwerp, t
     change = TierChange.objects.filter(member=member, reason="upgrade").get()
     assert (change.from_tier.code, change.to_tier.code) == ("radiant", "marquise")
     assert change.note == "512 qualifying carats" and change.changed_at == now
+
+
+def test_an_upgrading_sale_schedules_one_upgrade_mail_per_new_tier(member, antwerp, tiers):
+    from campaigns.models import MessageLog, TriggerConfig
+
+    TriggerConfig.objects.create(trigger="tier_upgraded", subject_en="Welcome", body_en="x")
+    day = timezone.now().date().isoformat()
+    reached = []
+    for receipt, amount in (("U1", "600.00"), ("U2", "10.00"), ("U3", "1000.00")):
+        result = sale(member, antwerp, receipt, amount)
+        reached.append((result.tier.code, result.tier_changed))
+    assert reached == [("marquise", True), ("marquise", False), ("emerald", True)]
+    mails = MessageLog.objects.filter(member=member, trigger="tier_upgraded").order_by("id")
+    assert [(m.occasion, m.status) for m in mails] == [
+        (f"tier:marquise:{day}", "scheduled"),
+        (f"tier:emerald:{day}", "scheduled"),
+    ]
+
+
+def test_an_upgrading_sale_schedules_no_mail_when_the_trigger_is_off(member, antwerp, tiers):
+    from campaigns.models import MessageLog, TriggerConfig
+
+    TriggerConfig.objects.create(
+        trigger="tier_upgraded", subject_en="Welcome", body_en="x", enabled=False
+    )
+    assert sale(member, antwerp, "U1", "600.00").tier.code == "marquise"
+    assert not MessageLog.objects.filter(member=member, trigger="tier_upgraded").exists()
