@@ -93,6 +93,36 @@ def fetch_pipeline(statements: Sequence[tuple[str, dict | Sequence]]) -> list:
 _INSERTS: dict[tuple, tuple[str, list]] = {}
 
 
+def insert_statement(
+    obj: Model, *, unless_exists: bool = False, when: str = "", when_params: Sequence = ()
+) -> tuple[str, list]:
+    """The INSERT of one model instance as `insert` runs it, to send in a pipeline with
+    other statements (`fetch_pipeline`); it returns the new primary key, or no row. With
+    `when` (an SQL condition with %s placeholders for `when_params`), the row is written
+    only if the condition holds when the statement runs: e.g. only if an earlier statement
+    of the same pipeline changed a row."""
+    db = connections[DEFAULT_DB_ALIAS]
+    model = type(obj)
+    key = (model, unless_exists, when, db.vendor)
+    if key not in _INSERTS:
+        meta = model._meta
+        fields = [f for f in meta.concrete_fields if f is not meta.pk]
+        columns = ", ".join(db.ops.quote_name(f.column) for f in fields)
+        marks = ", ".join(["%s"] * len(fields))
+        if when:
+            # The callers' own constant SQL (never a request's), placeholders bound.
+            sql = f"INSERT INTO {meta.db_table} ({columns}) SELECT {marks} WHERE {when}"
+        else:
+            sql = f"INSERT INTO {meta.db_table} ({columns}) VALUES ({marks})"  # noqa: S608
+        if unless_exists:
+            sql += " ON CONFLICT DO NOTHING"
+        sql += f" RETURNING {db.ops.quote_name(meta.pk.column)}"
+        _INSERTS[key] = (sql, fields)
+    sql, fields = _INSERTS[key]
+    params = [f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields]
+    return sql, [*params, *when_params]
+
+
 def insert(obj: Model, *, unless_exists: bool = False) -> bool:
     """INSERT one model instance in one prepared statement, without the ORM's query
     building; with `unless_exists`, `ON CONFLICT DO NOTHING` (a row with the same unique
@@ -101,20 +131,7 @@ def insert(obj: Model, *, unless_exists: bool = False) -> bool:
     and the savepoint's release. Other databases (SQLite supports the same clause) go
     through Django's cursor."""
     db = connections[DEFAULT_DB_ALIAS]
-    model = type(obj)
-    key = (model, unless_exists, db.vendor)
-    if key not in _INSERTS:
-        meta = model._meta
-        fields = [f for f in meta.concrete_fields if f is not meta.pk]
-        columns = ", ".join(db.ops.quote_name(f.column) for f in fields)
-        marks = ", ".join(["%s"] * len(fields))
-        sql = f"INSERT INTO {meta.db_table} ({columns}) VALUES ({marks})"  # noqa: S608
-        if unless_exists:
-            sql += " ON CONFLICT DO NOTHING"
-        sql += f" RETURNING {db.ops.quote_name(meta.pk.column)}"
-        _INSERTS[key] = (sql, fields)
-    sql, fields = _INSERTS[key]
-    params = [f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields]
+    sql, params = insert_statement(obj, unless_exists=unless_exists)
     if available():
         row = fetch(sql, params)
     else:

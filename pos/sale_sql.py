@@ -11,13 +11,14 @@ the services and the ORM. The tables are the members, tiers, campaigns and pos a
 Other databases (SQLite in `make run`) take the same steps through the ORM (`_orm_*`);
 the tests run the sales tests through both."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import F, Sum, Value
 from django.db.models.functions import Coalesce, Greatest, Least
 
-from campaigns.models import ChallengeEnrolment
+from campaigns.models import ChallengeEnrolment, MessageLog
 from loyalty import hot_sql
 from loyalty.errors import NotFound
 from members.models import LedgerEntry, Member
@@ -175,6 +176,7 @@ SELECT p.id, m.balance FROM p, m
 class SaleWritten:
     purchase_id: int
     balance: int
+    then: tuple = ()  # the first row (or None) of each statement sent `then`
 
 
 def sale_write(
@@ -185,11 +187,15 @@ def sale_write(
     ledger_reason: str,
     actor_id: int | None,
     now: datetime,
+    then: Sequence[tuple[str, dict | Sequence]] = (),
 ) -> SaleWritten:
     """One statement: the member's purchase facts and balance (+ `ledger_carats`), the
     purchase row (with the balance after) and, if `ledger_carats` is not 0, its ledger
     line keyed `purchase:<id>`. A receipt key that exists already raises IntegrityError
-    (the caller's transaction is then rolled back as a whole)."""
+    (the caller's transaction is then rolled back as a whole).
+
+    `then`: statements decided before the write (PostgreSQL only: a tier upgrade and its
+    mail) that go in the same round trip, after it."""
     params = {
         **purchase,
         "member": member_id,
@@ -199,9 +205,33 @@ def sale_write(
         "now": now,
     }
     if not hot_sql.available():
+        if then:
+            raise ValueError("statements to send with the write need PostgreSQL")
         return _orm_write(params)
-    purchase_id, balance = hot_sql.fetch(_WRITE, params)
-    return SaleWritten(purchase_id=purchase_id, balance=balance)
+    if not then:
+        purchase_id, balance = hot_sql.fetch(_WRITE, params)
+        return SaleWritten(purchase_id=purchase_id, balance=balance)
+    (purchase_id, balance), *rows = hot_sql.fetch_pipeline([(_WRITE, params), *then])
+    return SaleWritten(purchase_id=purchase_id, balance=balance, then=tuple(rows))
+
+
+# The upgrade mail of a sale, sent in the write's round trip after the upgrade's
+# statement: written only if that statement moved the member's status (it sets
+# `reached_at` to the sale's time; a status the nightly job moved has its own).
+_MOVED_TO = (
+    "EXISTS (SELECT 1 FROM tiers_membertier WHERE member_id = %s AND tier_id = %s "
+    "AND reached_at = %s)"
+)
+
+
+def upgrade_mail_statement(
+    mail: MessageLog, *, member_id: int, target_id: int, now: datetime
+) -> tuple[str, list]:
+    """The INSERT of `mail` (unless its occasion is claimed already), written only if the
+    member's status is now `target_id`, reached at `now` (the upgrade of this sale)."""
+    return hot_sql.insert_statement(
+        mail, unless_exists=True, when=_MOVED_TO, when_params=(member_id, target_id, now)
+    )
 
 
 def _orm_facts(field, value, since, top_rank, day_start, day_end, challenges) -> SaleFacts:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from campaigns.models import HeldCarats
+from campaigns.services import member_enroll
 from loyalty import config
 from members.models import LedgerEntry
 from members.services import ledger_post
@@ -22,7 +23,7 @@ from pos.models import ApiKey
 from pos.selectors import member_card, member_card_by_code
 from pos.services import api_key_create, purchase_record
 from tests.helpers import run_in_threads
-from tiers.models import MemberTier
+from tiers.models import MemberTier, TierChange
 from tiers.selectors import member_tier
 
 
@@ -73,6 +74,56 @@ def test_a_common_sale_is_two_round_trips(member, antwerp, settings):
     assert entry.carats == 120 and entry.balance_after == result.balance
     member.refresh_from_db()
     assert member.purchase_count == 2 and member.balance == result.balance
+
+
+def test_an_upgrading_sale_sends_the_upgrade_and_its_mail_with_the_write(
+    member, antwerp, tiers, settings
+):
+    from campaigns.models import MessageLog, TriggerConfig
+
+    TriggerConfig.objects.create(trigger="tier_upgraded", subject_en="Welcome", body_en="x")
+    settings.CARAT_CONFIG_CACHE_SECONDS = 60
+    other = member_enroll(email="grace@example.com", first_name="Grace", last_name="Hopper")
+    _sale(other, antwerp, "WARM", "600.00")  # an upgrade fills the configuration cache
+    with CaptureQueriesContext(connection) as ctx:
+        result = _sale(member, antwerp, "UP", "600.00")
+    assert result.tier.code == "marquise" and result.tier_changed
+    statements = _statements(ctx)
+    # Still two round trips: the write's pipeline holds the upgrade and the mail.
+    assert len(statements) == 2, statements
+    assert "INSERT INTO pos_purchase" in statements[1]
+    assert "UPDATE tiers_membertier" in statements[1]
+    assert "campaigns_messagelog" in statements[1]
+    status = MemberTier.objects.get(member=member)
+    assert status.tier.code == "marquise" and status.reached_at == result.purchase.created_at
+    change = TierChange.objects.get(member=member, reason="upgrade")
+    assert change.to_tier.code == "marquise"
+    mail = MessageLog.objects.get(member=member, trigger="tier_upgraded")
+    assert mail.occasion.startswith("tier:marquise:") and mail.status == "scheduled"
+
+
+def test_an_upgrade_the_nightly_job_made_meanwhile_sends_no_mail_with_the_write(
+    member, antwerp, tiers, monkeypatch
+):
+    from campaigns.models import MessageLog, TriggerConfig
+    from pos import services
+
+    TriggerConfig.objects.create(trigger="tier_upgraded", subject_en="Welcome", body_en="x")
+    real = services.tier_upgrade_statement
+    earlier = timezone.now() - timedelta(hours=1)
+
+    def job_moves_first(**kw):
+        # The nightly job moved the status to the same tier between the sale's read and
+        # its write (it writes without the member's row lock).
+        MemberTier.objects.filter(member=member).update(tier=kw["target"], reached_at=earlier)
+        return real(**kw)
+
+    monkeypatch.setattr(services, "tier_upgrade_statement", job_moves_first)
+    result = _sale(member, antwerp, "UP", "600.00")
+    assert result.tier.code == "marquise" and not result.tier_changed
+    assert MemberTier.objects.get(member=member).reached_at == earlier
+    assert not TierChange.objects.filter(member=member, reason="upgrade").exists()
+    assert not MessageLog.objects.filter(member=member, trigger="tier_upgraded").exists()
 
 
 def test_the_sales_upgrade_counts_its_own_carats_and_is_written_once(member, antwerp, tiers):

@@ -130,16 +130,10 @@ def tier_upgrade(
     `current` (the nightly job may have moved it meanwhile; then re-evaluate in full)."""
     note = f"{qualifying} qualifying carats"
     if hot_sql.available():
-        params = {
-            "member": member.pk,
-            "current": current.pk,
-            "target": target.pk,
-            "now": now,
-            "hold": hold_end(now),
-            "reason": TierChange.Reason.UPGRADE.value,
-            "note": note,
-        }
-        moved = hot_sql.fetch(_UPGRADE, params) is not None
+        sql, params = tier_upgrade_statement(
+            member=member, current=current, target=target, qualifying=qualifying, now=now
+        )
+        moved = hot_sql.fetch(sql, params) is not None
     else:
         moved = MemberTier.objects.filter(member=member, tier=current).update(
             tier=target, reached_at=now, hold_until=hold_end(now)
@@ -153,6 +147,32 @@ def tier_upgrade(
                 note=note,
                 changed_at=now,
             )
+    return tier_upgrade_done(member=member, current=current, target=target, moved=moved, now=now)
+
+
+def tier_upgrade_statement(
+    *, member: Member, current: Tier, target: Tier, qualifying: int, now: datetime
+) -> tuple[str, dict]:
+    """tier_upgrade's one statement (PostgreSQL), for a sale that sends it in its own
+    write's round trip; it returns a row if the status moved. Pass that to
+    tier_upgrade_done. After it, the status has `reached_at` = `now` only if it moved."""
+    params = {
+        "member": member.pk,
+        "current": current.pk,
+        "target": target.pk,
+        "now": now,
+        "hold": hold_end(now),
+        "reason": TierChange.Reason.UPGRADE.value,
+        "note": f"{qualifying} qualifying carats",
+    }
+    return _UPGRADE, params
+
+
+def tier_upgrade_done(
+    *, member: Member, current: Tier, target: Tier, moved: bool, now: datetime
+) -> TierResult:
+    """After the upgrade's statement: its event if the status moved, else (the nightly job
+    moved it meanwhile) a full re-evaluation."""
     if not moved:
         return tier_reevaluate(member=member, now=now)
     _tier_event(member, current, target, TierChange.Reason.UPGRADE)

@@ -201,6 +201,21 @@ def message_schedule(
 ) -> MessageLog | None:
     """Event-driven triggers (service guarantee, basket, tier upgrade): claim a row due
     later. None if the trigger is off or the occasion was claimed already."""
+    row = message_row(
+        member=member, trigger=trigger, occasion=occasion, due_at=due_at, context=context
+    )
+    if row is None:
+        return None
+    # One statement (a sale that upgrades a tier claims its mail here).
+    return row if hot_sql.insert(row, unless_exists=True) else None
+
+
+def message_row(
+    *, member: Member, trigger: str, occasion: str, due_at: datetime, context: dict | None = None
+) -> MessageLog | None:
+    """The unsaved row message_schedule claims (None if the trigger is off), for a caller
+    that sends its INSERT with other statements (hot_sql.insert_statement, unless_exists:
+    an occasion claimed already is left as it is)."""
     # Read from the configuration cache: a sale that upgrades a tier schedules a mail.
     enabled = cached(
         "enabled_triggers",
@@ -209,7 +224,7 @@ def message_schedule(
     cfg = enabled.get(trigger)
     if cfg is None:
         return None
-    row = MessageLog(
+    return MessageLog(
         member=member,
         trigger=trigger,
         occasion=occasion,
@@ -219,8 +234,6 @@ def message_schedule(
         status=MessageLog.Status.SCHEDULED,
         context=context or {},
     )
-    # One statement (a sale that upgrades a tier claims its mail here).
-    return row if hot_sql.insert(row, unless_exists=True) else None
 
 
 def next_morning(member: Member, *, after: datetime, hour: int = 10) -> datetime:
