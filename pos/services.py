@@ -176,9 +176,9 @@ def purchase_record(
     BEGIN, lock and read the member in one pipeline (`sale_facts`), then the program's
     decisions in Python from cached configuration, one statement that moves the member's
     facts and balance and inserts the purchase and its ledger line (`sale_write`), and
-    COMMIT. Unknown code: NotFound, nothing written. Everything rarer (bonus rules that match,
-    challenges, held carats, an upgrade, referral rewards, webhooks) adds its own
-    statements only when it happens. A replayed receipt fails on the purchase's unique
+    COMMIT; an upgrade and its mail go in the write's round trip. Unknown code: NotFound,
+    nothing written. Everything rarer (bonus rules that match, challenges, held carats,
+    referral rewards, webhooks) adds its own statements only when it happens. A replayed receipt fails on the purchase's unique
     key, which rolls the whole transaction back, and then takes the replay path."""
     now = now or timezone.now()
     if (member is None) == (member_code is None):
