@@ -231,21 +231,28 @@ def test_a_replayed_receipt_changes_nothing_although_it_reaches_the_write(member
     assert LedgerEntry.objects.filter(kind="purchase").count() == 1
 
 
-def test_the_rate_counter_on_redis_is_one_shared_counter_per_window(db):
+def _redis_cache():
     from django.core.cache.backends.redis import RedisCache
 
-    redis_cache = RedisCache("redis://127.0.0.1:6379/5", {"KEY_PREFIX": "carat-test"})
-    client = redis_cache._cache.get_client(write=True)
+    redis_cache = RedisCache(
+        "redis://127.0.0.1:6379/5", {"KEY_PREFIX": f"carat-test-{timezone.now().timestamp()}"}
+    )
     try:
-        client.ping()
+        redis_cache._cache.get_client(write=True).ping()
     except Exception:
         pytest.skip("Redis is not running on 127.0.0.1:6379")
-    key = f"throttle_test_{timezone.now().timestamp()}"
-    counts = [api_auth._count(redis_cache, key, 61) for _ in range(3)]
-    assert counts == [1, 2, 3]
+    return redis_cache
+
+
+def test_the_rate_counter_on_redis_is_one_shared_counter_per_window(db):
+    redis_cache = _redis_cache()
+    client = redis_cache._cache.get_client(write=True)
+    key = "throttle_test"
+    counts = [api_auth._count(redis_cache, key, 61, n) for n in (1, 1, 1, 5)]
+    assert counts == [1, 2, 3, 8]  # a lease adds its size in the same round trip
     full = redis_cache.make_and_validate_key(key)
     assert 0 < client.ttl(full) <= 61
-    assert redis_cache.get(key) == 3  # the same counter through Django's cache API
+    assert redis_cache.get(key) == 8  # the same counter through Django's cache API
     client.delete(full)
 
 
@@ -276,31 +283,16 @@ def test_the_api_throttle_counts_in_redis_when_the_cache_is_redis(db, settings, 
     backend.clear()
 
 
-def _redis_cache():
-    from django.core.cache.backends.redis import RedisCache
-
-    redis_cache = RedisCache(
-        "redis://127.0.0.1:6379/5", {"KEY_PREFIX": f"carat-test-{timezone.now().timestamp()}"}
-    )
-    try:
-        redis_cache._cache.get_client(write=True).ping()
-    except Exception:
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    return redis_cache
-
-
-def test_processes_count_in_leases_and_together_admit_exactly_the_limit(db):
+def test_processes_count_in_leases_and_together_admit_exactly_the_limit(db, monkeypatch):
     # Three web processes (three lease books) share one counter in the cache.
     processes = [api_auth._Leases() for _ in range(3)]
     calls = []
     real = api_auth._count
+    monkeypatch.setattr(api_auth, "_count", lambda *a: calls.append(a) or real(*a))
     admitted = 0
     for n in range(300):
         calls_before = len(calls)
-        take = processes[n % 3].take
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(api_auth, "_count", lambda *a: calls.append(a) or real(*a))
-            admitted += take(cache, "rate:lease-test", 200, 61)
+        admitted += processes[n % 3].take(cache, "rate:lease-test", 200, 61)
         assert len(calls) - calls_before <= 1
     assert admitted == 200  # never more than the limit, and nothing leased was lost
     assert cache.get("rate:lease-test") >= 200
@@ -309,13 +301,12 @@ def test_processes_count_in_leases_and_together_admit_exactly_the_limit(db):
     assert {a[3] for a in calls} >= {1, 200 // api_auth.LEASE_SHARE}
 
 
-def test_a_key_far_below_its_limit_costs_one_round_trip_per_lease(db):
+def test_a_key_far_below_its_limit_costs_one_round_trip_per_lease(db, monkeypatch):
     book = api_auth._Leases()
     calls = []
     real = api_auth._count
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(api_auth, "_count", lambda *a: calls.append(a) or real(*a))
-        assert all(book.take(cache, "rate:far", 1_000_000, 61) for _ in range(320))
+    monkeypatch.setattr(api_auth, "_count", lambda *a: calls.append(a) or real(*a))
+    assert all(book.take(cache, "rate:far", 1_000_000, 61) for _ in range(320))
     assert len(calls) == 320 // api_auth.LEASE_MAX
     assert cache.get("rate:far") == 320
 
