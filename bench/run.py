@@ -203,10 +203,16 @@ def _kpi_rollup(db: str, info: dict, details: list) -> Row:
     steps = ", ".join(
         f"{k.removesuffix('_seconds')} {v:.1f} s" for k, v in rows.items() if k.endswith("_seconds")
     )
+    workers = rows.pop("workers", 1)
     sizes = ", ".join(f"{k} {v:,}" for k, v in rows.items() if not k.endswith("_seconds"))
+    how = (
+        f"{workers} connections sharing one snapshot (the steps overlap)"
+        if workers > 1
+        else "one REPEATABLE READ transaction"
+    )
     details.append(
         f"- Dashboard rollups: {run['seconds']:.1f} s in the job ({fmt_s(t.seconds)} with the "
-        f"process), one REPEATABLE READ transaction; steps: {steps}; rows: {sizes}."
+        f"process), {how}; steps: {steps}; rows: {sizes}."
     )
     return Row(
         f"Dashboard rollups (hourly job), {info['members']:,} members",

@@ -7,21 +7,38 @@ day, the changes of the 12-month activity per day, each buyer's first and second
 and the monthly cohorts. The dashboard then answers any period and filter from them in
 milliseconds, with the same definitions as the live queries (tests compare both).
 
-One run rebuilds everything in one REPEATABLE READ transaction, so every rollup counts
-the same committed state (`KpiRollupRun.as_of`); readers keep seeing the previous run
-until it commits. Everything is INSERT ... SELECT over temporary tables: no row passes
-through Python. PostgreSQL only: on SQLite (`make run`'s small demo) there is no rollup
-and the dashboard stays live.
+Every rollup counts the same committed state (`KpiRollupRun.as_of`), and readers keep
+seeing the previous run until the new one is published in one short transaction.
+Everything is INSERT ... SELECT over work tables: no row passes through Python. A run
+takes three phases on `settings.CARAT_KPI_ROLLUP_WORKERS` connections (2 by default):
+
+1. *read*: the sales (with their returns and members) and the ledger are condensed into
+   unlogged work tables, on two connections that share one exported snapshot
+   (REPEATABLE READ, `pg_export_snapshot` / `SET TRANSACTION SNAPSHOT`);
+2. *compute*: the four activity levels, the first orders, the sales, members and cohort
+   cells, from the committed work tables, shared out over the connections;
+3. *publish*: one transaction replaces the rollups with the work tables' rows.
+
+One run at a time (a PostgreSQL advisory lock); a second one waits, then rebuilds. A run
+that fails leaves the previous rollups as they were, and its work tables are dropped
+(also at the start of the next run, after a crash). Called inside a transaction (the
+tests), or with one worker, the same statements run serially in one REPEATABLE READ
+transaction over temporary tables. PostgreSQL only: on SQLite (`make run`'s small demo)
+there is no rollup and the dashboard stays live.
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg import IsolationLevel, sql
 
 from loyalty.models import (
     KpiActivity,
@@ -46,7 +63,11 @@ LEVELS = {
 
 
 ROLLUPS = (KpiSalesDay, KpiMembersDay, KpiLedgerDay, KpiActivity, KpiCohort, KpiFirstOrder)
-TEMPORARY = ("kpi_ret", "kpi_m", "kpi_od", "kpi_cal", "kpi_ev")
+# Serialises runs (any bigint unique to this job): the hourly job and a manual run.
+RUN_LOCK = 7_100_424_915
+# Big in-memory sorts and hashes for this job only; no JIT (compiling costs more than it
+# saves on these one-off statements).
+SESSION = ("SET {scope} work_mem = '512MB'", "SET {scope} jit = off")
 
 
 def _t(model) -> str:
@@ -69,36 +90,188 @@ def rollup_latest(max_age: timedelta | None = None) -> KpiRollupRun | None:
     return run
 
 
-def kpi_rollup_build() -> KpiRollupRun | None:
-    """Rebuild every rollup from the sales, returns, ledger, members and tiers."""
+class _Work:
+    """The names of a run's work tables and how they are created: temporary (dropped at
+    commit) for a serial run, unlogged (visible to the other connections once committed,
+    not written to the WAL) for a parallel one."""
+
+    TABLES = ("ret", "m", "od", "cal", "ev", "ledger", "sales", "members", "first")
+
+    def __init__(self, *, shared: bool):
+        self.shared = shared
+        self.prefix = "kpi_w_" if shared else "kpi_"
+        for name in self.TABLES:
+            setattr(self, name, self.prefix + name)
+
+    def create(self, name: str, columns: str = "") -> str:
+        """CREATE TABLE up to AS (for CREATE TABLE ... AS), or with `columns`."""
+        if self.shared:
+            return f"CREATE UNLOGGED TABLE {name} {columns}"
+        return f"CREATE TEMPORARY TABLE {name} {columns} ON COMMIT DROP"
+
+    def as_select(self, name: str, select: str) -> str:
+        return f"{self.create(name)} AS {select}"
+
+    def drop_all(self) -> str:
+        return f"DROP TABLE IF EXISTS {', '.join(self.prefix + n for n in self.TABLES)}"
+
+
+def kpi_rollup_build(*, workers: int | None = None) -> KpiRollupRun | None:
+    """Rebuild every rollup from the sales, returns, ledger, members and tiers, on
+    `workers` connections (default settings.CARAT_KPI_ROLLUP_WORKERS)."""
     if not rollup_supported():
         return None
+    if workers is None:
+        workers = getattr(settings, "CARAT_KPI_ROLLUP_WORKERS", 2)
+    if connection.in_atomic_block:  # the caller's transaction: its snapshot, one connection
+        return _build_serial(outermost=False)
+    with _one_run_at_a_time():
+        run = _build_serial(outermost=True) if workers < 2 else _build_parallel(workers)
+    # Committed: reclaim the previous run's rows, refresh the statistics.
+    with connection.cursor() as cur:
+        cur.execute(f"VACUUM (ANALYZE) {', '.join(_t(m) for m in ROLLUPS)}")
+    return run
+
+
+@contextmanager
+def _one_run_at_a_time():
+    """A session advisory lock around a run, taken outside its transactions (a snapshot
+    taken while waiting for it would miss what committed meanwhile)."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(%s)", [RUN_LOCK])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock(%s)", [RUN_LOCK])
+
+
+def _timed(rows: dict, name: str, step, *args) -> None:
+    t0 = time.monotonic()
+    rows.update(step(*args) or {})
+    rows[f"{name}_seconds"] = round(time.monotonic() - t0, 2)
+
+
+def _build_serial(*, outermost: bool) -> KpiRollupRun:
     started = time.monotonic()
-    rows: dict[str, int] = {}
-    outermost = not connection.in_atomic_block
+    rows: dict[str, int | float] = {}
+    w = _Work(shared=False)
     with transaction.atomic(), connection.cursor() as cur:
         if outermost:  # one snapshot for every statement below (must come first)
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        # Big in-memory sorts and hashes for this job only; no JIT (compiling costs more
-        # than it saves on these one-off statements).
-        cur.execute("SET LOCAL work_mem = '512MB'")
-        cur.execute("SET LOCAL jit = off")
+        for statement in SESSION:
+            cur.execute(statement.format(scope="LOCAL"))
         # The snapshot starts with the next statement: it holds at least what was
         # committed by now.
         as_of: datetime = timezone.now()
-        for step in (_prepare, _sales, _members, _ledger, _activity, _first_orders):
-            t0 = time.monotonic()
-            rows.update(step(cur))
-            rows[f"{step.__name__[1:]}_seconds"] = round(time.monotonic() - t0, 2)
+        _timed(rows, "prepare", _read_sales, cur, w)
+        _timed(rows, "ledger", _read_ledger, cur, w)
+        _calendar(cur, w)
+        _ev_table(cur, w)
+        for level in LEVELS:
+            _timed(rows, f"activity_{level or 'all'}", _activity_level, cur, w, level)
+        _timed(rows, "first_orders", _first_orders, cur, w)
+        _timed(rows, "publish", _publish, cur, w)
         # Dropped at commit; now too, for a caller's longer transaction (the tests).
-        cur.execute(f"DROP TABLE IF EXISTS {', '.join(TEMPORARY)}")
-        run = KpiRollupRun.objects.create(
-            as_of=as_of, seconds=round(time.monotonic() - started, 2), rows=rows
-        )
-        KpiRollupRun.objects.exclude(pk=run.pk).delete()
-    if outermost:  # committed: reclaim the previous run's rows, refresh the statistics
+        cur.execute(w.drop_all())
+        return _record(as_of, started, rows)
+
+
+def _build_parallel(workers: int) -> KpiRollupRun:
+    started = time.monotonic()
+    rows: dict[str, int | float] = {"workers": workers}
+    w = _Work(shared=True)
+    conns = []
+    try:
         with connection.cursor() as cur:
-            cur.execute(f"VACUUM (ANALYZE) {', '.join(_t(m) for m in ROLLUPS)}")
+            cur.execute(w.drop_all())  # a crashed run's
+        # 1. read: one snapshot on two connections. It starts with the export: it holds
+        # at least what was committed by `as_of`.
+        as_of: datetime = timezone.now()
+        conns.append(_connect(IsolationLevel.REPEATABLE_READ))
+        snapshot = conns[0].execute("SELECT pg_export_snapshot()").fetchone()[0]
+        conns.append(_connect(IsolationLevel.REPEATABLE_READ))
+        conns[1].execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+        conns += [_connect() for _ in range(workers - 2)]
+        reader, other = conns[0], conns[1]
+        for conn in (reader, other):
+            for statement in SESSION:
+                conn.execute(statement.format(scope="SESSION"))
+        _all_done(
+            2,
+            [
+                (_on, reader, rows, "prepare", _read_sales, w),
+                (_on, other, rows, "ledger", _read_ledger, w),
+            ],
+        )
+        for conn in conns:
+            conn.commit()
+            conn.autocommit = True
+        # 2. compute, from the committed work tables: the biggest steps first.
+        with reader.cursor() as cur:
+            _calendar(cur, w)
+            _ev_table(cur, w)
+        steps = [(f"activity_{lv or 'all'}", _activity_level, w, lv) for lv in ("c", "", "s", "sc")]
+        steps += [
+            ("first_orders", _first_orders, w),
+            ("sales", _sales, w),
+            ("members", _members, w),
+        ]
+        free = list(conns)
+        _all_done(len(conns), [(_on_free, free, rows, *step) for step in steps])
+        # 3. publish, in one transaction.
+        with transaction.atomic(), connection.cursor() as cur:
+            for statement in SESSION:
+                cur.execute(statement.format(scope="LOCAL"))
+            _timed(rows, "publish", _publish, cur, w)
+            return _record(as_of, started, rows)
+    finally:
+        for conn in conns:
+            conn.close()
+        if not connection.in_atomic_block:
+            with connection.cursor() as cur:
+                cur.execute(w.drop_all())
+
+
+def _all_done(threads: int, calls: list[tuple]) -> None:
+    """Run the calls on `threads` threads; the first failure cancels those not started
+    and is raised once the running ones are done."""
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        futures = [pool.submit(*call) for call in calls]
+        try:
+            for f in futures:
+                f.result()
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+
+
+def _connect(isolation: IsolationLevel | None = None) -> psycopg.Connection:
+    """A connection of its own to the default database, with Django's settings."""
+    conn = psycopg.connect(**connection.get_connection_params())
+    conn.isolation_level = isolation
+    return conn
+
+
+def _on(conn, rows: dict, name: str, step, *args) -> None:
+    with conn.cursor() as cur:
+        _timed(rows, name, step, cur, *args)
+
+
+def _on_free(free: list, rows: dict, name: str, step, *args) -> None:
+    # A pool thread takes a free connection for the step and gives it back.
+    conn = free.pop()
+    try:
+        _on(conn, rows, name, step, *args)
+    finally:
+        free.append(conn)
+
+
+def _record(as_of: datetime, started: float, rows: dict) -> KpiRollupRun:
+    run = KpiRollupRun.objects.create(
+        as_of=as_of, seconds=round(time.monotonic() - started, 2), rows=rows
+    )
+    KpiRollupRun.objects.exclude(pk=run.pk).delete()
     return run
 
 
@@ -107,194 +280,198 @@ def _exec(cur, sql: str, params=()) -> int:
     return cur.rowcount
 
 
-def _prepare(cur) -> dict:
-    """Temporary tables shared by the steps: returns per sale; each member's join day and
-    month, tier and referral; and `kpi_od`, the sales per member, local day, store and
-    channel (one pass over the sales) with how many of them are orders (not fully
-    returned) and the moment of the first order."""
+def _read_sales(cur, w: _Work) -> dict:
+    """The work tables of the sales: returns per sale; each member's join day and month,
+    tier and referral; and `od`, the sales per member, local day, store and channel (one
+    pass over the sales) with how many of them are orders (not fully returned) and the
+    moment of the first order."""
     zone = settings.TIME_ZONE
     _exec(
         cur,
-        f"""CREATE TEMPORARY TABLE kpi_ret ON COMMIT DROP AS
-            SELECT purchase_id, SUM(amount) AS amount, SUM(amount_eur) AS eur
-            FROM {_t(Return)} GROUP BY purchase_id""",  # noqa: S608 - table names from models
+        w.as_select(
+            w.ret,
+            f"""SELECT purchase_id, SUM(amount) AS amount, SUM(amount_eur) AS eur
+                FROM {_t(Return)} GROUP BY purchase_id""",  # noqa: S608 - names from models
+        ),
     )
-    cur.execute("CREATE UNIQUE INDEX ON kpi_ret (purchase_id)")
+    cur.execute(f"CREATE UNIQUE INDEX ON {w.ret} (purchase_id)")
     _exec(
         cur,
-        f"""CREATE TEMPORARY TABLE kpi_m ON COMMIT DROP AS
-            SELECT m.id AS member_id, j.joined, date_trunc('month', j.joined)::date AS jm,
-                   m.referred_by_id IS NOT NULL AS referred, mt.tier_id
-            FROM {_t(Member)} m
-            CROSS JOIN LATERAL (SELECT (m.joined_at AT TIME ZONE %s)::date AS joined) j
-            LEFT JOIN {_t(MemberTier)} mt ON mt.member_id = m.id""",  # noqa: S608
+        w.as_select(
+            w.m,
+            f"""SELECT m.id AS member_id, j.joined, date_trunc('month', j.joined)::date AS jm,
+                       m.referred_by_id IS NOT NULL AS referred, mt.tier_id
+                FROM {_t(Member)} m
+                CROSS JOIN LATERAL (SELECT (m.joined_at AT TIME ZONE %s)::date AS joined) j
+                LEFT JOIN {_t(MemberTier)} mt ON mt.member_id = m.id""",  # noqa: S608
+        ),
         [zone],
     )
-    cur.execute("ANALYZE kpi_m")
+    cur.execute(f"ANALYZE {w.m}")
     # The sales are grouped on their own columns first, then joined to their member's
     # (one row each): sorting and comparing four keys instead of eight took about a
     # quarter off this statement at a million members.
     n = _exec(
         cur,
-        f"""CREATE TEMPORARY TABLE kpi_od ON COMMIT DROP AS
-            SELECT s.member_id, m.tier_id, m.joined, m.jm, m.referred, s.day, s.store_id,
-                   s.channel, s.sales, s.orders, s.gross, s.back, s.first_at
-            FROM (
-                SELECT p.member_id, (p.occurred_at AT TIME ZONE %s)::date AS day,
-                       p.store_id, p.channel,
-                       COUNT(*) AS sales,
-                       COUNT(*) FILTER (WHERE r.purchase_id IS NULL OR r.amount < p.amount)
-                           AS orders,
-                       SUM(p.amount_eur) AS gross, COALESCE(SUM(r.eur), 0) AS back,
-                       MIN(p.occurred_at) FILTER (WHERE r.purchase_id IS NULL
-                                                  OR r.amount < p.amount) AS first_at
-                FROM {_t(Purchase)} p
-                LEFT JOIN kpi_ret r ON r.purchase_id = p.id
-                GROUP BY 1, 2, 3, 4
-            ) s
-            JOIN kpi_m m ON m.member_id = s.member_id""",  # noqa: S608
+        w.as_select(
+            w.od,
+            f"""SELECT s.member_id, m.tier_id, m.joined, m.jm, m.referred, s.day, s.store_id,
+                       s.channel, s.sales, s.orders, s.gross, s.back, s.first_at
+                FROM (
+                    SELECT p.member_id, (p.occurred_at AT TIME ZONE %s)::date AS day,
+                           p.store_id, p.channel,
+                           COUNT(*) AS sales,
+                           COUNT(*) FILTER (WHERE r.purchase_id IS NULL OR r.amount < p.amount)
+                               AS orders,
+                           SUM(p.amount_eur) AS gross, COALESCE(SUM(r.eur), 0) AS back,
+                           MIN(p.occurred_at) FILTER (WHERE r.purchase_id IS NULL
+                                                      OR r.amount < p.amount) AS first_at
+                    FROM {_t(Purchase)} p
+                    LEFT JOIN {w.ret} r ON r.purchase_id = p.id
+                    GROUP BY 1, 2, 3, 4
+                ) s
+                JOIN {w.m} m ON m.member_id = s.member_id""",  # noqa: S608
+        ),
         [zone],
     )
-    cur.execute("ANALYZE kpi_od")
+    cur.execute(f"ANALYZE {w.od}")
     return {"sales_member_days": n}
 
 
-def _sales(cur) -> dict:
-    cur.execute(f"DELETE FROM {_t(KpiSalesDay)}")  # noqa: S608
+def _read_ledger(cur, w: _Work) -> dict:
+    """Carats per local day, kind and tier (a work table: published with the others)."""
     n = _exec(
         cur,
-        f"""INSERT INTO {_t(KpiSalesDay)}
-                (day, store_id, channel, tier_id, sales, orders, gross_eur, returns_eur)
-            SELECT day, store_id, channel, tier_id, SUM(sales), SUM(orders), SUM(gross),
-                   SUM(back)
-            FROM kpi_od GROUP BY 1, 2, 3, 4 ORDER BY 1""",  # noqa: S608
-    )
-    return {"sales_days": n}
-
-
-def _members(cur) -> dict:
-    cur.execute(f"DELETE FROM {_t(KpiMembersDay)}")  # noqa: S608
-    n = _exec(
-        cur,
-        f"""INSERT INTO {_t(KpiMembersDay)} (day, tier_id, referred, members)
-            SELECT joined, tier_id, referred, COUNT(*) FROM kpi_m GROUP BY 1, 2, 3""",  # noqa: S608
-    )
-    return {"member_days": n}
-
-
-def _ledger(cur) -> dict:
-    cur.execute(f"DELETE FROM {_t(KpiLedgerDay)}")  # noqa: S608
-    n = _exec(
-        cur,
-        f"""INSERT INTO {_t(KpiLedgerDay)} (day, kind, tier_id, credit, debit)
-            SELECT (l.created_at AT TIME ZONE %s)::date, l.kind, mt.tier_id,
-                   COALESCE(SUM(l.carats) FILTER (WHERE l.carats > 0), 0),
-                   COALESCE(SUM(l.carats) FILTER (WHERE l.carats < 0), 0)
-            FROM {_t(LedgerEntry)} l
-            LEFT JOIN {_t(MemberTier)} mt ON mt.member_id = l.member_id
-            GROUP BY 1, 2, 3""",  # noqa: S608
+        w.as_select(
+            w.ledger,
+            f"""SELECT (l.created_at AT TIME ZONE %s)::date AS day, l.kind, mt.tier_id,
+                       COALESCE(SUM(l.carats) FILTER (WHERE l.carats > 0), 0) AS credit,
+                       COALESCE(SUM(l.carats) FILTER (WHERE l.carats < 0), 0) AS debit
+                FROM {_t(LedgerEntry)} l
+                LEFT JOIN {_t(MemberTier)} mt ON mt.member_id = l.member_id
+                GROUP BY 1, 2, 3""",  # noqa: S608
+        ),
         [settings.TIME_ZONE],
     )
     return {"ledger_days": n}
 
 
-def _activity(cur) -> dict:
-    """Activity and cohorts, from one ordered pass over each level's member-days.
+def _sales(cur, w: _Work) -> dict:
+    n = _exec(
+        cur,
+        w.as_select(
+            w.sales,
+            f"""SELECT day, store_id, channel, tier_id, SUM(sales) AS sales,
+                       SUM(orders) AS orders, SUM(gross) AS gross, SUM(back) AS back
+                FROM {w.od} GROUP BY 1, 2, 3, 4 ORDER BY 1""",  # noqa: S608
+        ),
+    )
+    return {"sales_days": n}
+
+
+def _members(cur, w: _Work) -> dict:
+    n = _exec(
+        cur,
+        w.as_select(
+            w.members,
+            f"""SELECT joined, tier_id, referred, COUNT(*) AS members
+                FROM {w.m} GROUP BY 1, 2, 3""",  # noqa: S608
+        ),
+    )
+    return {"member_days": n}
+
+
+def _calendar(cur, w: _Work) -> None:
+    """Each day the sales span, with its month and `yend`: the first end of day whose
+    year before no longer holds the day (29 February makes that a day later in some
+    years)."""
+    cur.execute(
+        w.as_select(
+            w.cal,
+            f"""SELECT d::date AS day, date_trunc('month', d)::date AS month,
+                       CASE WHEN ((d + interval '1 year')::date + 1 - interval '1 year')::date
+                                 <= d::date
+                            THEN (d + interval '1 year')::date + 2
+                            ELSE (d + interval '1 year')::date + 1 END AS yend
+                FROM (SELECT MIN(day) AS lo, MAX(day) AS hi FROM {w.od}) b,  -- one scan
+                     generate_series(b.lo, b.hi, interval '1 day') d""",  # noqa: S608
+        )
+    )
+    cur.execute(f"CREATE UNIQUE INDEX ON {w.cal} (day)")
+    cur.execute(f"ANALYZE {w.cal}")
+
+
+def _ev_table(cur, w: _Work) -> None:
+    cur.execute(
+        w.create(
+            w.ev,
+            """(level varchar(2), g varchar(6), day date, cm date, om date, store_id integer,
+                channel varchar(8), tier_id integer, na bigint, nr bigint, nc bigint)""",
+        )
+    )
+
+
+def _activity_level(cur, w: _Work, level: str) -> dict:
+    """One level's activity and cohort changes, from one ordered pass over its
+    member-days, into the `ev` work table.
 
     Active at the end of day D (an order in [D+1 - 1 year, D+1)): a member is active
-    from the day after an order until `yend` of it, the first end whose year before is
-    past the order (29 February makes that a day later in some years). Repeating (orders
-    on two days of those 12 months): from the day after their next order until `yend` of
+    from the day after an order until `yend` of it (see _calendar). Repeating (orders on
+    two days of those 12 months): from the day after their next order until `yend` of
     the earlier one. Both ends grow with the order day, so starting each interval no
     earlier than the end of the one before makes a member's intervals disjoint; they are
     then counted as +1/-1 changes per day.
 
     Cohorts: a member's first order day in a month (no order earlier that month) counts
     them as a buyer of that month from the later of that day and their join day."""
-    cur.execute(f"DELETE FROM {_t(KpiActivity)}")  # noqa: S608
-    cur.execute(f"DELETE FROM {_t(KpiCohort)}")  # noqa: S608
-    cur.execute(
-        """CREATE TEMPORARY TABLE kpi_cal ON COMMIT DROP AS
-           SELECT d::date AS day, date_trunc('month', d)::date AS month,
-                  CASE WHEN ((d + interval '1 year')::date + 1 - interval '1 year')::date
-                            <= d::date
-                       THEN (d + interval '1 year')::date + 2
-                       ELSE (d + interval '1 year')::date + 1 END AS yend
-           FROM (SELECT MIN(day) AS lo, MAX(day) AS hi FROM kpi_od) b,  -- one scan
-                generate_series(b.lo, b.hi, interval '1 day') d"""
-    )
-    cur.execute("CREATE UNIQUE INDEX ON kpi_cal (day)")
-    cur.execute(
-        """CREATE TEMPORARY TABLE kpi_ev (level varchar(2), g varchar(6), day date, cm date,
-               om date, store_id integer, channel varchar(8), tier_id integer,
-               na bigint, nr bigint, nc bigint) ON COMMIT DROP"""
-    )
-    for level, (store, channel) in LEVELS.items():
-        where = "WHERE o.orders > 0" + (" AND o.store_id IS NOT NULL" if "s" in level else "")
-        # One sort per level serves every window below; then four small GROUP BYs
-        # (hashed) over the member-days: the activity starts, the ends, the repeat
-        # starts, the cohort cells.
-        cur.execute(
-            f"""INSERT INTO kpi_ev
-                WITH x AS ({_member_days(level, store, channel, where)}),
-                y AS MATERIALIZED (  -- read by the four GROUP BYs below
-                    SELECT x.store_id, x.channel, x.tier_id,
-                           GREATEST(x.day + 1, cp.yend) AS a_start,
-                           CASE WHEN x.next IS NOT NULL  -- GREATEST skips NULLs
-                                THEN GREATEST(x.next + 1, cp.yend) END AS r_start,
-                           c.yend AS a_end,
-                           x.jm AS cm, c.month AS om,
-                           GREATEST(x.joined, x.day) AS cday,
-                           (x.prev IS NULL OR cp.month < c.month) AND c.month >= x.jm
-                               AS cohort
-                    FROM x
-                    JOIN kpi_cal c ON c.day = x.day
-                    LEFT JOIN kpi_cal cp ON cp.day = x.prev
-                )
-                SELECT %(level)s, 'start', a_start, NULL::date, NULL::date, store_id, channel,
-                       tier_id, COUNT(*), 0, 0
-                FROM y WHERE a_start < a_end GROUP BY a_start, store_id, channel, tier_id
-                UNION ALL
-                SELECT %(level)s, 'end', a_end, NULL, NULL, store_id, channel, tier_id,
-                       COUNT(*) FILTER (WHERE a_start < a_end),
-                       COUNT(*) FILTER (WHERE r_start < a_end), 0
-                FROM y GROUP BY a_end, store_id, channel, tier_id
-                UNION ALL
-                SELECT %(level)s, 'repeat', r_start, NULL, NULL, store_id, channel, tier_id,
-                       0, COUNT(*), 0
-                FROM y WHERE r_start < a_end GROUP BY r_start, store_id, channel, tier_id
-                UNION ALL
-                SELECT %(level)s, 'cohort', cday, cm, om, store_id, channel, tier_id, 0, 0,
-                       COUNT(*)
-                FROM y WHERE cohort GROUP BY cday, cm, om, store_id, channel, tier_id""",  # noqa: S608
-            {"level": level},
-        )
-    activity = _exec(
+    store, channel = LEVELS[level]
+    where = "WHERE o.orders > 0" + (" AND o.store_id IS NOT NULL" if "s" in level else "")
+    # One sort per level serves every window below; then four small GROUP BYs (hashed)
+    # over the member-days: the activity starts, the ends, the repeat starts, the cohort
+    # cells.
+    n = _exec(
         cur,
-        f"""INSERT INTO {_t(KpiActivity)}
-                (level, day, store_id, channel, tier_id, active, repeating)
-            SELECT level, day, store_id, channel, tier_id,
-                   SUM(CASE g WHEN 'end' THEN -na ELSE na END),
-                   SUM(CASE g WHEN 'end' THEN -nr ELSE nr END)
-            FROM kpi_ev WHERE g <> 'cohort'
-            GROUP BY 1, 2, 3, 4, 5
-            HAVING SUM(CASE g WHEN 'end' THEN -na ELSE na END) <> 0
-                OR SUM(CASE g WHEN 'end' THEN -nr ELSE nr END) <> 0""",  # noqa: S608
+        f"""INSERT INTO {w.ev}
+            WITH x AS ({_member_days(w, level, store, channel, where)}),
+            y AS MATERIALIZED (  -- read by the four GROUP BYs below
+                SELECT x.store_id, x.channel, x.tier_id,
+                       GREATEST(x.day + 1, cp.yend) AS a_start,
+                       CASE WHEN x.next IS NOT NULL  -- GREATEST skips NULLs
+                            THEN GREATEST(x.next + 1, cp.yend) END AS r_start,
+                       c.yend AS a_end,
+                       x.jm AS cm, c.month AS om,
+                       GREATEST(x.joined, x.day) AS cday,
+                       (x.prev IS NULL OR cp.month < c.month) AND c.month >= x.jm
+                           AS cohort
+                FROM x
+                JOIN {w.cal} c ON c.day = x.day
+                LEFT JOIN {w.cal} cp ON cp.day = x.prev
+            )
+            SELECT %(level)s, 'start', a_start, NULL::date, NULL::date, store_id, channel,
+                   tier_id, COUNT(*), 0, 0
+            FROM y WHERE a_start < a_end GROUP BY a_start, store_id, channel, tier_id
+            UNION ALL
+            SELECT %(level)s, 'end', a_end, NULL, NULL, store_id, channel, tier_id,
+                   COUNT(*) FILTER (WHERE a_start < a_end),
+                   COUNT(*) FILTER (WHERE r_start < a_end), 0
+            FROM y GROUP BY a_end, store_id, channel, tier_id
+            UNION ALL
+            SELECT %(level)s, 'repeat', r_start, NULL, NULL, store_id, channel, tier_id,
+                   0, COUNT(*), 0
+            FROM y WHERE r_start < a_end GROUP BY r_start, store_id, channel, tier_id
+            UNION ALL
+            SELECT %(level)s, 'cohort', cday, cm, om, store_id, channel, tier_id, 0, 0,
+                   COUNT(*)
+            FROM y WHERE cohort GROUP BY cday, cm, om, store_id, channel, tier_id""",  # noqa: S608
+        {"level": level},
     )
-    cohorts = _exec(
-        cur,
-        f"""INSERT INTO {_t(KpiCohort)} (level, joined_month, order_month, day, store_id,
-                channel, tier_id, members)
-            SELECT level, cm, om, day, store_id, channel, tier_id, nc
-            FROM kpi_ev WHERE g = 'cohort'""",  # noqa: S608
-    )
-    return {"activity": activity, "cohorts": cohorts}
+    return {f"events_{level or 'all'}": n}
 
 
-def _member_days(level: str, store: str, channel: str, where: str) -> str:
+def _member_days(w: _Work, level: str, store: str, channel: str, where: str) -> str:
     """The level's member-days with orders, each with the day before and after it (NULL
     at either end): rows of (member_id, tier_id, joined, jm, store_id, channel, day,
-    prev, next). kpi_od has one row per member, day, store and channel, so at level sc
+    prev, next). `od` has one row per member, day, store and channel, so at level sc
     one window gives both neighbours. Above it a member's day can have several rows
     (stores, channels): the first row of a day keeps it (the row before it is the
     previous day), and the next day is the following kept row, from a second window
@@ -312,7 +489,7 @@ def _member_days(level: str, store: str, channel: str, where: str) -> str:
         return f"""
         SELECT o.member_id, o.tier_id, o.joined, o.jm, {store} AS store_id,
                {channel} AS channel, o.day, LAG(o.day) OVER w AS prev{lead}
-        FROM kpi_od o {where}
+        FROM {w.od} o {where}
         WINDOW w AS (PARTITION BY {by} ORDER BY o.day)"""  # noqa: S608
 
     if level == "sc":
@@ -324,28 +501,82 @@ def _member_days(level: str, store: str, channel: str, where: str) -> str:
         WINDOW w AS (PARTITION BY {by_d} ORDER BY d.day)"""  # noqa: S608
 
 
-def _first_orders(cur) -> dict:
-    cur.execute(f"DELETE FROM {_t(KpiFirstOrder)}")  # noqa: S608
+def _first_orders(cur, w: _Work) -> dict:
     n = _exec(
         cur,
-        f"""INSERT INTO {_t(KpiFirstOrder)} (member_id, first_at, first_day, store_id,
-                channel, lead, second_day, referred, tier_id)
-            SELECT y.member_id, y.first_at, y.first_day, y.store_id, y.channel,
-                   ROW_NUMBER() OVER (PARTITION BY y.member_id
-                                      ORDER BY y.store_id NULLS FIRST, y.channel) = 1,
-                   y.second_day, y.referred, y.tier_id
-            FROM (
-                SELECT x.*, MIN(CASE WHEN x.day > x.first_day THEN x.day END)
-                                OVER (PARTITION BY x.member_id) AS second_day
+        w.as_select(
+            w.first,
+            f"""SELECT y.member_id, y.first_at, y.first_day, y.store_id, y.channel,
+                       ROW_NUMBER() OVER (PARTITION BY y.member_id
+                                          ORDER BY y.store_id NULLS FIRST, y.channel) = 1
+                           AS lead,
+                       y.second_day, y.referred, y.tier_id
                 FROM (
-                    SELECT o.member_id, o.tier_id, o.referred, o.day, o.store_id, o.channel,
-                           o.first_at, MIN(o.first_at) OVER w AS m_first,
-                           MIN(o.day) OVER w AS first_day
-                    FROM kpi_od o WHERE o.orders > 0
-                    WINDOW w AS (PARTITION BY o.member_id)
-                ) x
-            ) y
-            WHERE y.first_at = y.m_first
-            ORDER BY y.first_at""",  # noqa: S608
+                    SELECT x.*, MIN(CASE WHEN x.day > x.first_day THEN x.day END)
+                                    OVER (PARTITION BY x.member_id) AS second_day
+                    FROM (
+                        SELECT o.member_id, o.tier_id, o.referred, o.day, o.store_id,
+                               o.channel, o.first_at, MIN(o.first_at) OVER w AS m_first,
+                               MIN(o.day) OVER w AS first_day
+                        FROM {w.od} o WHERE o.orders > 0
+                        WINDOW w AS (PARTITION BY o.member_id)
+                    ) x
+                ) y
+                WHERE y.first_at = y.m_first
+                ORDER BY y.first_at""",  # noqa: S608
+        ),
     )
     return {"first_orders": n}
+
+
+# What each rollup is made of: its columns, in the order of the SELECT that fills them.
+_COPIED = (
+    (
+        KpiSalesDay,
+        "day, store_id, channel, tier_id, sales, orders, gross_eur, returns_eur",
+        "sales",
+    ),
+    (KpiMembersDay, "day, tier_id, referred, members", "members"),
+    (KpiLedgerDay, "day, kind, tier_id, credit, debit", "ledger"),
+    (
+        KpiFirstOrder,
+        "member_id, first_at, first_day, store_id, channel, lead, second_day, referred, tier_id",
+        "first",
+    ),
+)
+
+
+def _publish(cur, w: _Work) -> dict:
+    """Replace every rollup with the work tables' rows (in the caller's transaction).
+    A serial run computes the sales and members here: they are small, and the serial
+    run has no other connection to compute them on."""
+    rows: dict[str, int] = {}
+    if not w.shared:
+        rows.update(_sales(cur, w))
+        rows.update(_members(cur, w))
+    for model in ROLLUPS:
+        cur.execute(f"DELETE FROM {_t(model)}")  # noqa: S608
+    for model, columns, table in _COPIED:
+        cur.execute(
+            f"INSERT INTO {_t(model)} ({columns}) SELECT * FROM {getattr(w, table)}"  # noqa: S608
+        )
+    rows["activity"] = _exec(
+        cur,
+        f"""INSERT INTO {_t(KpiActivity)}
+                (level, day, store_id, channel, tier_id, active, repeating)
+            SELECT level, day, store_id, channel, tier_id,
+                   SUM(CASE g WHEN 'end' THEN -na ELSE na END),
+                   SUM(CASE g WHEN 'end' THEN -nr ELSE nr END)
+            FROM {w.ev} WHERE g <> 'cohort'
+            GROUP BY 1, 2, 3, 4, 5
+            HAVING SUM(CASE g WHEN 'end' THEN -na ELSE na END) <> 0
+                OR SUM(CASE g WHEN 'end' THEN -nr ELSE nr END) <> 0""",  # noqa: S608
+    )
+    rows["cohorts"] = _exec(
+        cur,
+        f"""INSERT INTO {_t(KpiCohort)} (level, joined_month, order_month, day, store_id,
+                channel, tier_id, members)
+            SELECT level, cm, om, day, store_id, channel, tier_id, nc
+            FROM {w.ev} WHERE g = 'cohort'""",  # noqa: S608
+    )
+    return rows

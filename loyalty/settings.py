@@ -224,6 +224,9 @@ CARAT_SITE_URL = env("CARAT_SITE_URL", default="http://127.0.0.1:8000")
 CARAT_CONFIG_CACHE_SECONDS = env.int("CARAT_CONFIG_CACHE_SECONDS", default=5)
 # The dashboard reads the KPI rollups while the last run is younger than this (seconds).
 CARAT_KPI_ROLLUP_MAX_AGE = env.int("CARAT_KPI_ROLLUP_MAX_AGE", default=3 * 3600)
+# Connections the rollup job reads and computes on (2: one snapshot shared by two; 1: one
+# REPEATABLE READ transaction, as inside a caller's transaction).
+CARAT_KPI_ROLLUP_WORKERS = env.int("CARAT_KPI_ROLLUP_WORKERS", default=2)
 CARAT_EUR_PER_CARAT = Decimal(env("CARAT_EUR_PER_CARAT", default="0.05"))
 CARAT_MAIL_DOMAIN = env("CARAT_MAIL_DOMAIN", default="carat.example")
 CARAT_SENDING_TIMEOUT_SECONDS = env.int("CARAT_SENDING_TIMEOUT_SECONDS", default=900)
