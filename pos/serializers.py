@@ -4,16 +4,19 @@ Input serializers only parse and shape what clients send (types, required fields
 the services decide what is allowed. Output serializers render what services and selectors
 return. Money travels as decimal strings both ways; datetimes carry an offset."""
 
+import sys
 from collections.abc import Mapping
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import MaxLengthValidator, ProhibitNullCharactersValidator
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import SkipField, empty
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from campaigns.models import ActionType, Reward, Voucher
 from campaigns.selectors import pending_carats_for
@@ -51,11 +54,24 @@ class StrictSerializer(serializers.Serializer):
         if fields is None or type(data) is not dict:
             return None
         validated = {}
+        text = _plain_text[cls]
         try:
             for name, value in data.items():
                 field = fields.get(name)
                 if field is None:
                     return None
+                limit = text.get(name)
+                if (
+                    limit is not None
+                    and type(value) is str
+                    and 0 < len(value) <= limit
+                    and value.isascii()
+                    and "\x00" not in value
+                    and value.strip() == value
+                ):
+                    # What the CharField returns for it, without its validator calls.
+                    validated[name] = value
+                    continue
                 validated[name] = field.run_validation(value)
         except (serializers.ValidationError, DjangoValidationError, SkipField):
             return None
@@ -65,6 +81,16 @@ class StrictSerializer(serializers.Serializer):
 
 
 _plain: dict[type, dict | None] = {}
+# Per class: its plain CharFields whose only checks are DRF's defaults and a max_length ->
+# that length (a sys.maxsize without one). A non-blank ASCII string without a NUL or
+# surrogates (ASCII has none), sent without surrounding spaces and not too long, is what
+# such a field returns unchanged.
+_plain_text: dict[type, dict[str, int]] = {}
+_TEXT_CHECKS = (
+    MaxLengthValidator,
+    ProhibitNullCharactersValidator,
+    ProhibitSurrogateCharactersValidator,
+)
 
 
 def _plain_fields(cls) -> dict | None:
@@ -91,6 +117,13 @@ def _plain_fields(cls) -> dict | None:
             )
             fields[name] = field
         _plain[cls] = fields if plain else None
+        _plain_text[cls] = {
+            name: sys.maxsize if field.max_length is None else field.max_length
+            for name, field in fields.items()
+            if type(field) is serializers.CharField
+            and field.min_length is None
+            and all(type(v) in _TEXT_CHECKS for v in field.validators)
+        }
     return _plain[cls]
 
 

@@ -82,6 +82,20 @@ WRONG = [
     "12",
     "12.5",
     "1e3",
+    # text the fields take apart: a NUL, a surrogate, other non-ASCII, the length limits
+    "a\x00b",
+    "\ud800",
+    "Zoë",
+    "\tR-1",
+    "R-1\n",
+    "x" * 8,
+    "x" * 9,
+    "x" * 16,
+    "x" * 17,
+    "x" * 64,
+    "x" * 65,
+    "x" * 80,
+    "x" * 81,
 ]
 
 
