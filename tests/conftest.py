@@ -1,8 +1,18 @@
 import pytest
+from django.core.cache import cache
 
 from campaigns.services import member_enroll
 from pos import api_auth
 from tests.factories import StoreFactory, make_program, make_rate
+
+
+@pytest.fixture
+def fresh_cache():
+    """An empty cache before and after the test: the API's idempotency records and rate
+    counters live there."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

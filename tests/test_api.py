@@ -13,7 +13,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 from django.db.models import Sum
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -85,11 +84,8 @@ def client_for(plain_key: str | None) -> Api:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
+def _fresh_cache(fresh_cache):
     """Idempotency records and throttle counters live in the cache."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

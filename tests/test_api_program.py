@@ -44,11 +44,8 @@ from tests.test_api import snapshot as core_snapshot
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
+def _fresh_cache(fresh_cache):
     """Idempotency records and throttle counters live in the cache."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Group, Permission
-from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -42,10 +41,8 @@ def assert_escaped(html: str, *, raw_tags=(SCRIPT,), escaped=(SCRIPT_ESCAPED,), 
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
+def _fresh_cache(fresh_cache):
+    """Idempotency records and throttle counters live in the cache."""
 
 
 @pytest.fixture
