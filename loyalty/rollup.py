@@ -194,7 +194,7 @@ def _build_parallel(workers: int) -> KpiRollupRun:
         conns[1].execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
         conns += [_connect() for _ in range(workers - 2)]
         reader, other = conns[0], conns[1]
-        for conn in (reader, other):
+        for conn in conns:  # the readers in their transactions, the others before theirs
             for statement in SESSION:
                 conn.execute(statement.format(scope="SESSION"))
         _all_done(

@@ -60,13 +60,22 @@ def test_the_parallel_build_writes_what_the_serial_one_does(book):
     assert work_tables() == []
 
 
-def test_three_workers_share_the_steps(book):
+def test_three_workers_share_the_steps_with_the_jobs_settings(book, monkeypatch):
     with travel(LATER):
         kpi_rollup_build(workers=1)
     expected = contents()
+    real_on, seen = rollup._on, {}
+
+    def on(conn, rows, name, step, *args):
+        seen[name] = (id(conn), conn.execute("SHOW work_mem").fetchone()[0])
+        return real_on(conn, rows, name, step, *args)
+
+    monkeypatch.setattr(rollup, "_on", on)
     with travel(LATER):
         kpi_rollup_build(workers=3)
     assert contents() == expected
+    # every step with the job's memory (the first one takes the third connection)
+    assert {mem for _conn, mem in seen.values()} == {"512MB"}
 
 
 def test_both_readers_count_the_same_snapshot(book, antwerp, monkeypatch):
