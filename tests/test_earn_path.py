@@ -102,6 +102,40 @@ def test_an_upgrading_sale_sends_the_upgrade_and_its_mail_with_the_write(
     assert mail.occasion.startswith("tier:marquise:") and mail.status == "scheduled"
 
 
+def test_a_first_purchase_sends_its_challenge_enrolments_with_the_write(member, antwerp, settings):
+    from campaigns.models import Challenge, ChallengeEnrolment
+
+    settings.CARAT_CONFIG_CACHE_SECONDS = 60
+    started = timezone.now() - timedelta(days=1)
+    for name in ("Second sparkle", "Second glow"):
+        Challenge.objects.create(
+            name=name,
+            goal="second_purchase",
+            enrolment="first_purchase",
+            window_days=90,
+            starts_at=started,
+        )
+    other = member_enroll(email="grace@example.com", first_name="Grace", last_name="Hopper")
+    _sale(other, antwerp, "WARM")  # fills the configuration cache, challenges included
+    with CaptureQueriesContext(connection) as ctx:
+        result = _sale(member, antwerp, "FIRST", "80.00")
+    assert result.carats_awarded == 80
+    statements = _statements(ctx)
+    # Still two round trips: the write's pipeline holds both enrolments.
+    assert len(statements) == 2, statements
+    assert "INSERT INTO pos_purchase" in statements[1]
+    assert statements[1].count("campaigns_challengeenrolment") == 2
+    enrolments = ChallengeEnrolment.objects.filter(member=member)
+    assert sorted(e.challenge.name for e in enrolments) == ["Second glow", "Second sparkle"]
+    assert {(e.status, e.baseline["channel"], e.progress) for e in enrolments} == {
+        ("active", "store", 0)
+    }
+    # The second purchase completes both (the first one started them, it did not count).
+    second = _sale(member, antwerp, "SECOND", "10.00")
+    assert "Second sparkle completed" in second.purchase.earning_reason
+    assert ChallengeEnrolment.objects.filter(member=member, status="completed").count() == 2
+
+
 def test_an_upgrade_the_nightly_job_made_meanwhile_sends_no_mail_with_the_write(
     member, antwerp, tiers, monkeypatch
 ):

@@ -55,12 +55,16 @@ def _deadline(ch: Challenge, start: datetime) -> datetime | None:
     return min(ends) if ends else None
 
 
+def _enrolment(ch: Challenge, member: Member, at: datetime, baseline: dict) -> ChallengeEnrolment:
+    return ChallengeEnrolment(
+        challenge=ch, member=member, enrolled_at=at, deadline=_deadline(ch, at), baseline=baseline
+    )
+
+
 def _enrol(
     ch: Challenge, member: Member, at: datetime, baseline: dict
 ) -> ChallengeEnrolment | None:
-    enrolment = ChallengeEnrolment(
-        challenge=ch, member=member, enrolled_at=at, deadline=_deadline(ch, at), baseline=baseline
-    )
+    enrolment = _enrolment(ch, member, at, baseline)
     # One statement: a first purchase enrols in every first-purchase challenge.
     return enrolment if hot_sql.insert(enrolment, unless_exists=True) else None
 
@@ -86,20 +90,31 @@ def challenge_on_purchase(
     base_carats: int,
     tier: Tier | None = None,
     active_enrolments: int | None = None,
+    enrol_later: list | None = None,
 ) -> ChallengeOutcome:
     """Enrol (first purchase, tier, segment), move progress, complete and reward. The
     multiplier reward comes back as extra carats for the sale's own ledger line; other
     rewards are booked here. Runs inside the sale's transaction (the member row is
     locked there), so a replayed receipt never reaches it twice. `tier` and
     `active_enrolments` (the member's tier and number of active enrolments, when the
-    caller has read them) save their queries."""
+    caller has read them) save their queries.
+
+    `enrol_later`: a list for the first-purchase enrolments' INSERTs (PostgreSQL), when
+    the member has no active enrolment: the caller sends them with its write, in the same
+    transaction. Nothing here reads them back then: they do not count this sale, and no
+    earlier enrolment of the member can be moved by it."""
     outcome = ChallengeOutcome()
     baseline = {"channel": channel, "categories": sorted(categories)}
     fresh: set[int] = set()
     enrolled_now = False
     for ch in _open_challenges(occurred_at):
         if ch.enrolment == Challenge.Enrolment.FIRST_PURCHASE:
-            if first_purchase and _enrol(ch, member, occurred_at, baseline):
+            if not first_purchase:
+                continue
+            if enrol_later is not None and active_enrolments == 0:
+                enrolment = _enrolment(ch, member, occurred_at, baseline)
+                enrol_later.append(hot_sql.insert_statement(enrolment, unless_exists=True))
+            elif _enrol(ch, member, occurred_at, baseline):
                 fresh.add(ch.pk)  # the first purchase starts the challenge, it does not count
         elif _eligible(ch, member, tier) and _enrol(
             ch, member, occurred_at, {"channel": "", "categories": []}
