@@ -23,7 +23,8 @@ from loyalty import hot_sql
 from loyalty.errors import NotFound
 from members.models import LedgerEntry, Member
 from members.selectors import MEMBER_COLUMNS, member_from_row
-from tiers.models import MemberTier
+from tiers.models import MemberTier, Tier
+from tiers.services import tier_upgrade_moved_condition
 
 from .models import Purchase
 
@@ -215,23 +216,14 @@ def sale_write(
     return SaleWritten(purchase_id=purchase_id, balance=balance, then=tuple(rows))
 
 
-# The upgrade mail of a sale, sent in the write's round trip after the upgrade's
-# statement: written only if that statement moved the member's status (it sets
-# `reached_at` to the sale's time; a status the nightly job moved has its own).
-_MOVED_TO = (
-    "EXISTS (SELECT 1 FROM tiers_membertier WHERE member_id = %s AND tier_id = %s "
-    "AND reached_at = %s)"
-)
-
-
 def upgrade_mail_statement(
-    mail: MessageLog, *, member_id: int, target_id: int, now: datetime
+    mail: MessageLog, *, member: Member, target: Tier, now: datetime
 ) -> tuple[str, list]:
-    """The INSERT of `mail` (unless its occasion is claimed already), written only if the
-    member's status is now `target_id`, reached at `now` (the upgrade of this sale)."""
-    return hot_sql.insert_statement(
-        mail, unless_exists=True, when=_MOVED_TO, when_params=(member_id, target_id, now)
-    )
+    """The INSERT of `mail` (unless its occasion is claimed already), sent in the write's
+    round trip after the upgrade's statement, and written only if that statement moved the
+    member's status (tiers.services.tier_upgrade_moved_condition)."""
+    when, params = tier_upgrade_moved_condition(member=member, target=target, now=now)
+    return hot_sql.insert_statement(mail, unless_exists=True, when=when, when_params=params)
 
 
 def _orm_facts(field, value, since, top_rank, day_start, day_end, challenges) -> SaleFacts:

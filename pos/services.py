@@ -360,9 +360,7 @@ def _sale(
             due_at=now,
         )
         if mail is not None:
-            then.append(
-                upgrade_mail_statement(mail, member_id=member.pk, target_id=target.pk, now=now)
-            )
+            then.append(upgrade_mail_statement(mail, member=member, target=target, now=now))
     upgrade_sent = bool(then)  # the upgrade's statement first: written.then[0]
     then += enrolments or []
     written = sale_write(

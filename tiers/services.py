@@ -128,7 +128,6 @@ def tier_upgrade(
     """The sale's upgrade, when the sale has already read the qualifying carats and the
     tier under the member's row lock (pos.services): written only if the status is still
     `current` (the nightly job may have moved it meanwhile; then re-evaluate in full)."""
-    note = f"{qualifying} qualifying carats"
     if hot_sql.available():
         sql, params = tier_upgrade_statement(
             member=member, current=current, target=target, qualifying=qualifying, now=now
@@ -144,7 +143,7 @@ def tier_upgrade(
                 from_tier=current,
                 to_tier=target,
                 reason=TierChange.Reason.UPGRADE,
-                note=note,
+                note=_upgrade_note(qualifying),
                 changed_at=now,
             )
     return tier_upgrade_done(member=member, current=current, target=target, moved=moved, now=now)
@@ -163,9 +162,27 @@ def tier_upgrade_statement(
         "now": now,
         "hold": hold_end(now),
         "reason": TierChange.Reason.UPGRADE.value,
-        "note": f"{qualifying} qualifying carats",
+        "note": _upgrade_note(qualifying),
     }
     return _UPGRADE, params
+
+
+def tier_upgrade_moved_condition(*, member: Member, target: Tier, now: datetime) -> tuple:
+    """An SQL condition (with its parameters) that holds after tier_upgrade_statement only
+    if that statement moved the status: a statement sent after it in the same pipeline
+    (the sale's upgrade mail) can be written only then. A status the nightly job moved has
+    its own `reached_at`."""
+    return _MOVED_TO, (member.pk, target.pk, now)
+
+
+_MOVED_TO = (
+    "EXISTS (SELECT 1 FROM tiers_membertier WHERE member_id = %s AND tier_id = %s "
+    "AND reached_at = %s)"
+)
+
+
+def _upgrade_note(qualifying: int) -> str:
+    return f"{qualifying} qualifying carats"
 
 
 def tier_upgrade_done(
