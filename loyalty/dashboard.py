@@ -30,6 +30,7 @@ from django.utils.formats import number_format
 
 from loyalty import kpis
 from loyalty.kpis import Dashboard, Filters, Period, Rate
+from loyalty.widgets import IsoDateInput
 from pos.models import Channel, Store
 from tiers.models import Tier
 
@@ -66,8 +67,8 @@ def preset_period(preset: str, today: date) -> Period:
 
 class DashboardForm(forms.Form):
     period = forms.ChoiceField(choices=PRESETS, required=False)
-    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(required=False, widget=IsoDateInput)
+    end = forms.DateField(required=False, widget=IsoDateInput)
     store = forms.ChoiceField(required=False)
     channel = forms.ChoiceField(required=False, choices=[("", "All channels"), *Channel.choices])
     tier = forms.ChoiceField(required=False)

@@ -4,11 +4,9 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import PasswordResetForm
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.widgets import IsoDateInput as DateInput
+
 from .models import User
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
 
 
 class SignupForm(forms.Form):

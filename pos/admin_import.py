@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
 from loyalty.errors import DomainError
+from loyalty.widgets import IsoDateInput
 
 from .imports import history_import
 
@@ -23,7 +24,7 @@ class ImportForm(forms.Form):
     launch_date = forms.DateField(
         required=False,
         help_text="Tiers are computed as of the start of this day (YYYY-MM-DD); empty = now.",
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=IsoDateInput,
     )
     dry_run = forms.BooleanField(
         required=False,
