@@ -50,8 +50,12 @@ TRUSTED = frozenset({"site_url", "account_url", "rewards_url", "profile_url"})
 ALIASES: dict[str, str] = {
     "member.first_name": "first_name",
     "member.last_name": "last_name",
+    "member.balance": "balance",
     "tier.name": "tier",
     "carats": "expiring_carats",
+    "lines": "basket",
+    "membership.club.name": "club",
+    "membership.ends_at": "club_ends",
 }
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}")
@@ -139,6 +143,11 @@ def render(text: str, values: Mapping[str, object]) -> str:
     return "".join(piece for piece, _staff in render_pieces(text, values))
 
 
+def names(text: str) -> set[str]:
+    """The documented variables the text places."""
+    return {n for m in _PLACEHOLDER.finditer(text or "") if (n := _known(m.group(1)))}
+
+
 def uses(text: str, name: str) -> bool:
     """Does the text place the variable `name`?"""
-    return any(_known(m.group(1)) == name for m in _PLACEHOLDER.finditer(text or ""))
+    return name in names(text)

@@ -8,6 +8,7 @@ DO NOTHING), so a job run twice claims nothing new. Sending moves a row from que
 sending with a conditional UPDATE, so two workers never send the same row."""
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -435,46 +436,55 @@ def _basket_lines(lines) -> str:
     return "\n".join(out)
 
 
-def mail_values(*, member: Member, log: MessageLog | None = None, gift: str = "") -> dict[str, str]:
+def mail_values(
+    *,
+    member: Member,
+    log: MessageLog | None = None,
+    gift: str = "",
+    needed: Iterable[str] | None = None,
+) -> dict[str, str]:
     """The documented variables (campaigns.mailtext.VARIABLES) for `member`: plain
-    strings, the only things a staff-written text can show. Call it in the member's
-    language and time zone."""
+    strings, the only things a staff-written text can show. Only the `needed` ones that
+    take a query are computed (all when None). Call it in the member's language and time
+    zone."""
     from campaigns.services.challenges import challenges_for_member
     from campaigns.services.messaging import message_context
     from tiers.selectors import member_progress
     from tiers.services import downgrade_deadline
 
-    site = settings.CARAT_SITE_URL.rstrip("/")
+    want = set(mailtext.VARIABLES) if needed is None else set(needed)
     values = {
         "first_name": member.first_name,
         "last_name": member.last_name,
         "balance": str(member.balance),
         "gift": gift,
-        "site_url": site,
+        "site_url": settings.CARAT_SITE_URL.rstrip("/"),
         "account_url": _absolute(reverse("members:home")),
         "rewards_url": _absolute(reverse("members:rewards")),
         "profile_url": _absolute(reverse("members:profile")),
     }
     if member.pk is None:  # a test mail to an empty segment
         return values
-    progress = member_progress(member)
-    values["tier"] = progress.tier.name
-    values["next_tier"] = progress.next_tier.name if progress.next_tier else ""
-    values["carats_to_next_tier"] = (
-        str(progress.carats_to_next) if progress.carats_to_next is not None else ""
-    )
-    values["tier_deadline"] = _local_date(downgrade_deadline(member=member))
-    values["challenges"] = "\n".join(
-        _("%(name)s: %(description)s (%(days)s days left)")
-        % {
-            "name": c.enrolment.challenge.name,
-            "description": c.enrolment.challenge.description,
-            "days": c.days_left,
-        }
-        if c.days_left is not None
-        else f"{c.enrolment.challenge.name}: {c.enrolment.challenge.description}"
-        for c in challenges_for_member(member)
-    )
+    if want & {"tier", "next_tier", "carats_to_next_tier"}:
+        progress = member_progress(member)
+        values["tier"] = progress.tier.name
+        values["next_tier"] = progress.next_tier.name if progress.next_tier else ""
+        to_go = progress.carats_to_next
+        values["carats_to_next_tier"] = "" if to_go is None else str(to_go)
+    if "tier_deadline" in want:
+        values["tier_deadline"] = _local_date(downgrade_deadline(member=member))
+    if "challenges" in want:
+        values["challenges"] = "\n".join(
+            _("%(name)s: %(description)s (%(days)s days left)")
+            % {
+                "name": c.enrolment.challenge.name,
+                "description": c.enrolment.challenge.description,
+                "days": c.days_left,
+            }
+            if c.days_left is not None
+            else f"{c.enrolment.challenge.name}: {c.enrolment.challenge.description}"
+            for c in challenges_for_member(member)
+        )
     if log is not None:
         facts = {**message_context(log), **(log.context or {})}
         values["basket"] = _basket_lines(facts.get("lines"))
@@ -488,16 +498,17 @@ def mail_values(*, member: Member, log: MessageLog | None = None, gift: str = ""
     return values
 
 
-def _staff_texts(source, member: Member, values: dict) -> tuple[str, list[tuple[str, bool]]]:
+def _staff_texts(
+    source, member: Member, *, log: MessageLog | None = None, gift: str = ""
+) -> tuple[str, list[tuple[str, bool]]]:
     """(subject, body pieces) of a staff-written text, through the sandbox."""
     subject_t, body_t = source.texts(member.language)
+    basket = getattr(source, "trigger", "") == "cart_abandoned"
+    needed = mailtext.names(subject_t) | mailtext.names(body_t)
+    values = mail_values(member=member, log=log, gift=gift, needed=needed)
     subject = mailtext.render(subject_t, values).strip()
     pieces = mailtext.render_pieces(body_t, values)
-    if (
-        getattr(source, "trigger", "") == "cart_abandoned"
-        and values.get("basket")
-        and not mailtext.uses(body_t, "basket")
-    ):
+    if basket and values.get("basket") and "basket" not in needed:
         # The events API promises the basket's items in this mail: a text that does not
         # place them gets them at the end.
         pieces += [("\n\n", True), (values["basket"], False)]
@@ -505,7 +516,7 @@ def _staff_texts(source, member: Member, values: dict) -> tuple[str, list[tuple[
 
 
 _MARK = "\x00{}\x00"
-_MARKS = re.compile("\x00(\\d+)\x00")
+_MARKS = re.compile("\x00([01])\x00")
 
 
 def _file_texts(trigger: str, ctx: dict, member: Member) -> tuple[str, list[tuple[str, bool]]]:
@@ -545,13 +556,13 @@ def render_message(log: MessageLog) -> tuple[str, str, str]:
     else:
         cfg = source = TriggerConfig.objects.filter(trigger=log.trigger).first()
     with translation.override(member.language), timezone.override(member.time_zone):
-        gift = _gift_text(log, cfg) if cfg is not None and cfg.has_gift else ""
-        values = mail_values(member=member, log=log, gift=gift)
         if source is None:
-            ctx = {"site_url": values["site_url"], **message_context(log), **(log.context or {})}
+            site_url = settings.CARAT_SITE_URL.rstrip("/")
+            ctx = {"site_url": site_url, **message_context(log), **(log.context or {})}
             subject, pieces = _file_texts(log.trigger, ctx, member)
         else:
-            subject, pieces = _staff_texts(source, member, values)
+            gift = _gift_text(log, cfg) if cfg is not None and cfg.has_gift else ""
+            subject, pieces = _staff_texts(source, member, log=log, gift=gift)
             if cfg is not None and cfg.has_gift and not _mentions_gift(source, member, cfg):
                 subject = f"{subject} — {_('a gift is inside')}"
         unsubscribe = _absolute(reverse("campaigns:unsubscribe", args=[unsubscribe_token(member)]))
@@ -802,7 +813,7 @@ def broadcast_render(broadcast: Broadcast, member: Member) -> tuple[str, str]:
     """The broadcast as `member` would read it (the console's preview, the test mail):
     through the sandbox, like the real sending."""
     with translation.override(member.language), timezone.override(member.time_zone):
-        subject, pieces = _staff_texts(broadcast, member, mail_values(member=member))
+        subject, pieces = _staff_texts(broadcast, member)
     return subject, "".join(piece for piece, _staff in pieces)
 
 
