@@ -408,6 +408,14 @@ def _absolute(path: str) -> str:
     return settings.CARAT_SITE_URL.rstrip("/") + path
 
 
+def _zone(member: Member) -> ZoneInfo:
+    """The member's time zone (the site's if the stored name is not one)."""
+    try:
+        return ZoneInfo(member.time_zone)
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        return ZoneInfo(settings.TIME_ZONE)
+
+
 def _local_date(at) -> str:
     """A date (or a moment, in the active time zone) as the member's language writes it."""
     if at is None:
@@ -555,7 +563,7 @@ def render_message(log: MessageLog) -> tuple[str, str, str]:
         source = log.broadcast
     else:
         cfg = source = TriggerConfig.objects.filter(trigger=log.trigger).first()
-    with translation.override(member.language), timezone.override(member.time_zone):
+    with translation.override(member.language), timezone.override(_zone(member)):
         if source is None:
             site_url = settings.CARAT_SITE_URL.rstrip("/")
             ctx = {"site_url": site_url, **message_context(log), **(log.context or {})}
@@ -812,7 +820,7 @@ def message_results(*, days: int = 14) -> list[dict]:
 def broadcast_render(broadcast: Broadcast, member: Member) -> tuple[str, str]:
     """The broadcast as `member` would read it (the console's preview, the test mail):
     through the sandbox, like the real sending."""
-    with translation.override(member.language), timezone.override(member.time_zone):
+    with translation.override(member.language), timezone.override(_zone(member)):
         subject, pieces = _staff_texts(broadcast, member)
     return subject, "".join(piece for piece, _staff in pieces)
 
