@@ -1,13 +1,12 @@
-import csv
-from itertools import chain
-
 from django.contrib import admin, messages
-from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 
 from loyalty.admin_tools import EstimatedCountPaginator, ReadOnlyAdmin
+from loyalty.csvexport import csv_response
 from loyalty.errors import DomainError
 
+from . import mailtext
 from .models import (
     ActionRule,
     Award,
@@ -362,28 +361,6 @@ class SegmentAdmin(admin.ModelAdmin):
     @admin.action(description="Export members as CSV")
     def export_csv(self, request, queryset):
         segment = queryset.first()
-        rows = (
-            segment_members(segment)
-            .order_by("pk")
-            .values_list(
-                "member_number",
-                "email",
-                "first_name",
-                "last_name",
-                "language",
-                "country",
-                "balance",
-                "purchase_count",
-                "lifetime_spend_eur",
-                "last_purchase_at",
-            )
-        )
-
-        class Echo:
-            def write(self, value):
-                return value
-
-        writer = csv.writer(Echo())
         header = [
             "member_number",
             "email",
@@ -396,14 +373,28 @@ class SegmentAdmin(admin.ModelAdmin):
             "lifetime_spend_eur",
             "last_purchase_at",
         ]
-        stream = (writer.writerow(r) for r in chain([header], rows.iterator(chunk_size=5000)))
-        response = StreamingHttpResponse(stream, content_type="text/csv")
-        response["Content-Disposition"] = f'attachment; filename="segment-{segment.pk}.csv"'
-        return response
+        rows = segment_members(segment).order_by("pk").values_list(*header)
+        # The shared writer: members write their own names, so text cells that a
+        # spreadsheet would run as a formula are neutralised; UTF-8 with a BOM.
+        return csv_response(f"segment-{segment.pk}.csv", header, rows.iterator(chunk_size=5000))
+
+
+class MailTextsAdmin(admin.ModelAdmin):
+    """Subjects and bodies are staff-written texts rendered in the sandbox
+    (campaigns.mailtext): the list of variables stands beside each body field, and the
+    model's validator refuses anything else with a message under the field."""
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if formfield is not None and db_field.name.startswith("body_"):
+            formfield.help_text = mailtext.HELP_TEXT
+        elif formfield is not None and db_field.name.startswith("subject_"):
+            formfield.help_text = mailtext.SUBJECT_HELP_TEXT
+        return formfield
 
 
 @admin.register(TriggerConfig)
-class TriggerConfigAdmin(admin.ModelAdmin):
+class TriggerConfigAdmin(MailTextsAdmin):
     list_display = [
         "trigger",
         "enabled",
@@ -444,7 +435,7 @@ class TriggerConfigAdmin(admin.ModelAdmin):
 
 
 @admin.register(Broadcast)
-class BroadcastAdmin(admin.ModelAdmin):
+class BroadcastAdmin(MailTextsAdmin):
     list_display = ["name", "segment", "scheduled_at", "status", "recipients", "results"]
     list_filter = ["status"]
     readonly_fields = ["status", "recipients", "preview"]

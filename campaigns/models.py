@@ -10,6 +10,8 @@ from django.utils import timezone
 from members.models import Member
 from tiers.models import Tier
 
+from .mailtext import validate_mail_text
+
 
 class Program(models.Model):
     """The loyalty program's base settings (one row)."""
@@ -457,12 +459,16 @@ class Trigger(models.TextChoices):
 class MailTexts(models.Model):
     """Subject and body per member language (English is the fallback)."""
 
-    subject_en = models.CharField(max_length=200)
-    body_en = models.TextField()
-    subject_nl = models.CharField(max_length=200, blank=True)
-    body_nl = models.TextField(blank=True)
-    subject_fr = models.CharField(max_length=200, blank=True)
-    body_fr = models.TextField(blank=True)
+    # Every field here is staff-written and rendered by campaigns.mailtext (the sandbox):
+    # the validator refuses anything but its documented variables.
+    subject_en = models.CharField(max_length=200, validators=[validate_mail_text])
+    body_en = models.TextField(validators=[validate_mail_text])
+    subject_nl = models.CharField(max_length=200, blank=True, validators=[validate_mail_text])
+    body_nl = models.TextField(blank=True, validators=[validate_mail_text])
+    subject_fr = models.CharField(max_length=200, blank=True, validators=[validate_mail_text])
+    body_fr = models.TextField(blank=True, validators=[validate_mail_text])
+
+    TEXT_FIELDS = ("subject_en", "body_en", "subject_nl", "body_nl", "subject_fr", "body_fr")
 
     class Meta:
         abstract = True
@@ -474,8 +480,8 @@ class MailTexts(models.Model):
 
 
 class TriggerConfig(MailTexts):
-    """A trigger e-mail as marketing configures it. Subjects and bodies are Django
-    templates with {{ member.first_name }}, {{ tier.name }}, {{ balance }}, {{ gift }}."""
+    """A trigger e-mail as marketing configures it. Subjects and bodies are plain text with
+    the variables of campaigns.mailtext ({{ first_name }}, {{ tier }}, {{ gift }}, ...)."""
 
     trigger = models.CharField(max_length=20, choices=Trigger.choices, unique=True)
     enabled = models.BooleanField(default=True)

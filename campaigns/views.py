@@ -4,9 +4,18 @@ import base64
 
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
-from .services.crm import track_click, track_open, unsubscribe, unsubscribe_target
+from .services.crm import (
+    UnsubscribeLinkExpired,
+    track_click,
+    track_open,
+    unsubscribe,
+    unsubscribe_target,
+)
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
@@ -21,7 +30,9 @@ def open_pixel(request, token):
 def click(request, token):
     url = track_click(token=token, signed_url=request.GET.get("u", ""))
     if url is None:
-        return HttpResponseBadRequest("This link is not valid.")
+        return HttpResponseBadRequest(
+            _("This link is not valid or has expired."), content_type="text/plain; charset=utf-8"
+        )
     return HttpResponseRedirect(url)
 
 
@@ -29,13 +40,25 @@ def click(request, token):
 # signed token in the URL is the authorisation.
 def unsubscribe_view(request, token):
     """POST unsubscribes (the mail client's one-click, or the button). GET shows the
-    button: link scanners that prefetch every URL in a mail must not unsubscribe anyone."""
-    if request.method == "POST":
-        member = unsubscribe(token=token)
-        if member is None:
-            return render(request, "campaigns/unsubscribed.html", {"invalid": True}, status=400)
-        return render(request, "campaigns/unsubscribed.html", {"member": member})
-    member = unsubscribe_target(token=token)
+    button: link scanners that prefetch every URL in a mail must not unsubscribe anyone.
+    The page never shows the member's e-mail address (anyone holding the link sees it).
+    A genuine link past its lifetime leads to the log-in, then the profile's e-mail
+    preferences."""
+    try:
+        if request.method == "POST":
+            member = unsubscribe(token=token)
+            template = "campaigns/unsubscribed.html"
+        else:
+            member = unsubscribe_target(token=token)
+            template = "campaigns/unsubscribe.html"
+    except UnsubscribeLinkExpired:
+        return _link_not_valid(request, expired=True, status=410)
     if member is None:
-        return render(request, "campaigns/unsubscribed.html", {"invalid": True}, status=400)
-    return render(request, "campaigns/unsubscribe.html", {"member": member})
+        return _link_not_valid(request, expired=False, status=400)
+    return render(request, template, {"member": member})
+
+
+def _link_not_valid(request, *, expired: bool, status: int):
+    login = reverse("members:login") + "?" + urlencode({"next": reverse("members:profile")})
+    context = {"invalid": True, "expired": expired, "login_url": login}
+    return render(request, "campaigns/unsubscribed.html", context, status=status)

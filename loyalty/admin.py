@@ -199,7 +199,10 @@ class MemberAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     list_per_page = 50
     ordering = ["-joined_at"]
+    # `user` is the member's login: read-only here, so nobody in the console can point a
+    # member at someone else's login (or a staff login) and read or act as them.
     readonly_fields = [
+        "user",
         "member_number",
         "current_tier",
         "referred_by_link",
@@ -215,7 +218,6 @@ class MemberAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     ]
-    raw_id_fields = ["user"]
     fieldsets = [
         (None, {"fields": ["member_number", "email", "first_name", "last_name", "phone", "user"]}),
         (

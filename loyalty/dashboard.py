@@ -12,7 +12,6 @@ dashboard is cached for CACHE_SECONDS per period and filters; "Refresh" recomput
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import time
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.formats import number_format
 
-from loyalty import kpis
+from loyalty import csvexport, kpis
 from loyalty.kpis import Dashboard, Filters, Period, Rate
 from loyalty.widgets import IsoDateInput
 from pos.models import Channel, Store
@@ -729,18 +728,12 @@ def warm_cache(presets: tuple[str, ...] = ("30d",), *, ttl: int = 20 * 60) -> di
 
 
 def csv_response(table: Table, period: Period) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = (
-        f'attachment; filename="carat-{table.key}-{period.start}-{period.end}.csv"'
-    )
-    writer = csv.writer(response)
     headers = list(table.headers)
     if table.csv_rows and len(table.csv_rows[0]) < len(headers):
         headers = headers[: len(table.csv_rows[0])]
-    writer.writerow(headers)
-    for row in table.csv_rows:
-        writer.writerow(["" if v is None else v for v in row])
-    return response
+    return csvexport.csv_response(
+        f"carat-{table.key}-{period.start}-{period.end}.csv", headers, table.csv_rows, stream=False
+    )
 
 
 def dashboard_view(request, site: AdminSite, extra_context=None):

@@ -230,6 +230,10 @@ CARAT_KPI_ROLLUP_WORKERS = env.int("CARAT_KPI_ROLLUP_WORKERS", default=2)
 CARAT_EUR_PER_CARAT = Decimal(env("CARAT_EUR_PER_CARAT", default="0.05"))
 CARAT_MAIL_DOMAIN = env("CARAT_MAIL_DOMAIN", default="carat.example")
 CARAT_SENDING_TIMEOUT_SECONDS = env.int("CARAT_SENDING_TIMEOUT_SECONDS", default=900)
+# Lifetimes of the signed links in mails: the open pixel and tracked links, and the
+# unsubscribe link (an expired one leads to the log-in and the profile's preferences).
+CARAT_TRACK_TOKEN_DAYS = env.int("CARAT_TRACK_TOKEN_DAYS", default=180)
+CARAT_UNSUBSCRIBE_TOKEN_DAYS = env.int("CARAT_UNSUBSCRIBE_TOKEN_DAYS", default=400)
 
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

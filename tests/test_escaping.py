@@ -233,8 +233,7 @@ def test_basket_email_html_escapes_the_basket_line_names(hostile):
     TriggerConfig.objects.create(
         trigger="cart_abandoned",
         subject_en="Your basket",
-        body_en="Hello {{ member.first_name }}: {% for line in lines %}{{ line.name }} "
-        "{% endfor %}",
+        body_en="Hello {{ member.first_name }}: {{ basket }}",
     )
     log = MessageLog.objects.create(
         member=hostile,

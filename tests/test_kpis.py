@@ -600,7 +600,9 @@ def test_tables_export_as_csv(client, marketing, book):
         'filename="carat-revenue_by_store-2025-01-01-2025-01-31.csv"'
         in (response["Content-Disposition"])
     )
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response.content.startswith("\ufeff".encode())  # the BOM: spreadsheets read UTF-8
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert rows == [
         ["Store", "Revenue (EUR)", "Previous period"],
         ["Carat Antwerp", "1280.00", "200.00"],
@@ -608,7 +610,7 @@ def test_tables_export_as_csv(client, marketing, book):
         ["Carat London", "0.00", "0.00"],
     ]
     summary = client.get(reverse("admin:index"), {**JANUARY_QUERY, "export": "summary"})
-    lines = list(csv.reader(io.StringIO(summary.content.decode())))
+    lines = list(csv.reader(io.StringIO(summary.content.decode("utf-8-sig"))))
     assert ["Member revenue", "1590.00", "200.00"] in lines
     assert ["New members", "4", "1"] in lines
     assert client.get(reverse("admin:index"), {"export": "nope"}).status_code == 404
@@ -618,12 +620,12 @@ def test_filters_in_the_query_string(client, marketing, book):
     response = client.get(
         reverse("admin:index"), {**JANUARY_QUERY, "store": "antwerp", "export": "summary"}
     )
-    lines = list(csv.reader(io.StringIO(response.content.decode())))
+    lines = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert ["Member revenue", "1280.00", "200.00"] in lines
     response = client.get(
         reverse("admin:index"), {**JANUARY_QUERY, "tier": "marquise", "export": "summary"}
     )
-    lines = list(csv.reader(io.StringIO(response.content.decode())))
+    lines = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert ["Member revenue", "630.00", "0.00"] in lines
 
 

@@ -36,6 +36,18 @@ def hold_end(start: datetime) -> datetime:
         return start.replace(year=start.year + 1, day=28)
 
 
+def downgrade_deadline(*, member: Member) -> datetime | None:
+    """From when the nightly evaluation moves `member` down if their qualifying carats are
+    then below the tier's threshold: the end of the hold (`hold_end` of the day the tier
+    was reached; `_tier_moves` downgrades once `hold_until <= now`). A purchase before it
+    keeps the tier. None without a status, or on an invite-only tier (carats never move
+    it). The tier-at-risk mail quotes this date."""
+    status = MemberTier.objects.select_related("tier").filter(member_id=member.pk).first()
+    if status is None or status.tier.invite_only:
+        return None
+    return status.hold_until
+
+
 @dataclass(frozen=True)
 class TierResult:
     tier: Tier

@@ -8,6 +8,7 @@ DO NOTHING), so a job run twice claims nothing new. Sending moves a row from que
 sending with a conditional UPDATE, so two workers never send the same row."""
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -18,17 +19,18 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
-from django.template import Context, Template
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import formats, timezone, translation
 from django.utils.html import escape, linebreaks
 from django.utils.translation import gettext as _
 
+from campaigns import mailtext
 from campaigns.models import Broadcast, MessageLog, TriggerConfig
 from campaigns.segments import segment_members
 from campaigns.services.earning import program
 from loyalty import hot_sql
 from loyalty.config import cached
+from loyalty.errors import DomainError
 from loyalty.outbox import enqueue
 from members.models import LedgerEntry, Member
 from members.services import ledger_post, member_update
@@ -393,54 +395,192 @@ def track_token(log: MessageLog) -> str:
     return signing.dumps(log.pk, salt=TRACK_SALT)
 
 
+def _track_max_age() -> int:
+    """Open and click tokens (and the signed URLs of tracked links) expire."""
+    return getattr(settings, "CARAT_TRACK_TOKEN_DAYS", 180) * 86400
+
+
+def _unsubscribe_max_age() -> int:
+    return getattr(settings, "CARAT_UNSUBSCRIBE_TOKEN_DAYS", 400) * 86400
+
+
 def _absolute(path: str) -> str:
     return settings.CARAT_SITE_URL.rstrip("/") + path
 
 
+def _zone(member: Member) -> ZoneInfo:
+    """The member's time zone (the site's if the stored name is not one)."""
+    try:
+        return ZoneInfo(member.time_zone)
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        return ZoneInfo(settings.TIME_ZONE)
+
+
+def _local_date(at) -> str:
+    """A date (or a moment, in the active time zone) as the member's language writes it."""
+    if at is None:
+        return ""
+    if isinstance(at, datetime):
+        at = timezone.localtime(at).date()
+    elif isinstance(at, str):
+        try:
+            at = date.fromisoformat(at)
+        except ValueError:
+            return at
+    return formats.date_format(at, "DATE_FORMAT")
+
+
+def _basket_lines(lines) -> str:
+    """The basket items as the web shop reported them (see the events API), one a line."""
+    out = []
+    for line in lines or []:
+        if not isinstance(line, dict):
+            continue
+        name = str(line.get("name") or line.get("sku") or "").strip()
+        if not name:
+            continue
+        quantity = line.get("quantity") or 1
+        out.append(f"{quantity} x {name}" if quantity != 1 else name)
+    return "\n".join(out)
+
+
+def mail_values(
+    *,
+    member: Member,
+    log: MessageLog | None = None,
+    gift: str = "",
+    needed: Iterable[str] | None = None,
+) -> dict[str, str]:
+    """The documented variables (campaigns.mailtext.VARIABLES) for `member`: plain
+    strings, the only things a staff-written text can show. Only the `needed` ones that
+    take a query are computed (all when None). Call it in the member's language and time
+    zone."""
+    from campaigns.services.challenges import challenges_for_member
+    from campaigns.services.messaging import message_context
+    from tiers.selectors import member_progress
+    from tiers.services import downgrade_deadline
+
+    want = set(mailtext.VARIABLES) if needed is None else set(needed)
+    values = {
+        "first_name": member.first_name,
+        "last_name": member.last_name,
+        "balance": str(member.balance),
+        "gift": gift,
+        "site_url": settings.CARAT_SITE_URL.rstrip("/"),
+        "account_url": _absolute(reverse("members:home")),
+        "rewards_url": _absolute(reverse("members:rewards")),
+        "profile_url": _absolute(reverse("members:profile")),
+    }
+    if member.pk is None:  # a test mail to an empty segment
+        return values
+    if want & {"tier", "next_tier", "carats_to_next_tier"}:
+        progress = member_progress(member)
+        values["tier"] = progress.tier.name
+        values["next_tier"] = progress.next_tier.name if progress.next_tier else ""
+        to_go = progress.carats_to_next
+        values["carats_to_next_tier"] = "" if to_go is None else str(to_go)
+    if "tier_deadline" in want:
+        values["tier_deadline"] = _local_date(downgrade_deadline(member=member))
+    if "challenges" in want:
+        values["challenges"] = "\n".join(
+            _("%(name)s: %(description)s (%(days)s days left)")
+            % {
+                "name": c.enrolment.challenge.name,
+                "description": c.enrolment.challenge.description,
+                "days": c.days_left,
+            }
+            if c.days_left is not None
+            else f"{c.enrolment.challenge.name}: {c.enrolment.challenge.description}"
+            for c in challenges_for_member(member)
+        )
+    if log is not None:
+        facts = {**message_context(log), **(log.context or {})}
+        values["basket"] = _basket_lines(facts.get("lines"))
+        if "carats" in facts:
+            values["expiring_carats"] = str(facts["carats"])
+            values["expiry_date"] = _local_date(facts.get("expiry_date"))
+        membership = facts.get("membership")
+        if membership is not None:
+            values["club"] = membership.club.name
+            values["club_ends"] = _local_date(membership.ends_at)
+    return values
+
+
+def _staff_texts(
+    source, member: Member, *, log: MessageLog | None = None, gift: str = ""
+) -> tuple[str, list[tuple[str, bool]]]:
+    """(subject, body pieces) of a staff-written text, through the sandbox."""
+    subject_t, body_t = source.texts(member.language)
+    basket = getattr(source, "trigger", "") == "cart_abandoned"
+    needed = mailtext.names(subject_t) | mailtext.names(body_t)
+    values = mail_values(member=member, log=log, gift=gift, needed=needed)
+    subject = mailtext.render(subject_t, values).strip()
+    pieces = mailtext.render_pieces(body_t, values)
+    if basket and values.get("basket") and "basket" not in needed:
+        # The events API promises the basket's items in this mail: a text that does not
+        # place them gets them at the end.
+        pieces += [("\n\n", True), (values["basket"], False)]
+    return subject, pieces
+
+
+_MARK = "\x00{}\x00"
+_MARKS = re.compile("\x00([01])\x00")
+
+
+def _file_texts(trigger: str, ctx: dict, member: Member) -> tuple[str, list[tuple[str, bool]]]:
+    """The built-in texts (templates/campaigns/email/) of triggers without a configured
+    text. The member's own values go in as marks, so that the pieces around them are
+    known to be ours (their links tracked) and the member's are not."""
+    from django.template import Context
+    from django.template.loader import get_template
+
+    own = [member.first_name, member.last_name]
+    ctx = {
+        **ctx,
+        "member": {"first_name": _MARK.format(0), "last_name": _MARK.format(1)},
+    }
+
+    def render(name: str) -> list[tuple[str, bool]]:
+        text = get_template(name).template.render(Context(ctx, autoescape=False))
+        pieces, pos = [], 0
+        for m in _MARKS.finditer(text):
+            pieces += [(text[pos : m.start()], True), (own[int(m.group(1))], False)]
+            pos = m.end()
+        return [*pieces, (text[pos:], True)]
+
+    subject = "".join(p for p, _s in render(f"campaigns/email/{trigger}_subject.txt")).strip()
+    return subject, render(f"campaigns/email/{trigger}_body.txt")
+
+
 def render_message(log: MessageLog) -> tuple[str, str, str]:
-    """(subject, text body, html body) in the member's language."""
+    """(subject, text body, html body) in the member's language. Staff-written texts go
+    through the sandbox (campaigns.mailtext); only links that staff wrote are tracked."""
     from campaigns.services.messaging import message_context
 
     member = log.member
-    tier = Tier.objects.filter(members__member=member).first()
-    from campaigns.services.challenges import challenges_for_member
-
-    ctx = {
-        "member": member,
-        "tier": tier,
-        "balance": member.balance,
-        "site_url": settings.CARAT_SITE_URL,
-        # Active challenges, e.g. for the thank-you mail: "Second sparkle: 84 days left".
-        "challenges": challenges_for_member(member),
-        **message_context(log),
-        **(log.context or {}),
-    }
     cfg = None
     if log.broadcast_id:
         source = log.broadcast
     else:
         cfg = source = TriggerConfig.objects.filter(trigger=log.trigger).first()
-    with translation.override(member.language):
+    with translation.override(member.language), timezone.override(_zone(member)):
         if source is None:
-            from django.template.loader import render_to_string
-
-            subject = render_to_string(f"campaigns/email/{log.trigger}_subject.txt", ctx).strip()
-            text = render_to_string(f"campaigns/email/{log.trigger}_body.txt", ctx)
+            site_url = settings.CARAT_SITE_URL.rstrip("/")
+            ctx = {"site_url": site_url, **message_context(log), **(log.context or {})}
+            subject, pieces = _file_texts(log.trigger, ctx, member)
         else:
-            subject_t, body_t = source.texts(member.language)
-            if cfg is not None and cfg.has_gift:
-                ctx["gift"] = _gift_text(log, cfg)
-            subject = Template(subject_t).render(Context(ctx, autoescape=False)).strip()
-            text = Template(body_t).render(Context(ctx, autoescape=False))
-            if cfg is not None and cfg.has_gift and _("gift") not in subject.lower():
-                suffix = _("a gift is inside")
-                subject = f"{subject} — {suffix}"
+            gift = _gift_text(log, cfg) if cfg is not None and cfg.has_gift else ""
+            subject, pieces = _staff_texts(source, member, log=log, gift=gift)
+            if cfg is not None and cfg.has_gift and not _mentions_gift(source, member, cfg):
+                subject = f"{subject} — {_('a gift is inside')}"
         unsubscribe = _absolute(reverse("campaigns:unsubscribe", args=[unsubscribe_token(member)]))
         footer = _("Unsubscribe from these e-mails") if log.marketing else ""
     token = track_token(log)
     pixel = _absolute(reverse("campaigns:open", args=[token]))
-    html = linebreaks(escape(text))
-    html = _wrap_links(html, token)
+    text = "".join(piece for piece, _staff in pieces)
+    html = linebreaks(
+        "".join(_wrap_links(piece, token) if staff else escape(piece) for piece, staff in pieces)
+    )
     if footer:
         html += (
             f'<p style="font-size:12px;color:#777"><a href="{unsubscribe}">{escape(footer)}</a></p>'
@@ -450,14 +590,40 @@ def render_message(log: MessageLog) -> tuple[str, str, str]:
     return subject[:200], text, html
 
 
-def _wrap_links(html: str, token: str) -> str:
-    def repl(match):
-        url = match.group(0)
-        signed = signing.dumps(url, salt=LINK_SALT, compress=True)
-        href = _absolute(reverse("campaigns:click", args=[token])) + f"?u={signed}"
-        return f'<a href="{escape(href)}">{escape(url)}</a>'
+def _mentions_gift(source: TriggerConfig, member: Member, cfg: TriggerConfig) -> bool:
+    """Does the subject, as staff wrote it, already speak of the gift? It does when it
+    places {{ gift }}, says "gift" in the member's language, or names what the gift is
+    (its carats, e.g. "100 carats are waiting", or its reward). Only a subject that says
+    nothing of it gets "— a gift is inside"."""
+    subject_t, _body = source.texts(member.language)
+    if mailtext.uses(subject_t, "gift"):
+        return True
+    written = subject_t.lower()
+    names = [_("gift")]
+    if cfg.gift_carats:
+        names.append(_("%(n)s carats") % {"n": cfg.gift_carats})
+    if cfg.gift_reward_id:
+        names.append(cfg.gift_reward.name)
+    return any(name.lower() in written for name in names if name)
 
-    return re.sub(r"https?://[^\s<\"']+", repl, html)
+
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def _wrap_links(text: str, token: str) -> str:
+    """Staff-written plain text as HTML, each http(s) URL in it a tracked link (a signed
+    redirect that expires, see track_click)."""
+    out, pos = [], 0
+    click = _absolute(reverse("campaigns:click", args=[token]))
+    for match in _URL.finditer(text):
+        url = match.group(0).rstrip(".,;:!?)")
+        end = match.start() + len(url)
+        signed = signing.dumps(url, salt=LINK_SALT, compress=True)
+        href = f"{click}?u={signed}"
+        out += [escape(text[pos : match.start()]), f'<a href="{escape(href)}">{escape(url)}</a>']
+        pos = end
+    out.append(escape(text[pos:]))
+    return "".join(out)
 
 
 def _gift_text(log: MessageLog, cfg: TriggerConfig) -> str:
@@ -546,8 +712,8 @@ def _finish_broadcasts() -> None:
 
 def _log_id(token: str) -> int | None:
     try:
-        log_id = signing.loads(token, salt=TRACK_SALT)
-    except signing.BadSignature:
+        log_id = signing.loads(token, salt=TRACK_SALT, max_age=_track_max_age())
+    except signing.BadSignature:  # forged, or expired (SignatureExpired)
         return None
     return log_id if isinstance(log_id, int) and not isinstance(log_id, bool) else None
 
@@ -560,11 +726,12 @@ def track_open(*, token: str) -> None:
 
 
 def track_click(*, token: str, signed_url: str) -> str | None:
-    """Record the click and return the original URL (only URLs we signed: no open
-    redirect)."""
+    """Record the click and return the original URL: only URLs we signed when the mail
+    was made from a staff-written text (no open redirect), and only while the signature
+    is younger than CARAT_TRACK_TOKEN_DAYS."""
     log_id = _log_id(token)
     try:
-        url = signing.loads(signed_url, salt=LINK_SALT)
+        url = signing.loads(signed_url, salt=LINK_SALT, max_age=_track_max_age())
     except signing.BadSignature:
         return None
     if log_id is None or not isinstance(url, str) or not url.startswith(("https://", "http://")):
@@ -575,18 +742,35 @@ def track_click(*, token: str, signed_url: str) -> str | None:
     return url
 
 
-def unsubscribe_target(*, token: str) -> Member | None:
+class UnsubscribeLinkExpired(DomainError):
+    """A genuine unsubscribe link older than CARAT_UNSUBSCRIBE_TOKEN_DAYS: the member
+    changes their preferences after logging in."""
+
+    status = 410
+
+
+def _unsubscribe_member_id(token: str) -> int | None:
+    """The member of a genuine, unexpired unsubscribe link; None if forged. Raises
+    UnsubscribeLinkExpired for a genuine link past its lifetime."""
     try:
-        member_id = signing.loads(token, salt=UNSUBSCRIBE_SALT)
+        member_id = signing.loads(token, salt=UNSUBSCRIBE_SALT, max_age=_unsubscribe_max_age())
+    except signing.SignatureExpired:
+        raise UnsubscribeLinkExpired(_("This unsubscribe link has expired.")) from None
     except signing.BadSignature:
+        return None
+    return member_id if isinstance(member_id, int) and not isinstance(member_id, bool) else None
+
+
+def unsubscribe_target(*, token: str) -> Member | None:
+    member_id = _unsubscribe_member_id(token)
+    if member_id is None:
         return None
     return Member.objects.filter(pk=member_id, erased_at__isnull=True).first()
 
 
 def unsubscribe(*, token: str) -> Member | None:
-    try:
-        member_id = signing.loads(token, salt=UNSUBSCRIBE_SALT)
-    except signing.BadSignature:
+    member_id = _unsubscribe_member_id(token)
+    if member_id is None:
         return None
     member = Member.objects.filter(pk=member_id).first()
     if member is None:
@@ -634,10 +818,11 @@ def message_results(*, days: int = 14) -> list[dict]:
 
 
 def broadcast_render(broadcast: Broadcast, member: Member) -> tuple[str, str]:
-    subject_t, body_t = broadcast.texts(member.language)
-    tier = Tier.objects.filter(members__member=member).first()
-    ctx = Context({"member": member, "tier": tier, "balance": member.balance}, autoescape=False)
-    return Template(subject_t).render(ctx), Template(body_t).render(ctx)
+    """The broadcast as `member` would read it (the console's preview, the test mail):
+    through the sandbox, like the real sending."""
+    with translation.override(member.language), timezone.override(_zone(member)):
+        subject, pieces = _staff_texts(broadcast, member)
+    return subject, "".join(piece for piece, _staff in pieces)
 
 
 def broadcast_test_send(*, broadcast: Broadcast, to: str) -> None:

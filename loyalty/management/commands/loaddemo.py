@@ -148,9 +148,9 @@ ACTIONS = [
     ("event_attendance", "Brand event attendance", 75, {}),
 ]
 _HELLO = {
-    "en": "Dear {{ member.first_name }},",
-    "nl": "Beste {{ member.first_name }},",
-    "fr": "Chère, cher {{ member.first_name }},",
+    "en": "Dear {{ first_name }},",
+    "nl": "Beste {{ first_name }},",
+    "fr": "Chère, cher {{ first_name }},",
 }
 TRIGGERS = [
     (
@@ -185,13 +185,13 @@ TRIGGERS = [
         0,
         {
             "en": (
-                "Thank you for your visit, {{ member.first_name }}: a better discount awaits",
+                "Thank you for your visit, {{ first_name }}: a better discount awaits",
                 _HELLO["en"]
                 + "\n\nThank you for your purchase. Complete your profile and enjoy a better discount next time: {{ site_url }}/account/profile/"
-                + "{% for c in challenges %}\n\n{{ c.enrolment.challenge.name }}: {{ c.enrolment.challenge.description }} ({{ c.days_left }} days left){% endfor %}",
+                + "\n\n{{ challenges }}",
             ),
             "nl": (
-                "Bedankt voor je bezoek, {{ member.first_name }}: een betere korting wacht",
+                "Bedankt voor je bezoek, {{ first_name }}: een betere korting wacht",
                 _HELLO["nl"]
                 + "\n\nBedankt voor je aankoop. Vul je profiel aan voor een betere korting de volgende keer: {{ site_url }}/account/profile/",
             ),
@@ -219,7 +219,7 @@ TRIGGERS = [
         {
             "en": (
                 "You left something beautiful in your basket",
-                _HELLO["en"] + "\n\nYour basket is waiting for you.",
+                _HELLO["en"] + "\n\nYour basket is waiting for you:\n\n{{ basket }}",
             ),
         },
     ),
@@ -231,12 +231,12 @@ TRIGGERS = [
         100,
         {
             "en": (
-                "We miss you, {{ member.first_name }}: 100 carats are waiting in store",
+                "We miss you, {{ first_name }}: 100 carats are waiting in store",
                 _HELLO["en"]
                 + "\n\nIt has been a while. Come and see our new collection: {{ gift }} are on your card.",
             ),
             "nl": (
-                "We missen je, {{ member.first_name }}: 100 karaten wachten in de winkel",
+                "We missen je, {{ first_name }}: 100 karaten wachten in de winkel",
                 _HELLO["nl"]
                 + "\n\nHet is even geleden. Kom onze nieuwe collectie ontdekken: {{ gift }} staan op je kaart.",
             ),
@@ -263,15 +263,15 @@ TRIGGERS = [
         0,
         {
             "en": (
-                "Happy birthday, {{ member.first_name }}: a gift is inside",
+                "Happy birthday, {{ first_name }}: a gift is inside",
                 _HELLO["en"] + "\n\nHappy birthday! Your birthday surprise is on your card.",
             ),
             "nl": (
-                "Gelukkige verjaardag, {{ member.first_name }}: er zit een cadeau in",
+                "Gelukkige verjaardag, {{ first_name }}: er zit een cadeau in",
                 _HELLO["nl"] + "\n\nGelukkige verjaardag! Je verrassing staat op je kaart.",
             ),
             "fr": (
-                "Joyeux anniversaire, {{ member.first_name }} : un cadeau vous attend",
+                "Joyeux anniversaire, {{ first_name }} : un cadeau vous attend",
                 _HELLO["fr"] + "\n\nJoyeux anniversaire ! Votre surprise est sur votre carte.",
             ),
         },
@@ -310,8 +310,8 @@ TRIGGERS = [
         0,
         {
             "en": (
-                "You are now {{ tier.name }}",
-                _HELLO["en"] + "\n\nCongratulations: you reached {{ tier.name }}.",
+                "You are now {{ tier }}",
+                _HELLO["en"] + "\n\nCongratulations: you reached {{ tier }}.",
             ),
         },
     ),
@@ -323,9 +323,9 @@ TRIGGERS = [
         0,
         {
             "en": (
-                "Keep your {{ tier.name }} status",
+                "Keep your {{ tier }} status",
                 _HELLO["en"]
-                + "\n\nA purchase before the end of the month keeps your {{ tier.name }} benefits.",
+                + "\n\nA purchase before {{ tier_deadline }} keeps your {{ tier }} benefits.",
             ),
         },
     ),
