@@ -18,7 +18,16 @@ class UserAdmin(BaseUserAdmin):
         (None, {"fields": ("email", "password", "full_name")}),
         (
             "Permissions",
-            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+            {
+                "fields": (
+                    "is_active",
+                    "pending_activation",
+                    "is_staff",
+                    "is_superuser",
+                    "groups",
+                    "user_permissions",
+                )
+            },
         ),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
@@ -42,6 +51,13 @@ class UserAdmin(BaseUserAdmin):
         ):
             return False
         return super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        # An opened or staff login is no longer waiting for its owner: the member pages
+        # must never reopen it once an administrator closes it again.
+        if obj.is_active or obj.is_staff or obj.is_superuser:
+            obj.pending_activation = False
+        super().save_model(request, obj, form, change)
 
     def has_delete_permission(self, request, obj=None):
         if obj is not None and not request.user.is_superuser and (obj.is_superuser or obj.is_staff):
