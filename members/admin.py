@@ -3,14 +3,26 @@ import uuid
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
 
 from loyalty.admin_tools import EstimatedCountPaginator, ReadOnlyAdmin, ReadOnlyInline
 
 from .models import ConsentChange, LedgerEntry, User
 
 
+class UserChangeForm(BaseUserChangeForm):
+    def clean(self):
+        cleaned = super().clean()
+        # An opened or staff login is no longer waiting for its owner: once an
+        # administrator closes it again, the member pages must never reopen it.
+        if cleaned.get("is_active") or cleaned.get("is_staff") or cleaned.get("is_superuser"):
+            cleaned["pending_activation"] = False
+        return cleaned
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    form = UserChangeForm
     ordering = ["email"]
     list_display = ["email", "full_name", "is_staff", "is_active"]
     search_fields = ["email"]
@@ -51,13 +63,6 @@ class UserAdmin(BaseUserAdmin):
         ):
             return False
         return super().has_change_permission(request, obj)
-
-    def save_model(self, request, obj, form, change):
-        # An opened or staff login is no longer waiting for its owner: the member pages
-        # must never reopen it once an administrator closes it again.
-        if obj.is_active or obj.is_staff or obj.is_superuser:
-            obj.pending_activation = False
-        super().save_model(request, obj, form, change)
 
     def has_delete_permission(self, request, obj=None):
         if obj is not None and not request.user.is_superuser and (obj.is_superuser or obj.is_staff):

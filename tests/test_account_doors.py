@@ -335,3 +335,29 @@ def test_the_web_and_the_api_enrolment_give_the_same_carats(client, program):
     assert web.sms_opt_in and via_api.sms_opt_in
     assert web.balance == via_api.balance
     assert web.balance == via_api.balance == 100 + 25
+
+
+def test_a_login_opened_in_the_console_and_closed_again_stays_closed(client, member, committed):
+    """The administrator opens a member's waiting login, later closes it: from then on
+    only the console reopens it."""
+    invited = member_invite(member=member)
+    admin = User.objects.create_superuser(email="root@example.com", password="root-pass-123")
+    client.force_login(admin)
+    url = reverse("admin:members_user_change", args=[invited.pk])
+    form = {
+        "email": invited.email,
+        "full_name": invited.full_name,
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+    }
+    response = client.post(url, {**form, "is_active": "on", "pending_activation": "on"})
+    assert response.status_code == 302
+    invited.refresh_from_db()
+    assert invited.is_active and not invited.pending_activation
+    assert client.post(url, form).status_code == 302  # closed again
+    client.logout()
+    with committed():
+        client.post(reverse("members:password_reset"), {"email": member.email})
+    assert mail.outbox == []
+    invited.refresh_from_db()
+    assert not invited.is_active
