@@ -361,3 +361,32 @@ def test_a_login_opened_in_the_console_and_closed_again_stays_closed(client, mem
     assert mail.outbox == []
     invited.refresh_from_db()
     assert not invited.is_active
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_marks_only_never_opened_member_logins_as_waiting():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("members", "0007_lean_sale_indexes")])
+    apps = executor.loader.project_state([("members", "0007_lean_sale_indexes")]).apps
+    OldUser, OldMember = apps.get_model("members", "User"), apps.get_model("members", "Member")
+
+    def login(email, **fields):
+        user = OldUser.objects.create(email=email, password="!", **fields)
+        OldMember.objects.create(
+            member_number=str(1000000000 + user.pk), email=email, user=user, qr_token=email
+        )
+        return user.pk
+
+    waiting = login("till@example.com", is_active=False)
+    closed = login("closed@example.com", is_active=False, last_login="2026-01-01T00:00Z")
+    staff = login("staff@example.com", is_active=False, is_staff=True)
+    active = login("open@example.com", is_active=True)
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate([("members", "0008_user_pending_activation")])
+    pending = dict(User.objects.values_list("pk", "pending_activation"))
+    assert pending[waiting] is True
+    assert not any(pending[pk] for pk in (closed, staff, active))
