@@ -39,6 +39,19 @@ class ContentSecurityPolicyMiddleware:
         return response
 
 
+_proxy_warned = False
+
+
+def _warn_proxy() -> None:
+    global _proxy_warned
+    _proxy_warned = True
+    logging.getLogger(__name__).warning(
+        "A request came with X-Forwarded-For while CARAT_TRUSTED_PROXIES is 0: behind a "
+        "proxy, set it to the number of proxies, or every client shares the proxy's "
+        "address in the login throttle."
+    )
+
+
 def client_ip(request) -> str:
     """The client's address. Behind CARAT_TRUSTED_PROXIES proxies (default 0: none),
     X-Forwarded-For is read from the right: each trusted proxy appends the address it saw,
@@ -50,6 +63,8 @@ def client_ip(request) -> str:
     remote = request.META.get("REMOTE_ADDR", "") or ""
     proxies = getattr(settings, "CARAT_TRUSTED_PROXIES", 0)
     if proxies <= 0:
+        if "HTTP_X_FORWARDED_FOR" in request.META and not _proxy_warned:
+            _warn_proxy()
         return remote
     forwarded = [
         part.strip()
