@@ -120,6 +120,14 @@ AUTH_USER_MODEL = "members.User"
 AUTHENTICATION_BACKENDS = ["loyalty.security.ThrottledModelBackend"]
 LOGIN_FAILURE_LIMIT = env.int("CARAT_LOGIN_FAILURE_LIMIT", default=10)
 LOGIN_FAILURE_WINDOW = env.int("CARAT_LOGIN_FAILURE_WINDOW", default=900)
+# Failures per (address, account) before the first wait of LOGIN_FAILURE_DELAY seconds
+# (doubled at each further failure); failures per address that block only that address.
+LOGIN_FAILURE_DELAY = env.int("CARAT_LOGIN_FAILURE_DELAY", default=30)
+LOGIN_FAILURE_ADDRESS_LIMIT = env.int("CARAT_LOGIN_FAILURE_ADDRESS_LIMIT", default=100)
+# Proxies in front of the app that append to X-Forwarded-For (0: the peer is the client).
+CARAT_TRUSTED_PROXIES = env.int("CARAT_TRUSTED_PROXIES", default=0)
+# Account mails (verification, invitation, password reset) per address and per hour.
+CARAT_ACCOUNT_MAILS_PER_HOUR = env.int("CARAT_ACCOUNT_MAILS_PER_HOUR", default=5)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -3,14 +3,26 @@ import uuid
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
 
 from loyalty.admin_tools import EstimatedCountPaginator, ReadOnlyAdmin, ReadOnlyInline
 
 from .models import ConsentChange, LedgerEntry, User
 
 
+class UserChangeForm(BaseUserChangeForm):
+    def clean(self):
+        cleaned = super().clean()
+        # An opened or staff login is no longer waiting for its owner: once an
+        # administrator closes it again, the member pages must never reopen it.
+        if cleaned.get("is_active") or cleaned.get("is_staff") or cleaned.get("is_superuser"):
+            cleaned["pending_activation"] = False
+        return cleaned
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    form = UserChangeForm
     ordering = ["email"]
     list_display = ["email", "full_name", "is_staff", "is_active"]
     search_fields = ["email"]
@@ -18,7 +30,16 @@ class UserAdmin(BaseUserAdmin):
         (None, {"fields": ("email", "password", "full_name")}),
         (
             "Permissions",
-            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+            {
+                "fields": (
+                    "is_active",
+                    "pending_activation",
+                    "is_staff",
+                    "is_superuser",
+                    "groups",
+                    "user_permissions",
+                )
+            },
         ),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )

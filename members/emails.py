@@ -23,6 +23,18 @@ TEMPLATES = {
         "members/email/invite_body.txt",
         "members:password_reset_confirm",
     ),
+    # Someone joined on the web with the address of a member whose login was never opened.
+    "claim": (
+        "members/email/claim_subject.txt",
+        "members/email/claim_body.txt",
+        "members:password_reset_confirm",
+    ),
+    # Someone joined on the web with the address of a member who has an account.
+    "existing": (
+        "members/email/existing_subject.txt",
+        "members/email/existing_body.txt",
+        "members:password_reset_confirm",
+    ),
 }
 
 

@@ -4,9 +4,12 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import PasswordResetForm
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.security import FailureThrottle, client_ip, rate_allow
 from loyalty.widgets import IsoDateInput as DateInput
 
 from .models import User
+from .selectors import account_open_to_member_pages
+from .services import account_mail_allowed
 
 
 class SignupForm(forms.Form):
@@ -58,14 +61,33 @@ class ProfileForm(forms.Form):
 
 
 class MemberPasswordResetForm(PasswordResetForm):
-    """Also reaches members invited at the counter who never chose a password: the link
-    proves they own the address."""
+    """Mails a link to a member's login that is active, or that was never opened (a member
+    invited at the counter or by the web shop: the link proves the address). Never to a
+    deactivated or a staff login (account_open_to_member_pages). At most
+    CARAT_ACCOUNT_MAILS_PER_HOUR mails per address (shared with the other account mails)
+    and ten times that per client address. The page answers the same in every case."""
 
     def get_users(self, email):
-        return User.objects.filter(email__iexact=email)
+        for user in User.objects.filter(email__iexact=email):
+            if account_open_to_member_pages(user) and account_mail_allowed(user=user):
+                yield user
+
+    def save(self, *args, request=None, **kwargs):
+        per_address = getattr(settings, "CARAT_ACCOUNT_MAILS_PER_HOUR", 5) * 10
+        if request is not None and not rate_allow(
+            f"reset-mail:ip:{client_ip(request)}", limit=per_address, window=3600
+        ):
+            return None
+        return super().save(*args, request=request, **kwargs)
+
+
+erasure_throttle = FailureThrottle("erasure")
 
 
 class ErasureForm(forms.Form):
+    """The member confirms the erasure with the password; guessing it is throttled like a
+    login (per client address and account, growing delays)."""
+
     password = forms.CharField(
         label=_("Your password, to confirm"),
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
@@ -74,11 +96,19 @@ class ErasureForm(forms.Form):
         label=_("I understand: my personal data is erased and my carats are lost."),
     )
 
-    def __init__(self, user, *args, **kwargs):
-        self.user = user
+    def __init__(self, request, *args, **kwargs):
+        self.request = request
+        self.user = request.user
         super().__init__(*args, **kwargs)
 
     def clean_password(self):
+        account = f"user:{self.user.pk}"
+        if erasure_throttle.blocked(self.request, account):
+            raise forms.ValidationError(
+                _("Too many wrong passwords. Wait a few minutes and try again.")
+            )
         if not self.user.check_password(self.cleaned_data["password"]):
+            erasure_throttle.failed(self.request, account)
             raise forms.ValidationError(_("This is not your password."))
+        erasure_throttle.succeeded(self.request, account)
         return self.cleaned_data["password"]

@@ -40,6 +40,20 @@ class User(AbstractBaseUser, PermissionsMixin):
         default=False, help_text="May log in to the CRM console (the admin)."
     )
     is_active = models.BooleanField(default=True)
+    # Set only by the account services when they create a member's login that its owner
+    # has not opened yet (sign-up awaiting the e-mail check, a member invited at the till
+    # or by the web shop); cleared when the login becomes active. A link mailed to the
+    # address may activate such a login -- and no other inactive one: a login that an
+    # administrator deactivated (or that never was a member's) has it False, so only an
+    # administrator can reactivate it. Never True on an active login (constraint below).
+    pending_activation = models.BooleanField(
+        _("awaiting the owner's e-mail confirmation"),
+        default=False,
+        help_text=(
+            "A member's login not opened yet: a link mailed to the address may activate "
+            "it. Untick to keep it closed."
+        ),
+    )
     date_joined = models.DateTimeField(default=timezone.now)
 
     objects = UserManager()
@@ -50,6 +64,12 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     class Meta:
         verbose_name = "user"
+        constraints = [
+            models.CheckConstraint(
+                condition=~(Q(is_active=True) & Q(pending_activation=True)),
+                name="user_pending_is_inactive",
+            )
+        ]
 
     def __str__(self):
         return self.email

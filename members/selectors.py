@@ -9,7 +9,22 @@ from loyalty import hot_sql
 from loyalty.errors import DomainError, NotFound
 
 from . import codes
-from .models import LedgerEntry, Member
+from .models import LedgerEntry, Member, User
+
+
+def account_open_to_member_pages(user: User | None) -> bool:
+    """May the member pages (sign-up, password reset, the links they mail) act on this
+    login? Only a member's own login that is active or was never opened
+    (`pending_activation`). Never a staff login (console rights, groups or permissions),
+    nor one an administrator deactivated, nor an erased member's: those change only in
+    the console."""
+    if user is None or user.pk is None:
+        return False
+    if user.is_staff or user.is_superuser or not (user.is_active or user.pending_activation):
+        return False
+    if user.groups.exists() or user.user_permissions.exists():
+        return False
+    return Member.objects.filter(user=user, erased_at__isnull=True).exists()
 
 
 def member_code_filter(code: str) -> tuple[str, str]:

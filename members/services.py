@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest, Least
@@ -12,10 +13,12 @@ from django.utils import timezone
 
 from loyalty.errors import Conflict, DomainError, InsufficientCarats
 from loyalty.outbox import enqueue
+from loyalty.security import rate_allow
 from loyalty.webhooks import emit
 
 from . import codes
 from .models import ConsentChange, LedgerEntry, Member, User
+from .selectors import account_open_to_member_pages
 
 _MAX_CODE_ATTEMPTS = 8
 
@@ -320,13 +323,19 @@ def member_record_purchase_facts(
     )
 
 
-def _account_user(member: Member) -> User:
-    """The member's web login; created inactive and without a password if missing."""
+def member_account_user(member: Member) -> User:
+    """The member's web login; created without a password and waiting for its owner to
+    open it from a mailed link, if missing."""
     if member.user_id:
         return member.user
-    user = User.objects.filter(email=member.email).first()
+    user = User.objects.filter(email__iexact=member.email).first()
     if user is None:
-        user = User(email=member.email, full_name=member.full_name, is_active=False)
+        user = User(
+            email=member.email,
+            full_name=member.full_name,
+            is_active=False,
+            pending_activation=True,
+        )
         user.set_unusable_password()
         user.save()
     Member.objects.filter(pk=member.pk).update(user=user)
@@ -334,20 +343,51 @@ def _account_user(member: Member) -> User:
     return user
 
 
+def account_mail(*, user: User, kind: str) -> bool:
+    """Queue an account e-mail (verify, invite, claim, existing) after commit -- only to a
+    login the member pages may serve (see account_open_to_member_pages), and at most
+    CARAT_ACCOUNT_MAILS_PER_HOUR per address, shared with the password-reset mails, so
+    nobody can flood a member's inbox through the sign-up form. False when not sent."""
+    if not account_open_to_member_pages(user) or not account_mail_allowed(user=user):
+        return False
+    enqueue("members.send_account_email", user.pk, kind)
+    return True
+
+
+def account_mail_allowed(*, user: User) -> bool:
+    """Count one account mail to this login's address; False over the hourly budget."""
+    return rate_allow(
+        f"account-mail:{user.pk}",
+        limit=getattr(settings, "CARAT_ACCOUNT_MAILS_PER_HOUR", 5),
+        window=3600,
+    )
+
+
 def member_invite(*, member: Member) -> User:
     """Invite a member (e.g. registered at the counter) to set a password for the web
     account. The e-mail is queued after commit."""
-    user = _account_user(member)
-    enqueue("members.send_account_email", user.pk, "invite")
+    user = member_account_user(member)
+    account_mail(user=user, kind="invite")
     return user
 
 
-def account_verify(*, user: User) -> User:
-    """The member proved the e-mail address: the login becomes active."""
-    if not user.is_active:
-        user.is_active = True
-        user.save(update_fields=["is_active"])
-    return user
+def account_activate(*, user: User) -> bool:
+    """Open a login that its owner has just proven the address of (a mailed link). Only a
+    login that was never opened: one an administrator deactivated, or a staff login,
+    stays as it is (False). A single conditional UPDATE, so no read-then-write race lets
+    a login that changed meanwhile through."""
+    if user.is_active and not user.pending_activation:
+        return True
+    opened = User.objects.filter(
+        pk=user.pk,
+        pending_activation=True,
+        is_active=False,
+        is_staff=False,
+        is_superuser=False,
+    ).update(is_active=True, pending_activation=False)
+    if opened:
+        user.is_active, user.pending_activation = True, False
+    return bool(opened)
 
 
 @transaction.atomic
@@ -380,6 +420,7 @@ def member_erase(*, member: Member, source: str, actor: User | None = None) -> M
     if member.user_id:
         User.objects.filter(pk=member.user_id).update(
             is_active=False,
+            pending_activation=False,
             email=member.email,
             full_name="",
             password="!",  # noqa: S106

@@ -6,10 +6,12 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.tokens import default_token_generator
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, get_random_string, salted_hmac
 from django.utils.encoding import force_str
 from django.utils.formats import date_format
 from django.utils.http import urlsafe_base64_decode
@@ -35,8 +37,8 @@ from tiers.services import invitation_accept
 from .forms import ErasureForm, MemberPasswordResetForm, ProfileForm, SignupForm
 from .models import Member, User
 from .qr import qr_svg
-from .selectors import ledger_for_member
-from .services import account_verify, member_erase, member_rotate_qr, member_update
+from .selectors import account_open_to_member_pages, ledger_for_member
+from .services import account_activate, member_erase, member_rotate_qr, member_update
 
 
 def _member_or_none(request) -> Member | None:
@@ -47,6 +49,16 @@ def _no_membership(request):
     return render(request, "members/no_membership.html", status=403)
 
 
+# The browser that chose the password at sign-up: only there does the verification link
+# open the login with that password (see verify).
+SIGNUP_SESSION_KEY = "members.signup"
+
+
+def _signup_binding(user: User) -> str:
+    """Ties a sign-up to the login it created and the password chosen then."""
+    return salted_hmac("members.signup", f"{user.pk}:{user.password}").hexdigest()
+
+
 def signup(request):
     if request.user.is_authenticated and _member_or_none(request):
         return redirect("members:home")
@@ -54,7 +66,7 @@ def signup(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            member_signup_online(
+            result = member_signup_online(
                 email=data["email"],
                 password=data["password"],
                 first_name=data["first_name"],
@@ -68,18 +80,38 @@ def signup(request):
         except DomainError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
+            # The same answer whether or not the address was known (a taken one only
+            # mails its owner), so the page does not tell who is a member.
+            request.session[SIGNUP_SESSION_KEY] = (
+                _signup_binding(result.user) if result.user else get_random_string(64)
+            )
             return render(request, "members/signup_done.html", {"email": data["email"]})
     return render(request, "members/signup.html", {"form": form})
 
 
 def verify(request, uidb64, token):
+    """The link of the verification mail. It proves the address. It opens the login with
+    the password chosen at sign-up only in the browser that chose it; anywhere else the
+    owner chooses the password (the one typed at sign-up may have been a stranger's)."""
     try:
         user = User.objects.get(pk=int(force_str(urlsafe_base64_decode(uidb64))))
     except (ValueError, TypeError, OverflowError, User.DoesNotExist):
         user = None
-    if user is None or not default_token_generator.check_token(user, token):
+    if (
+        user is None
+        or not default_token_generator.check_token(user, token)
+        or not user.pending_activation
+        or not account_open_to_member_pages(user)
+    ):
         return render(request, "members/verify_failed.html", status=400)
-    account_verify(user=user)
+    if not constant_time_compare(
+        request.session.get(SIGNUP_SESSION_KEY, ""), _signup_binding(user)
+    ):
+        messages.info(request, _("Your e-mail is confirmed. Choose your password to finish."))
+        return redirect("members:password_reset_confirm", uidb64=uidb64, token=token)
+    if not account_activate(user=user):
+        return render(request, "members/verify_failed.html", status=400)
+    request.session.pop(SIGNUP_SESSION_KEY, None)
     login(request, user, backend="loyalty.security.ThrottledModelBackend")
     messages.success(request, _("Your e-mail is confirmed. Welcome to the club!"))
     return redirect("members:home")
@@ -183,17 +215,28 @@ class PasswordResetView(auth_views.PasswordResetView):
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
-    """Also the landing page of the invitation e-mail: choosing a password proves the
-    address, so the login becomes active."""
+    """The landing page of the reset, invitation and claim e-mails. Serves only a login
+    the member pages may serve (account_open_to_member_pages): choosing a password here
+    opens a member's login that was never opened -- it proves the address -- and never
+    reopens one an administrator deactivated, nor touches a staff login."""
 
     template_name = "members/password_set.html"
     success_url = reverse_lazy("members:home")
     post_reset_login = True
     post_reset_login_backend = "loyalty.security.ThrottledModelBackend"
 
+    def get_user(self, uidb64):
+        user = super().get_user(uidb64)
+        return user if account_open_to_member_pages(user) else None
+
+    @transaction.atomic
     def form_valid(self, form):
-        account_verify(user=form.user)
-        form.user.is_active = True
+        # Re-read under a lock: a login deactivated since the page was shown stays closed.
+        user = User.objects.select_for_update().filter(pk=form.user.pk).first()
+        if not account_open_to_member_pages(user) or not account_activate(user=user):
+            self.validlink = False
+            return self.render_to_response(self.get_context_data(form=None))
+        form.user = user
         return super().form_valid(form)
 
 
@@ -309,7 +352,7 @@ def privacy(request):
     member = _member_or_none(request)
     if member is None:
         return _no_membership(request)
-    form = ErasureForm(request.user, request.POST or None)
+    form = ErasureForm(request, request.POST or None)
     if request.method == "POST" and form.is_valid():
         member_erase(member=member, source="member")
         logout(request)

@@ -85,3 +85,39 @@ def test_visitor_joins_and_the_qr_code_finds_the_member(live_server, page_factor
     screenshot(page, "account-tablet")
     page.goto(f"{live_server.url}/account/profile/")
     screenshot(page, "profile-phone")
+
+
+def test_a_stranger_joining_with_a_members_address_cannot_open_it(
+    live_server, page_factory, program
+):
+    """A member registered at the till; a stranger joins on the web with that address and
+    a password of theirs. The owner's mail lets the owner, not the stranger, in."""
+    from campaigns.services import member_enroll
+
+    member_enroll(email="tia@example.com", first_name="Tia", last_name="Maes", source="store")
+    stranger = page_factory(PHONE)
+    stranger.goto(f"{live_server.url}/account/join/")
+    stranger.fill("#id_first_name", "Mallory")
+    stranger.fill("#id_last_name", "Stranger")
+    stranger.fill("#id_email", "tia@example.com")
+    stranger.fill("#id_password", "stranger-pass-2026")
+    stranger.click("button[type=submit]")
+    stranger.wait_for_selector("text=Check your inbox")  # as for any address
+
+    owner = page_factory(PHONE)
+    link = re.search(r"https?://\S+", mail.outbox[-1].body).group(0)
+    owner.goto(live_server.url + re.sub(r"^https?://[^/]+", "", link))
+    owner.wait_for_selector("#id_new_password1")
+    screenshot(owner, "account-claim-phone")
+    owner.fill("#id_new_password1", "owners-own-pass-77")
+    owner.fill("#id_new_password2", "owners-own-pass-77")
+    owner.click("button[type=submit]")
+    owner.wait_for_selector("#member-qr")
+    assert "Tia" in owner.content()
+
+    stranger.goto(f"{live_server.url}/account/login/")
+    stranger.fill("#id_username", "tia@example.com")
+    stranger.fill("#id_password", "stranger-pass-2026")
+    stranger.click("button[type=submit]")
+    stranger.wait_for_selector("#id_username")
+    assert "/account/login/" in stranger.url

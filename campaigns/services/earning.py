@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 
-from django.db import transaction
+from django.contrib.auth.hashers import make_password
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
@@ -15,9 +16,13 @@ from campaigns.models import ActionRule, ActionType, Award, EarningRule, HeldCar
 from campaigns.periods import period_start
 from loyalty.config import cached
 from loyalty.errors import Conflict, DomainError
-from loyalty.outbox import enqueue
 from members.models import LedgerEntry, Member, User
-from members.services import ledger_post, member_register
+from members.services import (
+    account_mail,
+    ledger_post,
+    member_account_user,
+    member_register,
+)
 from tiers.models import Tier
 from tiers.services import tier_assign_initial
 
@@ -251,6 +256,9 @@ def member_enroll(*, referral_code: str = "", **kwargs) -> Member:
     action_record(member=member, action=ActionType.SIGNUP, reference="signup")
     if member.referred_by_id:
         action_record(member=member, action=ActionType.REFERRAL_FRIEND, reference="referral")
+    # The profile rewards (SMS opt-in, complete profile) belong to enrolment too, so every
+    # channel -- web sign-up, till, web shop API, demo -- gives the same carats.
+    member_profile_rewards(member=member)
     return member
 
 
@@ -265,7 +273,16 @@ def referral_first_purchase(*, member: Member) -> None:
         )
 
 
-@transaction.atomic
+@dataclass(frozen=True)
+class Signup:
+    """What a web sign-up did. `user` is set only when a new login was created with the
+    submitted password (it stays closed until the address is proven); for an address that
+    belongs to someone already nothing was changed and the owner was mailed instead. The
+    page must answer the same in both cases, so it never tells who is a member."""
+
+    user: User | None = None
+
+
 def member_signup_online(
     *,
     email: str,
@@ -277,45 +294,76 @@ def member_signup_online(
     email_opt_in: bool = False,
     sms_opt_in: bool = False,
     referral_code: str = "",
-) -> tuple[Member, User]:
-    """A visitor joins on the web. The login stays inactive until the e-mail is confirmed
-    (the link is e-mailed after commit). A member who exists already (e.g. registered at
-    the counter) without a login gets one the same way; the link proves the address."""
+) -> Signup:
+    """A visitor joins on the web.
+
+    A new address: the member is enrolled (as on every channel, see member_enroll) with
+    a login that stays closed until the link mailed to the address is followed.
+
+    An address that belongs to a member or a login already: the submitted password and
+    profile are never stored -- a password chosen before the address is proven must not
+    take effect. The owner is mailed instead: a member whose login was never opened gets
+    a link to choose a password (claim the membership), one with an open login a reminder
+    with a reset link. A staff login, a deactivated or an erased one gets nothing and is
+    not changed (see account_open_to_member_pages)."""
     email = (email or "").strip().lower()
-    existing = Member.objects.filter(email=email).select_related("user").first()
-    if existing is not None and existing.user_id and existing.user.has_usable_password():
-        raise Conflict(
-            "You already have an account: log in, or reset your password.", field="email"
-        )
-    user = User.objects.filter(email=email).first()
-    if user is not None and user.is_active and user.has_usable_password():
-        # Never let a sign-up form set the password of an existing login.
-        raise Conflict(
-            "You already have an account: log in, or reset your password.", field="email"
-        )
-    if user is None:
-        user = User(email=email, full_name=f"{first_name} {last_name}".strip(), is_active=False)
-    user.set_password(password)
-    user.save()
-    if existing is None:
-        member = member_enroll(
-            email=email,
-            first_name=first_name,
-            last_name=last_name,
-            birth_date=birth_date,
-            language=language,
-            source=Member.Source.ONLINE,
-            email_opt_in=email_opt_in,
-            sms_opt_in=sms_opt_in,
-            user=user,
-            referral_code=referral_code,
-        )
+    try:
+        with transaction.atomic():
+            if not _address_taken(email):
+                user = User(
+                    email=email,
+                    full_name=f"{first_name} {last_name}".strip(),
+                    is_active=False,
+                    pending_activation=True,
+                )
+                user.set_password(password)
+                user.save()
+                member_enroll(
+                    email=email,
+                    first_name=first_name,
+                    last_name=last_name,
+                    birth_date=birth_date,
+                    language=language,
+                    source=Member.Source.ONLINE,
+                    email_opt_in=email_opt_in,
+                    sms_opt_in=sms_opt_in,
+                    user=user,
+                    referral_code=referral_code,
+                )
+                account_mail(user=user, kind="verify")
+                return Signup(user=user)
+    except (IntegrityError, Conflict):
+        pass  # the same address joined concurrently: it is taken now
+    # Spend the time a new sign-up spends hashing, so the answer's delay does not tell.
+    make_password(password)
+    with transaction.atomic():
+        _owner_remind(email)
+    return Signup()
+
+
+def _address_taken(email: str) -> bool:
+    return (
+        Member.objects.filter(email=email).exists()
+        or User.objects.filter(email__iexact=email).exists()
+    )
+
+
+def _owner_remind(email: str) -> None:
+    """Someone joined with an address that is taken: mail its owner, change nothing."""
+    member = (
+        Member.objects.filter(email=email, erased_at__isnull=True).select_related("user").first()
+    )
+    if member is not None and member.user_id:
+        user = member.user
     else:
-        member = existing
-        Member.objects.filter(pk=member.pk).update(user=user)
-        member.user = user
-    enqueue("members.send_account_email", user.pk, "verify")
-    return member, user
+        # A login of this address that is not the member's (e.g. a staff login) is left
+        # alone: account_mail only mails a member's own login.
+        user = User.objects.filter(email__iexact=email).first()
+        if user is None and member is not None:
+            user = member_account_user(member)  # a login waiting for its owner
+    if user is None:
+        return
+    account_mail(user=user, kind="existing" if user.is_active else "claim")
 
 
 def member_profile_rewards(*, member: Member) -> list[ActionResult]:
