@@ -19,8 +19,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 install: $(VENV)/.installed
 
 ## make run: set up, load the demo program, start web + worker + beat (SQLite, no servers).
+## Development mode is asked for here: the settings' default is production.
+run: export DJANGO_DEBUG = true
 run: install
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py setup_roles
 	$(PY) manage.py loaddemo
 	$(PY) manage.py setup_periodic_tasks
 	@echo ""
