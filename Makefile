@@ -31,6 +31,7 @@ run: install
 	@echo "    Member account   http://127.0.0.1:$(PORT)/account/   member@carat.example / carat-demo"
 	@echo "    POS scan page    http://127.0.0.1:$(PORT)/pos/       shop@carat.example / carat-demo (Antwerp)"
 	@echo "    CRM console      http://127.0.0.1:$(PORT)/admin/     marketing@carat.example / carat-demo"
+	@echo "                     (store manager: manager@carat.example, integrations: integration@carat.example)"
 	@echo "    API docs         http://127.0.0.1:$(PORT)/api/docs/"
 	@echo ""
 	PORT=$(PORT) $(BIN)/honcho start

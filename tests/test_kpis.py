@@ -11,7 +11,7 @@ from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
@@ -564,20 +564,6 @@ def fresh_dashboard_cache():
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def marketing(client, db):
-    user = User.objects.create_user(email="mkt@example.com", password="x-12345678", is_staff=True)
-    group = Group.objects.create(name="Marketing")
-    group.permissions.set(
-        Permission.objects.filter(
-            content_type__app_label__in=["members", "tiers", "campaigns", "pos"]
-        )
-    )
-    user.groups.add(group)
-    client.force_login(user)
-    return user
 
 
 JANUARY_QUERY = {"period": "custom", "start": "2025-01-01", "end": "2025-01-31"}
