@@ -256,6 +256,9 @@ CARAT_SENDING_TIMEOUT_SECONDS = env.int("CARAT_SENDING_TIMEOUT_SECONDS", default
 
 # Outbound webhooks: https only unless this says otherwise (allowed in development).
 CARAT_WEBHOOK_ALLOW_HTTP = env.bool("CARAT_WEBHOOK_ALLOW_HTTP", default=DEBUG)
+# Loopback, private, link-local and reserved addresses are refused (loyalty.outbound);
+# networks listed here (CIDRs, e.g. an ERP on the company network) are allowed on purpose.
+CARAT_WEBHOOK_ALLOWED_NETWORKS = env.list("CARAT_WEBHOOK_ALLOWED_NETWORKS", default=[])
 
 # Behind a proxy that terminates TLS: the header it sets (and strips from clients), as
 # "HTTP_X_FORWARDED_PROTO,https". Unset, a client cannot claim https with a header.
