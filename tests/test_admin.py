@@ -1,5 +1,6 @@
 """The CRM console as marketing uses it."""
 
+import pytest
 from django.urls import reverse
 
 from members.models import LedgerEntry, Member
@@ -136,3 +137,19 @@ def test_console_pages_open(client, marketing, member):
         assert client.get(reverse(f"admin:{name}_changelist")).status_code == 200, name
     # Plumbing is not marketing's (loyalty.roles; tests/test_admin_roles.py)
     assert client.get(reverse("admin:pos_apikey_changelist")).status_code == 403
+
+
+@pytest.mark.parametrize("carats", ["99999999999999999999", "3000000000", "-3000000000"])
+def test_adjust_action_bounds_huge_amounts_with_a_message(client, marketing, member, carats):
+    data = {
+        "action": "adjust_carats",
+        "_selected_action": [member.pk],
+        "apply": "1",
+        "carats": carats,
+        "reason": "typo",
+        "batch": "b-huge",
+    }
+    response = client.post(reverse("admin:members_member_changelist"), data)
+    assert response.status_code == 200  # the form again, with the message
+    assert "1000000" in response.content.decode().replace(",", "").replace("\u202f", "")
+    assert not LedgerEntry.objects.filter(member=member).exists()

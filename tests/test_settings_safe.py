@@ -29,7 +29,7 @@ def settings_with(**env) -> subprocess.CompletedProcess:
         if not k.startswith(("DJANGO_", "DATABASE_", "CARAT_", "CELERY_", "EMAIL_"))
     }
     clean.update(DJANGO_SETTINGS_MODULE="loyalty.settings", PYTHONPATH=str(ROOT), **env)
-    return subprocess.run(
+    return subprocess.run(  # noqa: S603 - this interpreter, a fixed probe
         [sys.executable, "-c", PROBE],
         cwd=ROOT,
         env=clean,
