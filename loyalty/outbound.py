@@ -68,20 +68,16 @@ def check_url(url: str) -> tuple[str, str, int]:
     if not host:
         raise UnsafeDestination(_("The address has no host name."), field="url")
     port = port or (443 if parts.scheme == "https" else 80)
-    try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
-    if (
-        (literal is not None and not address_is_public(host))
-        or host.rstrip(".").lower()
-        in (
-            "localhost",
-            "localhost.localdomain",
-        )
-        or host.rstrip(".").lower().endswith(".localhost")
-    ):
+    name = host.rstrip(".").lower()
+    if name == "localhost" or name.endswith((".localhost", ".localdomain")):
         raise UnsafeDestination(_not_public(host), field="url")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass  # a name: its addresses are checked when connecting (resolve_public)
+    else:
+        if not address_is_public(host):
+            raise UnsafeDestination(_not_public(host), field="url")
     return parts.scheme, host, port
 
 
