@@ -19,8 +19,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 install: $(VENV)/.installed
 
 ## make run: set up, load the demo program, start web + worker + beat (SQLite, no servers).
+## Development mode is asked for here: the settings' default is production.
+run: export DJANGO_DEBUG = true
 run: install
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py setup_roles
 	$(PY) manage.py loaddemo
 	$(PY) manage.py setup_periodic_tasks
 	@echo ""
@@ -28,6 +31,7 @@ run: install
 	@echo "    Member account   http://127.0.0.1:$(PORT)/account/   member@carat.example / carat-demo"
 	@echo "    POS scan page    http://127.0.0.1:$(PORT)/pos/       shop@carat.example / carat-demo (Antwerp)"
 	@echo "    CRM console      http://127.0.0.1:$(PORT)/admin/     marketing@carat.example / carat-demo"
+	@echo "                     (store manager: manager@carat.example, integrations: integration@carat.example)"
 	@echo "    API docs         http://127.0.0.1:$(PORT)/api/docs/"
 	@echo ""
 	PORT=$(PORT) $(BIN)/honcho start

@@ -439,6 +439,10 @@ class Drill:
                 "CARAT_API_RATE": "1000000/min",
                 "CARAT_LOOKUP_RATE": "1000000/min",
                 "CARAT_SITE_URL": "http://127.0.0.1",
+                # The drill's webhook receiver listens on plain http on 127.0.0.1, which
+                # production refuses unless allowed (loyalty.outbound).
+                "CARAT_WEBHOOK_ALLOW_HTTP": "true",
+                "CARAT_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
             }
         )
         env.update(extra)

@@ -3,6 +3,7 @@ dashboard (loyalty.dashboard). The member page is the single customer view: prof
 consents, tier and its history, ledger, purchases and returns across channels, vouchers,
 clubs, messages sent and referrals, each section one query (no N+1)."""
 
+import django_celery_beat.admin  # noqa: F401
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -12,10 +13,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+import campaigns.admin  # noqa: F401 - registered before superuser_delete_only below
+import tiers.admin  # noqa: F401
 from campaigns.models import ClubMembership, MessageLog, Voucher
 from loyalty import dashboard
-from loyalty.admin_tools import EstimatedCountPaginator, ReadOnlyInline
+from loyalty.admin_tools import EstimatedCountPaginator, ReadOnlyInline, superuser_delete_only
 from loyalty.errors import DomainError
+from loyalty.roles import SUPERUSER_DELETE_ONLY
 from members.admin import AdjustForm, ConsentFilter, ConsentInline, LedgerInline
 from members.models import Member
 from members.selectors import member_search
@@ -33,6 +37,11 @@ admin.site.site_header = "Carat — CRM console"
 admin.site.site_title = "Carat"
 admin.site.index_title = "Diamond Club"
 dashboard.install(admin.site)
+
+# The ledger, the message log, the tier history and the periodic tasks are deleted by a
+# superuser only (loyalty.roles); the admins of those models are registered by now (the
+# imports above; the console is the last app).
+superuser_delete_only(admin.site, SUPERUSER_DELETE_ONLY)
 
 
 class RecentOnly:

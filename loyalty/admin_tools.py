@@ -54,3 +54,27 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class SuperuserDeleteOnly:
+    """Mixin: rows that keep the program correct are deleted by a superuser only, whatever
+    a login's permissions say (the delete page, the "delete selected" action and the
+    deletion of a parent that would cascade to them all ask this)."""
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+
+def superuser_delete_only(site, labels) -> None:
+    """Put SuperuserDeleteOnly in front of the registered admin of each model ("app.model")."""
+    from django.apps import apps
+
+    for label in labels:
+        model = apps.get_model(label)
+        if not site.is_registered(model):
+            continue
+        current = type(site.get_model_admin(model))
+        if issubclass(current, SuperuserDeleteOnly):
+            continue
+        site.unregister(model)
+        site.register(model, type(current.__name__, (SuperuserDeleteOnly, current), {}))

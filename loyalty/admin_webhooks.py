@@ -1,13 +1,14 @@
 """Console pages for webhooks: endpoints per integration client and the delivery log."""
 
-import secrets
-
 from django import forms
 from django.contrib import admin, messages
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .admin_tools import EstimatedCountPaginator
 from .models import WebhookDelivery, WebhookEndpoint
-from .webhooks import resend
+from .outbound import UnsafeDestination, check_url, resolve_public
+from .webhooks import endpoint_secret_roll, new_secret, resend
 
 
 class EndpointForm(forms.ModelForm):
@@ -16,27 +17,75 @@ class EndpointForm(forms.ModelForm):
         choices=[(e, e) for e in WebhookEndpoint.EVENTS],
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="None ticked = every event.",
+        help_text=gettext_lazy("None ticked = every event."),
     )
 
     class Meta:
         model = WebhookEndpoint
-        fields = ["name", "url", "events", "active", "timeout_seconds", "secret"]
+        fields = ["name", "url", "events", "active", "timeout_seconds"]
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if not self.instance.pk:
-            self.fields["secret"].initial = "whsec_" + secrets.token_urlsafe(24)
+    def clean_url(self):
+        """A friendly message at save; the real guard is loyalty.outbound at connect time
+        (the name may resolve elsewhere by then)."""
+        url = self.cleaned_data["url"]
+        try:
+            _scheme, host, port = check_url(url)
+            resolve_public(host, port)
+        except UnsafeDestination as exc:
+            raise forms.ValidationError(exc.message) from exc
+        except OSError:
+            pass  # not resolvable yet: allowed, checked again on every delivery
+        return url
+
+
+def masked(secret: str) -> str:
+    return f"{secret[:6]}{'•' * 8}{secret[-4:]}" if len(secret) > 12 else "•" * 8
 
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
+    """The signing secret is made by Carat and shown once, when the endpoint is created or
+    its secret rolled; the page shows it masked."""
+
     form = EndpointForm
     list_display = ["name", "url", "active", "event_list", "created_at"]
+    readonly_fields = ["signing_secret"]
+    actions = ["roll_secret"]
+
+    def get_fields(self, request, obj=None):
+        fields = ["name", "url", "events", "active", "timeout_seconds"]
+        return fields if obj is None else [*fields, "signing_secret"]
+
+    @admin.display(description=gettext_lazy("signing secret"))
+    def signing_secret(self, obj):
+        return masked(obj.secret) if obj and obj.secret else "-"
 
     @admin.display(description="events")
     def event_list(self, obj):
         return ", ".join(obj.events) or "all"
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.secret = new_secret()
+        super().save_model(request, obj, form, change)
+        if not change:
+            self._show_once(request, obj, obj.secret)
+
+    def _show_once(self, request, endpoint, secret):
+        self.message_user(
+            request,
+            _("Signing secret for %(name)s: %(secret)s — copy it now, it is not shown again.")
+            % {"name": endpoint.name, "secret": secret},
+            messages.WARNING,
+        )
+
+    @admin.action(
+        description=gettext_lazy("Roll the signing secret (shown once)"),
+        permissions=["change"],
+    )
+    def roll_secret(self, request, queryset):
+        for endpoint in queryset:
+            self._show_once(request, endpoint, endpoint_secret_roll(endpoint=endpoint))
 
 
 @admin.register(WebhookDelivery)

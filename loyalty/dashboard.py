@@ -25,7 +25,8 @@ from django.core.cache import cache
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.utils.formats import number_format
+from django.utils.formats import date_format, number_format
+from django.utils.translation import gettext
 
 from loyalty import csvexport, kpis
 from loyalty.kpis import Dashboard, Filters, Period, Rate
@@ -37,6 +38,7 @@ CACHE_SECONDS = 10 * 60
 NONE = "\u2013"  # an en dash: no value (not enough data yet)
 REQUIRED_PERMISSIONS = ("members.view_member", "pos.view_purchase")
 MAX_DAYS = 3 * 366
+EARLIEST = date(2000, 1, 1)  # a custom period starts on or after this day
 
 PRESETS = [
     ("30d", "Last 30 days"),
@@ -94,6 +96,13 @@ class DashboardForm(forms.Form):
                 raise forms.ValidationError("The end date is before the start date.")
             if (end - start).days >= MAX_DAYS:
                 raise forms.ValidationError("Choose at most three years.")
+            latest = self.today + timedelta(days=366)
+            if start < EARLIEST or end > latest:
+                # Far dates would overflow the date arithmetic (year 1, 9999): refused.
+                raise forms.ValidationError(
+                    gettext("Choose dates from %(earliest)s to %(latest)s.")
+                    % {"earliest": date_format(EARLIEST), "latest": date_format(latest)}
+                )
         return data
 
     def selection(self) -> tuple[Period, Filters, dict]:

@@ -1,8 +1,10 @@
 """Carat settings. Everything that differs between machines comes from the environment.
 
-The embedded default (no variables set) is a development setup on SQLite with a
-filesystem broker, so `make run` needs no server. Production sets DJANGO_DEBUG=false,
-which makes SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL mandatory.
+The default (no variables set) is production: DEBUG off, and DJANGO_SECRET_KEY,
+DJANGO_ALLOWED_HOSTS and DATABASE_URL mandatory, so a deploy that forgets a variable fails
+at start instead of running with a development key. Development says so explicitly with
+DJANGO_DEBUG=true (`make run` and the test settings do): SQLite, a filesystem broker and
+a development key, so `make run` needs no server.
 """
 
 from decimal import Decimal
@@ -16,7 +18,7 @@ VAR_DIR = BASE_DIR / "var"
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").exists() else None
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
 
 def database(url: str) -> dict:
@@ -139,6 +141,7 @@ LOGIN_REDIRECT_URL = "members:home"
 LOGOUT_REDIRECT_URL = "members:login"
 
 LANGUAGE_CODE = "en"
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 LANGUAGES = [("en", "English"), ("nl", "Nederlands"), ("fr", "Français")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env("CARAT_TIME_ZONE", default="Europe/Brussels")
@@ -199,6 +202,26 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Every task has time limits (seconds): a task stuck on a network call or a lock is
+# interrupted (soft: an exception it can clean up after; hard: the worker process is
+# replaced) instead of holding a worker for ever. Long jobs (the KPI rollups, the nightly
+# tier evaluation) set larger limits of their own on the task.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
+# The long set-based jobs, soft limit in seconds (hard: 5 minutes more); sized for tens
+# of millions of members (the rollups take 10-40 minutes at 17M, see the README).
+_LONG_JOBS = {
+    "loyalty.kpi_rollup": 2 * 3600,
+    "loyalty.warm_dashboard": 1800,
+    "tiers.evaluate_all": 2 * 3600,
+    "campaigns.expire_carats": 2 * 3600,
+    "campaigns.select_triggers": 3600,
+    "campaigns.birthdays": 3600,
+    "campaigns.release_pending": 3600,
+}
+CELERY_TASK_ANNOTATIONS = {
+    name: {"soft_time_limit": soft, "time_limit": soft + 300} for name, soft in _LONG_JOBS.items()
+}
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
@@ -243,14 +266,25 @@ CARAT_SENDING_TIMEOUT_SECONDS = env.int("CARAT_SENDING_TIMEOUT_SECONDS", default
 CARAT_TRACK_TOKEN_DAYS = env.int("CARAT_TRACK_TOKEN_DAYS", default=180)
 CARAT_UNSUBSCRIBE_TOKEN_DAYS = env.int("CARAT_UNSUBSCRIBE_TOKEN_DAYS", default=400)
 
+# Outbound webhooks: https only unless this says otherwise (allowed in development).
+CARAT_WEBHOOK_ALLOW_HTTP = env.bool("CARAT_WEBHOOK_ALLOW_HTTP", default=DEBUG)
+# Loopback, private, link-local and reserved addresses are refused (loyalty.outbound);
+# networks listed here (CIDRs, e.g. an ERP on the company network) are allowed on purpose.
+CARAT_WEBHOOK_ALLOWED_NETWORKS = env.list("CARAT_WEBHOOK_ALLOWED_NETWORKS", default=[])
+
+# Behind a proxy that terminates TLS: the header it sets (and strips from clients), as
+# "HTTP_X_FORWARDED_PROTO,https". Unset, a client cannot claim https with a header.
+if _proxy_header := env.list("DJANGO_SECURE_PROXY_SSL_HEADER", default=[]):
+    SECURE_PROXY_SSL_HEADER = tuple(_proxy_header)
+
 if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    LANGUAGE_COOKIE_SECURE = True
     CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
     SECURE_CONTENT_TYPE_NOSNIFF = True
 

@@ -2,6 +2,7 @@
 
 import os
 
+os.environ.setdefault("DJANGO_DEBUG", "true")  # development mode, said explicitly
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/carat")
 os.environ.setdefault("CELERY_BROKER_URL", "memory://")
 

@@ -5,16 +5,17 @@ endpoint in the caller's transaction. After commit the delivery job is queued (t
 the outbox); it also runs every minute. Delivery: JSON body {id, type, created_at, data},
 header `X-Carat-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 Retries back off exponentially for a day, then the delivery is marked failed (visible
-and resendable in the console). A member's next event waits until the previous one to
+and resendable in the console). Endpoints are reached through loyalty.outbound: https
+only in production, never a loopback, private, link-local or reserved address (checked
+after DNS, at connect time), no redirects; the log keeps 200 characters of the answer. A member's next event waits until the previous one to
 the same endpoint is delivered or has failed for good."""
 
 import hashlib
 import hmac
 import json
 import logging
+import secrets
 import time
-import urllib.error
-import urllib.request
 import uuid
 from datetime import datetime, timedelta
 
@@ -23,6 +24,7 @@ from django.db import DatabaseError, close_old_connections, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from . import outbound
 from .config import cached
 from .models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from .outbox import enqueue
@@ -113,27 +115,25 @@ def deliver_due(*, now: datetime | None = None, limit: int = 200) -> int:
 def _post(d: WebhookDelivery, *, now: datetime) -> int:
     body = body_for(d.event)
     timestamp = int(now.timestamp())
-    # The URL is a URLField set by staff in the console: http(s) only.
-    request = urllib.request.Request(  # noqa: S310
-        d.endpoint.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "Carat-Webhooks/1",
-            "X-Carat-Event": d.event.type,
-            "X-Carat-Event-Id": str(d.event.event_id),
-            "X-Carat-Signature": sign(d.endpoint.secret, timestamp, body),
-        },
-    )
-    code, excerpt = None, ""
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Carat-Webhooks/1",
+        "X-Carat-Event": d.event.type,
+        "X-Carat-Event-Id": str(d.event.event_id),
+        "X-Carat-Signature": sign(d.endpoint.secret, timestamp, body),
+    }
+    code, excerpt, refused = None, "", False
     try:
-        with urllib.request.urlopen(request, timeout=d.endpoint.timeout_seconds) as response:  # noqa: S310
-            code, excerpt = response.status, response.read(500).decode(errors="replace")
-    except urllib.error.HTTPError as exc:
-        code, excerpt = exc.code, exc.read(500).decode(errors="replace")
-    except (urllib.error.URLError, OSError) as exc:
-        excerpt = str(exc)[:500]
+        # The URL was typed in the console: outbound.post refuses, at connect time, every
+        # address that is not public (after DNS) and follows no redirect.
+        code, excerpt = outbound.post(
+            d.endpoint.url, body=body, headers=headers, timeout=d.endpoint.timeout_seconds
+        )
+    except outbound.UnsafeDestination as exc:
+        refused, excerpt = True, f"Refused: {exc.message}"
+    except OSError as exc:
+        excerpt = str(exc)
+    excerpt = excerpt[: outbound.RESPONSE_EXCERPT]
     attempts = d.attempts + 1
     if code is not None and 200 <= code < 300:
         _write_result(
@@ -141,18 +141,20 @@ def _post(d: WebhookDelivery, *, now: datetime) -> int:
             status="delivered",
             attempts=attempts,
             last_status_code=code,
-            last_response=excerpt[:500],
+            last_response=excerpt,
             delivered_at=timezone.now(),
         )
         return 1
-    give_up = now - d.created_at >= GIVE_UP_AFTER
+    # A refused address is not retried: it fails for good at once (and the member's next
+    # events to this endpoint are not held behind it).
+    give_up = refused or now - d.created_at >= GIVE_UP_AFTER
     backoff = timedelta(seconds=min(30 * 2 ** (attempts - 1), 3 * 3600))
     _write_result(
         d.pk,
         status="failed" if give_up else "pending",
         attempts=attempts,
         last_status_code=code,
-        last_response=excerpt[:500],
+        last_response=excerpt,
         next_attempt_at=now + backoff,
     )
     log.info(
@@ -183,3 +185,15 @@ def resend(*, delivery: WebhookDelivery) -> WebhookDelivery:
     )
     enqueue("loyalty.deliver_webhooks")
     return new
+
+
+def new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(24)
+
+
+def endpoint_secret_roll(*, endpoint: WebhookEndpoint) -> str:
+    """A new signing secret for the endpoint; returns it (shown once in the console).
+    Deliveries from now on are signed with it."""
+    endpoint.secret = new_secret()
+    endpoint.save(update_fields=["secret"])
+    return endpoint.secret

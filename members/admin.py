@@ -88,7 +88,12 @@ class ConsentInline(ReadOnlyInline, admin.TabularInline):
 
 
 class AdjustForm(forms.Form):
-    carats = forms.IntegerField(help_text="Positive to give, negative to take back.")
+    # Bounded: a slip of the finger (or 10**20) is a clear message, not a 500 or a fortune.
+    carats = forms.IntegerField(
+        min_value=-1_000_000,
+        max_value=1_000_000,
+        help_text="Positive to give, negative to take back (at most 1,000,000 at a time).",
+    )
     reason = forms.CharField(max_length=200)
     # Makes the adjustment idempotent: submitting the same form twice books it once.
     batch = forms.CharField(widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex)

@@ -31,6 +31,7 @@ from campaigns.services import (
 )
 from loyalty.errors import DomainError
 from loyalty.privacy import member_export
+from loyalty.security import set_language_cookie
 from tiers.selectors import member_progress
 from tiers.services import invitation_accept
 
@@ -192,7 +193,7 @@ def profile(request):
         else:
             messages.success(request, _("Your profile is saved."))
             response = redirect("members:profile")
-            response.set_cookie("django_language", member.language, samesite="Lax")
+            set_language_cookie(response, member.language)
             return response
     return render(
         request,

@@ -1,4 +1,6 @@
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.db.models import Q
 from django.urls import path
 
 from loyalty.admin_tools import EstimatedCountPaginator, ReadOnlyAdmin
@@ -10,8 +12,46 @@ from .services import api_key_create
 
 @admin.register(Store)
 class StoreAdmin(admin.ModelAdmin):
+    """A store's settings are the superuser's. Anyone else who may change stores (the
+    Store manager role, loyalty.roles) sees only their own stores (those they are staff
+    of) and changes only who works there: shop assistants, never a console login (so no
+    one adds themselves or a colleague of the console to a store's till)."""
+
     list_display = ["code", "name", "city", "currency", "time_zone", "active"]
     filter_horizontal = ["staff"]
+
+    @staticmethod
+    def _limited(request) -> bool:
+        return not request.user.is_superuser and request.user.has_perm("pos.change_store")
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return qs.filter(staff=request.user) if self._limited(request) else qs
+
+    def has_change_permission(self, request, obj=None):
+        if (
+            obj is not None
+            and self._limited(request)
+            and not obj.staff.filter(pk=request.user.pk).exists()
+        ):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        if request.user.is_superuser:
+            return super().get_readonly_fields(request, obj)
+        return ["code", "name", "city", "currency", "time_zone", "active"]
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "staff" and not request.user.is_superuser:
+            store_id = request.resolver_match.kwargs.get("object_id")
+            current = Q(stores__pk=store_id) if store_id else Q(pk__in=[])
+            kwargs["queryset"] = (
+                get_user_model()
+                .objects.filter(Q(is_staff=False, is_superuser=False) | current)
+                .distinct()
+            )
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
 @admin.register(ExchangeRate)
@@ -124,6 +164,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
             if obj is None
             else ["name", "prefix", "store", "active", "created_at", "last_used_at"]
         )
+
+    def get_readonly_fields(self, request, obj=None):
+        # A till key's store is fixed when it is made: unbinding it would let the till
+        # record sales for every store. Make a new key and deactivate this one instead.
+        ro = list(super().get_readonly_fields(request, obj))
+        return [*ro, "store"] if obj is not None else ro
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -1,5 +1,8 @@
+from io import StringIO
+
 import pytest
 from django.core.cache import cache
+from django.core.management import call_command
 
 from campaigns.services import member_enroll
 from pos import api_auth
@@ -64,6 +67,37 @@ def enroll(program):
         return member_enroll(**kwargs)
 
     return _enroll
+
+
+@pytest.fixture
+def roles(db):
+    """The console's roles as production has them (loyalty.roles, manage.py setup_roles)."""
+    call_command("setup_roles", stdout=StringIO())
+
+
+@pytest.fixture
+def console_user(roles):
+    """A login with one of the roles: console_user("Store manager", stores=[antwerp])."""
+    counter = iter(range(1_000_000))
+
+    def _make(role, *, email=None, stores=()):
+        from loyalty.roles import role_grant
+        from members.models import User
+
+        email = email or f"{role.lower().replace(' ', '-')}-{next(counter)}@example.com"
+        user = User.objects.create_user(email=email, password="x-12345678")
+        role_grant(user=user, role=role, stores=stores)
+        return User.objects.get(pk=user.pk)  # no stale permission cache
+
+    return _make
+
+
+@pytest.fixture
+def marketing(client, console_user):
+    """A marketing login, signed in to the console."""
+    user = console_user("Marketing", email="mkt@example.com")
+    client.force_login(user)
+    return user
 
 
 from tests.browser import chromium, page_factory  # noqa: E402,F401 - pytest fixtures

@@ -1,15 +1,12 @@
 """The console's purchase list filters by currency without reading the sales for the
 choices (a DISTINCT over millions of rows)."""
 
-# ruff: noqa: F811 - the fixture imported from test_admin is (re)named as an argument
-
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from pos.services import purchase_record
 from tests.factories import make_rate
-from tests.test_admin import marketing  # noqa: F401 - fixture
 
 
 def test_purchase_list_filters_by_currency_from_the_rates_table(

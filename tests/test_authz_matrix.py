@@ -37,7 +37,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.core import signing
 from django.core.cache import cache
 from django.db import transaction
@@ -49,6 +48,7 @@ from drf_spectacular.generators import SchemaGenerator
 from campaigns.models import Club, ClubMembership, MessageLog, Reward, Voucher
 from campaigns.services import member_enroll, reward_redeem
 from campaigns.services.crm import LINK_SALT, track_token, unsubscribe_token
+from loyalty.roles import MARKETING, STORE_STAFF, role_grant, roles_apply
 from members.models import LedgerEntry, Member, User
 from members.qr import qr_svg
 from members.services import ledger_post
@@ -136,18 +136,11 @@ def build_world() -> World:
     london = StoreFactory(code="london", name="Carat London", city="London", currency="GBP")
     make_rate("GBP", "1.170000")
 
+    roles_apply()  # the console's roles as production has them (loyalty.roles)
     assistant = UserFactory(email="assistant@carat.example", full_name="Sam Shop")
-    antwerp.staff.add(assistant)
-    marketing = User.objects.create_user(
-        email="marketing@carat.example", password="x-12345678", is_staff=True
-    )
-    group, _ = Group.objects.get_or_create(name="Marketing")
-    group.permissions.set(
-        Permission.objects.filter(
-            content_type__app_label__in=["members", "tiers", "campaigns", "pos"]
-        )
-    )
-    marketing.groups.add(group)
+    role_grant(user=assistant, role=STORE_STAFF, stores=[antwerp])
+    marketing = User.objects.create_user(email="marketing@carat.example", password="x-12345678")
+    role_grant(user=marketing, role=MARKETING)
     root = User.objects.create_superuser(email="root@carat.example", password="root-12345678")
 
     user_a = User.objects.create_user(email="annabel@example.com", password="pw-a-12345")

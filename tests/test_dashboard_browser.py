@@ -5,11 +5,11 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.core.cache import cache
 from django.utils import timezone
 
 from campaigns.services import member_enroll
+from loyalty.roles import MARKETING, role_grant, roles_apply
 from members.models import User
 from pos.services import purchase_record, return_record
 from tests.browser import screenshot
@@ -46,16 +46,9 @@ def console():
     make_rate("GBP", "1.17")
     antwerp = StoreFactory(code="antwerp", name="Carat Antwerp")
     london = StoreFactory(code="london", name="Carat London", city="London", currency="GBP")
-    user = User.objects.create_user(
-        email="marketing@carat.example", password=PASSWORD, is_staff=True
-    )
-    group = Group.objects.create(name="Marketing")
-    group.permissions.set(
-        Permission.objects.filter(
-            content_type__app_label__in=["members", "tiers", "campaigns", "pos"]
-        )
-    )
-    user.groups.add(group)
+    user = User.objects.create_user(email="marketing@carat.example", password=PASSWORD)
+    roles_apply()
+    role_grant(user=user, role=MARKETING)
     now = timezone.now()
     for i in range(8):
         joined = now - timedelta(days=110 - i * 13)

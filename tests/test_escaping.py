@@ -8,7 +8,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -121,20 +120,6 @@ def test_pos_member_page_escapes_the_names_receipts_and_rewards(client, hostile,
 
 
 # --- the CRM console ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def marketing(client, db):
-    user = User.objects.create_user(email="mkt@example.com", password="x-12345678", is_staff=True)
-    group = Group.objects.create(name="Marketing")
-    group.permissions.set(
-        Permission.objects.filter(
-            content_type__app_label__in=["members", "tiers", "campaigns", "pos"]
-        )
-    )
-    user.groups.add(group)
-    client.force_login(user)
-    return user
 
 
 def test_console_member_list_and_change_page_escape_the_names(client, marketing, hostile):

@@ -548,3 +548,29 @@ def test_console_links_the_import_page_from_the_purchase_list(client, db):
     page = client.get("/admin/pos/purchase/").content.decode()
     assert "/admin/pos/purchase/import/" in page
     assert client.get("/admin/pos/purchase/import/").status_code == 200
+
+
+def test_emails_are_checked_with_the_forms_validator(member, stores, tmp_path):
+    bad = [
+        "ada@localhost.",
+        "ada@b",
+        "ada@exa_mple.com",
+        ".ada@example.com",
+        "ada..lovelace@example.com",
+        "ada@example..com",
+        "ada@-example.com",
+    ]
+    path = write_csv(
+        tmp_path,
+        f"G-1,new.person@example.com,,,{day(10)},antwerp,10.00,EUR",  # line 2: good
+        *(f"B-{i},{email},,,{day(10)},antwerp,1.00,EUR" for i, email in enumerate(bad)),
+        f"B-X,ada@b,,,{day(10)},paris,1.00,EUR",  # the first failing reason is the e-mail
+    )
+    report = run(path)
+    reasons = {r.line: r.reason for r in report.rejections}
+    assert reasons == {
+        **{3 + i: f"invalid e-mail '{email}'" for i, email in enumerate(bad)},
+        3 + len(bad): "invalid e-mail 'ada@b'",
+    }
+    assert report.purchases_imported == 1
+    assert not Member.objects.filter(email__in=bad).exists()

@@ -11,7 +11,7 @@ from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
@@ -566,20 +566,6 @@ def fresh_dashboard_cache():
     cache.clear()
 
 
-@pytest.fixture
-def marketing(client, db):
-    user = User.objects.create_user(email="mkt@example.com", password="x-12345678", is_staff=True)
-    group = Group.objects.create(name="Marketing")
-    group.permissions.set(
-        Permission.objects.filter(
-            content_type__app_label__in=["members", "tiers", "campaigns", "pos"]
-        )
-    )
-    user.groups.add(group)
-    client.force_login(user)
-    return user
-
-
 JANUARY_QUERY = {"period": "custom", "start": "2025-01-01", "end": "2025-01-31"}
 
 
@@ -660,3 +646,16 @@ def test_warming_the_cache_serves_the_start_page_without_computing(
     # session, user, permissions, stores and tiers for the form: no KPI query
     with django_assert_max_num_queries(8):
         assert client.get(reverse("admin:index")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [("0001-01-01", "0001-01-10"), ("9999-12-20", "9999-12-31"), ("1999-12-01", "2000-01-10")],
+)
+def test_far_dates_fall_back_to_the_last_30_days_with_a_message(client, marketing, start, end):
+    response = client.get(reverse("admin:index"), {"period": "custom", "start": start, "end": end})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Choose dates from" in page
+    today = timezone.localdate()
+    assert f"{today - timedelta(days=29):%d %b %Y} to {today:%d %b %Y}" in page

@@ -27,7 +27,6 @@ from tests.test_kpis import (  # noqa: F401 - fixtures
     LATER,
     at,
     book,
-    marketing,
     sale,
     travel,
 )

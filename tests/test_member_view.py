@@ -4,29 +4,13 @@ one page, with a number of queries that does not grow with their history."""
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import Club, MessageLog, Reward
 from campaigns.services import club_join, message_claim, reward_redeem
-from members.models import User
 from pos.services import purchase_record, return_record
 from tests.factories import make_rate
-
-
-@pytest.fixture
-def marketing(client, db):
-    user = User.objects.create_user(email="mkt@example.com", password="x-12345678", is_staff=True)
-    group = Group.objects.create(name="Marketing")
-    group.permissions.set(
-        Permission.objects.filter(
-            content_type__app_label__in=["members", "tiers", "campaigns", "pos"]
-        )
-    )
-    user.groups.add(group)
-    client.force_login(user)
-    return user
 
 
 @pytest.fixture

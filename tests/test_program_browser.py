@@ -8,12 +8,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.core import mail
 from django.utils import timezone
 
 from campaigns.models import Broadcast, Challenge, EarningRule, MessageLog, Reward
 from campaigns.services import broadcasts_select, messages_dispatch
+from loyalty.roles import MARKETING, role_grant, roles_apply
 from members.models import Member, User
 from pos.services import purchase_record
 from tests.browser import PHONE, TABLET, screenshot
@@ -23,14 +23,9 @@ PASSWORD = "pw-browser-123"
 
 
 def marketing_user():
-    user = User.objects.create_user(email="mkt@example.com", password=PASSWORD, is_staff=True)
-    group = Group.objects.create(name="Marketing")
-    group.permissions.set(
-        Permission.objects.filter(
-            content_type__app_label__in=["members", "tiers", "campaigns", "pos"]
-        ).exclude(content_type__model="user")
-    )
-    user.groups.add(group)
+    user = User.objects.create_user(email="mkt@example.com", password=PASSWORD)
+    roles_apply()
+    role_grant(user=user, role=MARKETING)
     return user
 
 

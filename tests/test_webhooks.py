@@ -21,6 +21,14 @@ from tests.helpers import run_in_threads
 SECRET = "whsec-test-123"
 
 
+@pytest.fixture(autouse=True)
+def _the_local_receiver_is_allowed(settings):
+    """The receiver listens on 127.0.0.1, which loyalty.outbound refuses unless allowed
+    (tests/test_webhooks_ssrf.py tests the refusals)."""
+    settings.CARAT_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    settings.CARAT_WEBHOOK_ALLOW_HTTP = True
+
+
 class Receiver:
     """A tiny HTTP server that records what it receives and fails the first N posts."""
 

@@ -1,8 +1,10 @@
 from django.contrib import admin
+from django.utils.translation import gettext as _
 
 from loyalty.admin_tools import EstimatedCountPaginator, ReadOnlyAdmin
 
 from .models import Invitation, MemberTier, Tier, TierChange
+from .selectors import tiers_in_use
 
 
 @admin.register(Tier)
@@ -19,6 +21,19 @@ class TierAdmin(admin.ModelAdmin):
     ]
     list_editable = ["threshold", "discount_percent", "earn_multiplier"]
     prepopulated_fields = {"code": ["name"]}
+
+    def get_deleted_objects(self, objs, request):
+        """A tier in use is protected, for the delete page and the "delete selected"
+        action alike (both show the protected list and delete nothing)."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        tiers = list(objs)
+        usage = tiers_in_use(t.pk for t in tiers)
+        protected = list(protected) + [
+            _("%(tier)s (in use: %(what)s)") % {"tier": t, "what": ", ".join(usage[t.pk])}
+            for t in tiers
+            if t.pk in usage
+        ]
+        return deleted, counts, perms_needed, protected
 
 
 @admin.register(TierChange)

@@ -106,3 +106,22 @@ def progress_for(tier: Tier, earned: int, hold_until: datetime | None) -> Progre
 def public_tiers() -> QuerySet[Tier]:
     """The tiers clients may show, lowest first. Hidden tiers (Ambassador) never appear."""
     return Tier.objects.filter(public=True).order_by("rank")
+
+
+def tiers_in_use(tier_ids) -> dict[int, list[str]]:
+    """What uses each of these tiers: every row that points at it (a member's status, the
+    tier history, invitations, and the rewards, clubs and rules of the higher apps, found
+    through the model's reverse relations so a new one counts too). A tier in use is never
+    deleted: the rows would go with it (or a reward limited to it would be open to all)."""
+    tier_ids = list(tier_ids)
+    usage: dict[int, list[str]] = {}
+    for rel in Tier._meta.related_objects:
+        model = rel.related_model
+        if rel.many_to_many:  # the link table: reward <-> tier
+            rows, column = rel.through.objects, f"{rel.field.m2m_reverse_field_name()}_id"
+        else:
+            rows, column = model._default_manager, rel.field.attname
+        used = rows.filter(**{f"{column}__in": tier_ids}).values_list(column, flat=True)
+        for tier_id in set(used.distinct()):
+            usage.setdefault(tier_id, []).append(str(model._meta.verbose_name_plural))
+    return usage

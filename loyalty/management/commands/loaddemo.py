@@ -6,7 +6,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
@@ -23,6 +22,8 @@ from campaigns.models import (
     TriggerConfig,
 )
 from campaigns.services import challenges_expire, member_enroll
+from loyalty import roles
+from loyalty.roles import role_grant, roles_apply
 from members.models import Member, User
 from pos.models import Channel, ExchangeRate, Store
 from pos.services import purchase_record
@@ -383,6 +384,14 @@ LAST = [
 CATEGORIES = [("RING", "rings"), ("NECK", "necklaces"), ("EAR", "earrings"), ("BRAC", "bracelets")]
 
 
+DEMO_LOGINS = [
+    ("marketing@carat.example", "Marketing Team", roles.MARKETING, []),
+    ("shop@carat.example", "Sam Shop", roles.STORE_STAFF, ["antwerp"]),
+    ("manager@carat.example", "Morgan Manager", roles.STORE_MANAGER, ["antwerp"]),
+    ("integration@carat.example", "Ivo Integration", roles.INTEGRATION_ADMIN, []),
+]
+
+
 class Command(BaseCommand):
     help = "Load the demo program, stores, logins and members (idempotent; DEBUG only)."
 
@@ -526,34 +535,16 @@ class Command(BaseCommand):
         return stores
 
     def _logins(self, stores):
-        marketing, created = User.objects.get_or_create(
-            email="marketing@carat.example",
-            defaults={"full_name": "Marketing Team", "is_staff": True},
-        )
-        if created:
-            marketing.set_password(DEMO_PASSWORD)
-            marketing.save()
-        group, _ = Group.objects.get_or_create(name="Marketing")
-        group.permissions.set(
-            Permission.objects.filter(
-                content_type__app_label__in=[
-                    "members",
-                    "tiers",
-                    "campaigns",
-                    "pos",
-                    "django_celery_beat",
-                    "loyalty",
-                ]
-            ).exclude(content_type__model="user")  # logins are the superuser's business
-        )
-        marketing.groups.add(group)
-        shop, created = User.objects.get_or_create(
-            email="shop@carat.example", defaults={"full_name": "Sam Shop"}
-        )
-        if created:
-            shop.set_password(DEMO_PASSWORD)
-            shop.save()
-        stores["antwerp"].staff.add(shop)
+        """One demo login per role (loyalty.roles), all with the demo password."""
+        roles_apply()
+        for email, full_name, role, store_codes in DEMO_LOGINS:
+            user, created = User.objects.get_or_create(
+                email=email, defaults={"full_name": full_name}
+            )
+            if created:
+                user.set_password(DEMO_PASSWORD)
+                user.save()
+            role_grant(user=user, role=role, stores=[stores[c] for c in store_codes])
 
     def _member_history(self, now, stores):
         user, created = User.objects.get_or_create(
