@@ -156,7 +156,10 @@ class InviteForm(forms.Form):
 
 class ErasureRequestForm(forms.Form):
     note = forms.CharField(
-        max_length=150, help_text="The request (date, channel): recorded with the erasure."
+        label="Reason",
+        max_length=255,
+        help_text="Why: the request (date, channel, reference). Recorded with your name in "
+        "the erasure record, which is kept.",
     )
     confirm = forms.BooleanField(help_text="Names, e-mail, phone and dates are erased for good.")
 
@@ -453,6 +456,6 @@ class MemberAdmin(admin.ModelAdmin):
             action="erase_personal_data",
             title="Erase personal data",
             apply=lambda m, d: member_erase(
-                member=m, source=f"console: {d['note']}", actor=request.user
+                member=m, source="console", reason=d["note"], actor=request.user
             ),
         )

@@ -9,7 +9,7 @@ from django.urls import reverse
 from campaigns.models import MessageLog, Segment, TriggerConfig
 from campaigns.segments import segment_members
 from campaigns.services import messages_dispatch, triggers_select
-from members.models import ConsentChange, LedgerEntry, Member, User
+from members.models import ConsentChange, ErasureRecord, LedgerEntry, Member, User
 from pos.services import api_key_create, purchase_record
 
 
@@ -121,7 +121,11 @@ def test_erasure_anonymises_but_keeps_the_accounts(
     assert ConsentChange.objects.filter(
         member=logged_in, granted=False, source="erasure:member"
     ).exists()
-    assert LedgerEntry.objects.filter(member=logged_in).count() == 1  # the accounts stay
+    # the accounts stay: the sale's line, and the line that writes the balance off
+    assert list(
+        LedgerEntry.objects.filter(member=logged_in).order_by("id").values_list("kind", "carats")
+    ) == [("purchase", 80), ("adjustment", -80)]
+    assert logged_in.balance == 0
     assert logged_in.lifetime_spend_eur == 80
     assert not client.login(email="ada@example.com", password="pw-12345-abc")
     # never again in a segment export or a mail
@@ -192,3 +196,11 @@ def test_marketing_erases_a_member_on_request_from_the_console(client, member):
     assert client.post(reverse("admin:members_member_changelist"), data).status_code == 302
     member.refresh_from_db()
     assert member.erased_at and member.email.endswith("@erased.invalid")
+    # who, when and why, kept after the erasure
+    record = ErasureRecord.objects.get(member=member)
+    assert (record.source, record.reason, record.actor_email) == (
+        "console",
+        "e-mail of 2026-11-20",
+        "dpo@example.com",
+    )
+    assert record.member_number == member.member_number and record.erased_at == member.erased_at

@@ -17,7 +17,8 @@ from loyalty.config import cached
 from loyalty.errors import Conflict, DomainError
 from loyalty.outbox import enqueue
 from members.models import LedgerEntry, Member, User
-from members.services import ledger_post, member_register
+from members.selectors import member_by_referral_code
+from members.services import ledger_post, member_lock, member_register
 from tiers.models import Tier
 from tiers.services import tier_assign_initial
 
@@ -111,7 +112,7 @@ def carats_for_purchase(
         return Earning(carats=base, explanation=explanation, base=base)
     if not locked:  # the sales path locks the member's row itself, first thing
         # Serialise this member's sales while caps are checked (see _capped).
-        Member.objects.select_for_update().filter(pk=member.pk).values_list("pk", flat=True).first()
+        member_lock(member.pk)
     total_lines = sum((ln["amount"] * ln.get("quantity", 1) for ln in lines or []), Decimal(0))
     total, names = base, []
     for rule in rules:
@@ -200,7 +201,7 @@ def action_record(
     if existing is not None:
         return ActionResult(existing.carats, False, existing.reason, key)
     with transaction.atomic():
-        Member.objects.select_for_update().filter(pk=member.pk).values_list("pk", flat=True).first()
+        member_lock(member.pk)  # an erased member: UnknownMember
         existing = LedgerEntry.objects.filter(key=key).first()
         if existing is not None:
             return ActionResult(existing.carats, False, existing.reason, key)
@@ -244,7 +245,7 @@ def member_enroll(*, referral_code: str = "", **kwargs) -> Member:
     tier_assign_initial(member=member)
     referrer = None
     if referral_code:
-        referrer = Member.objects.filter(referral_code=referral_code.strip().upper()).first()
+        referrer = member_by_referral_code(referral_code)
         if referrer is not None and referrer.pk != member.pk:
             Member.objects.filter(pk=member.pk).update(referred_by=referrer)
             member.referred_by = referrer
@@ -257,9 +258,14 @@ def member_enroll(*, referral_code: str = "", **kwargs) -> Member:
 def referral_first_purchase(*, member: Member) -> None:
     """Called by the sales code at a referred member's first purchase: the referrer's
     reward (once per friend)."""
-    if member.referred_by_id:
+    referrer = (
+        Member.objects.filter(pk=member.referred_by_id, erased_at__isnull=True).first()
+        if member.referred_by_id
+        else None
+    )
+    if referrer is not None:  # an erased referrer earns nothing any more
         action_record(
-            member=Member.objects.get(pk=member.referred_by_id),
+            member=referrer,
             action=ActionType.REFERRAL_REFERRER,
             reference=f"friend:{member.member_number}",
         )
@@ -386,6 +392,13 @@ def held_release(*, held: HeldCarats, actor: User | None = None) -> bool:
     with transaction.atomic():
         row = HeldCarats.objects.select_for_update().get(pk=held.pk)
         if row.status not in (HeldCarats.Status.HELD, HeldCarats.Status.PENDING):
+            return False
+        if row.member.erased_at:
+            # The account is closed: what was held is never credited (the balance was
+            # written off at the erasure).
+            row.status = HeldCarats.Status.CANCELLED
+            row.decided_by, row.decided_at = actor, timezone.now()
+            row.save(update_fields=["status", "decided_by", "decided_at"])
             return False
         if row.carats > 0:
             ledger_post(
