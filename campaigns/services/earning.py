@@ -78,10 +78,64 @@ def _capped(rule, *, member: Member, carats: int, occurred_at: datetime, lock_bu
     if carats > 0 and rule.budget_carats is not None:
         model = type(rule)
         locked = model.objects.select_for_update().get(pk=rule.pk) if lock_budget else rule
-        carats = min(carats, max(locked.budget_carats - locked.carats_given, 0))
+        # The budget counts every carat the rule ever gave, net of returns, also before
+        # the budget was set: the awards are the record (a counter kept only while a
+        # budget is set would start at 0 when one is set later). Read after the rule's
+        # lock is granted, so the sum sees every award of the sales that held it before
+        # (the race prevented: two sales both taking the last carats of the budget).
+        given = _rule_awarded(rule)
+        carats = min(carats, max(locked.budget_carats - given, 0))
         if carats > 0:
-            model.objects.filter(pk=rule.pk).update(carats_given=F("carats_given") + carats)
+            # The console's figure, written with the budget's decision.
+            model.objects.filter(pk=rule.pk).update(carats_given=given + carats)
     return carats
+
+
+def _rule_awarded(rule) -> int:
+    """The carats `rule` has given so far, net of what returns took back."""
+    field_name = "earning_rule" if isinstance(rule, EarningRule) else "action_rule"
+    return Award.objects.filter(**{field_name: rule}).aggregate(s=Sum("carats"))["s"] or 0
+
+
+def awards_on_return(*, purchase_key: str, returned: Decimal, amount: Decimal) -> None:
+    """A return of `returned` (in all, this one included) out of a sale of `amount`: the
+    bonus rules' awards of the sale are taken back in the same proportion (rounded down,
+    like the sale's carats), so rule budgets and per-member caps count net of returns."""
+    if not amount:
+        return
+    rows = (
+        Award.objects.filter(reference=purchase_key, earning_rule__isnull=False)
+        .values("earning_rule", "member")
+        .annotate(
+            given=Sum("carats", filter=Q(carats__gt=0)),
+            back=Sum("carats", filter=Q(carats__lt=0)),
+        )
+    )
+    for row in rows:
+        given = row["given"] or 0
+        due = int(
+            (Decimal(given) * min(returned, amount) / amount).to_integral_value(
+                rounding=ROUND_FLOOR
+            )
+        )
+        take = due + (row["back"] or 0)
+        if take <= 0:
+            continue
+        first = (
+            Award.objects.filter(reference=purchase_key, earning_rule=row["earning_rule"])
+            .order_by("id")
+            .first()
+        )
+        Award.objects.create(
+            member_id=row["member"],
+            earning_rule_id=row["earning_rule"],
+            carats=-take,
+            reference=purchase_key,
+            occurred_at=first.occurred_at,  # in the sale's cap period
+        )
+        EarningRule.objects.filter(
+            pk=row["earning_rule"], budget_carats__isnull=False, carats_given__gte=take
+        ).update(carats_given=F("carats_given") - take)
 
 
 def carats_for_purchase(
