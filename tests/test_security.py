@@ -91,7 +91,7 @@ def test_member_downloads_all_their_data(client, logged_in, antwerp):
     assert data["profile"]["email"] == logged_in.email
     assert data["purchases"][0]["receipt_id"] == "D1"
     assert data["ledger"][0]["carats"] == 80
-    assert {"consents", "vouchers", "clubs", "messages", "tier_history"} <= set(data)
+    assert {"consents", "vouchers", "club_memberships", "messages", "tier_history"} <= set(data)
 
 
 def test_erasure_anonymises_but_keeps_the_accounts(
