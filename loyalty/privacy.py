@@ -113,10 +113,12 @@ SECTIONS: tuple[Section, ...] = (
         ("changed_at", "pk"),
     ),
     Section(
+        # Without the tier's name: an invite-only tier stays hidden until it is the
+        # member's own (invariant 6); the accepted one is in the tier history.
         "invitations",
         "tiers.Invitation",
         "member",
-        ("created_at", "tier__name", "note", "expires_at", "accepted_at"),
+        ("created_at", "note", "expires_at", "accepted_at"),
         ("created_at", "pk"),
     ),
     Section(
