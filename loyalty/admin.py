@@ -16,10 +16,11 @@ from campaigns.models import ClubMembership, MessageLog, Voucher
 from loyalty import dashboard
 from loyalty.admin_tools import EstimatedCountPaginator, ReadOnlyInline
 from loyalty.errors import DomainError
+from loyalty.privacy import member_erase_all
 from members.admin import AdjustForm, ConsentFilter, ConsentInline, LedgerInline
-from members.models import Member
+from members.models import ErasureRecord, Member
 from members.selectors import member_search
-from members.services import ledger_adjust, member_erase
+from members.services import ledger_adjust
 from pos.models import Purchase, Return
 from tiers.models import Tier, TierChange
 from tiers.services import invitation_send, tier_invite, tier_revoke
@@ -124,6 +125,16 @@ class ReferralInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
     show_change_link = True
     verbose_name = "referred friend"
     verbose_name_plural = "referrals (friends this member brought in)"
+
+
+class ErasureInline(ReadOnlyInline, admin.TabularInline):
+    """Who erased this member's personal data, when and why (kept after the erasure)."""
+
+    model = ErasureRecord
+    fields = ["erased_at", "source", "reason", "actor_email", "carats_written_off"]
+    readonly_fields = fields
+    verbose_name = "erasure"
+    verbose_name_plural = "erasure (who, when, why)"
 
 
 class PurchaseInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
@@ -265,6 +276,7 @@ class MemberAdmin(admin.ModelAdmin):
         MessageInline,
         ReferralInline,
         ConsentInline,
+        ErasureInline,
     ]
     actions = [
         "adjust_carats",
@@ -455,7 +467,7 @@ class MemberAdmin(admin.ModelAdmin):
             form_class=ErasureRequestForm,
             action="erase_personal_data",
             title="Erase personal data",
-            apply=lambda m, d: member_erase(
+            apply=lambda m, d: member_erase_all(
                 member=m, source="console", reason=d["note"], actor=request.user
             ),
         )

@@ -8,7 +8,10 @@ with its reason."""
 
 from dataclasses import dataclass
 
-from members.models import Member
+from django.db import transaction
+from django.utils import timezone
+
+from members.models import Member, User
 
 
 @dataclass(frozen=True)
@@ -267,10 +270,48 @@ def member_export(member: Member) -> dict:
     profile["referred_by"] = profile.pop("referred_by__member_number")
     account = None
     if member.user_id:
-        from members.models import User
-
         (account,) = _rows(User.objects.filter(pk=member.user_id), _ACCOUNT_FIELDS)
     export = {"profile": profile, "account": account}
     for section in SECTIONS:
         export[section.name] = _rows(section_queryset(section, member), section.fields)
     return export
+
+
+# Personal data a webhook payload may carry (members.services.member_event_data).
+_PERSONAL_EVENT_KEYS = ("email", "first_name", "last_name", "phone", "external_id")
+
+
+@transaction.atomic
+def member_erase_all(
+    *, member: Member, source: str, actor: User | None = None, reason: str = ""
+) -> Member:
+    """The erasure as the edges (the member's page, the console) run it: the member's
+    own record (members.services.member_erase: anonymised, balance written off, who/when/
+    why recorded) and the personal data the other apps hold, in one transaction. The
+    history stays for accounting, anonymised: the texts of sent mails, staff notes on
+    giveaways and rentals and the personal fields of webhook payloads are blanked, and
+    pending or held carats are cancelled (the account is closed)."""
+    from campaigns.models import Giveaway, HeldCarats, MessageLog, Rental
+    from loyalty.models import WebhookEvent
+    from members.services import member_erase
+
+    member = member_erase(member=member, source=source, actor=actor, reason=reason)
+    MessageLog.objects.filter(member=member).exclude(subject="", body="").update(
+        subject="", body=""
+    )
+    MessageLog.objects.filter(member=member).exclude(context={}).update(context={})
+    Giveaway.objects.filter(member=member).exclude(notes="").update(notes="")
+    Rental.objects.filter(member=member).exclude(notes="").update(notes="")
+    HeldCarats.objects.filter(
+        member=member, status__in=[HeldCarats.Status.HELD, HeldCarats.Status.PENDING]
+    ).update(status=HeldCarats.Status.CANCELLED, decided_by=actor, decided_at=timezone.now())
+    # Only the profile events carry names and addresses (member_event_data).
+    profile_events = WebhookEvent.objects.filter(
+        member_id=member.pk, type__in=("member.created", "member.updated")
+    )
+    for event in profile_events.only("pk", "data"):
+        data = event.data if isinstance(event.data, dict) else {}
+        if any(data.get(key) for key in _PERSONAL_EVENT_KEYS):
+            scrubbed = {k: (None if k in _PERSONAL_EVENT_KEYS else v) for k, v in data.items()}
+            WebhookEvent.objects.filter(pk=event.pk).update(data=scrubbed)
+    return member

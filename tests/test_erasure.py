@@ -310,3 +310,46 @@ def test_sales_racing_an_erasure_leave_nothing_on_the_closed_account(program, an
     assert_balance_matches_ledger(member)
     sold = Purchase.objects.filter(member=member).count()
     assert sold == sum(1 for r in results[1:] if not isinstance(r, Exception))
+
+
+def test_the_erasure_blanks_the_personal_data_other_tables_hold(program):
+    """Mails' texts, staff notes, webhook payloads: the history stays, anonymised."""
+    from campaigns.models import Giveaway
+    from loyalty import config
+    from loyalty.models import WebhookEndpoint, WebhookEvent
+    from loyalty.privacy import member_erase_all
+
+    WebhookEndpoint.objects.create(name="ERP", url="https://erp.example/hook", secret="s")
+    config.clear()
+    member = member_enroll(email="ada@example.com", first_name="Ada", last_name="Lovelace")
+    MessageLog.objects.create(
+        member=member,
+        trigger="welcome",
+        occasion="welcome",
+        due_at=timezone.now(),
+        subject="Welcome, Ada",
+        body="Hello Ada Lovelace",
+        status="sent",
+    )
+    Giveaway.objects.create(
+        member=member, title="Spring", hosted_on=timezone.localdate(), free_piece="Pearl",
+        notes="Ada's sister came too",
+    )  # fmt: skip
+    carats_hold(
+        member=member,
+        carats=40,
+        reason="held",
+        key="held:2",
+        occurred_at=timezone.now(),
+        status=HeldCarats.Status.HELD,
+    )
+    dpo = UserFactory(email="dpo@carat.example", is_staff=True)
+    member_erase_all(member=member, source="console", actor=dpo, reason="Letter")
+    log = MessageLog.objects.get(member=member)
+    assert (log.subject, log.body, log.status) == ("", "", "sent")
+    assert Giveaway.objects.get(member=member).notes == ""
+    assert HeldCarats.objects.get(member=member).status == HeldCarats.Status.CANCELLED
+    payloads = str(list(WebhookEvent.objects.filter(member_id=member.pk).values_list("data")))
+    assert "ada@example.com" not in payloads and "Lovelace" not in payloads
+    assert WebhookEvent.objects.filter(member_id=member.pk, type="member.erased").exists()
+    config.clear()

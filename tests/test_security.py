@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from campaigns.models import MessageLog, Segment, TriggerConfig
 from campaigns.segments import segment_members
-from campaigns.services import messages_dispatch, triggers_select
+from campaigns.services import member_enroll, messages_dispatch, triggers_select
 from members.models import ConsentChange, ErasureRecord, LedgerEntry, Member, User
 from pos.services import api_key_create, purchase_record
 
@@ -204,3 +204,11 @@ def test_marketing_erases_a_member_on_request_from_the_console(client, member):
         "dpo@example.com",
     )
     assert record.member_number == member.member_number and record.erased_at == member.erased_at
+    page = client.get(reverse("admin:members_member_change", args=[member.pk]))
+    assert "e-mail of 2026-11-20" in page.content.decode()
+    # without a reason nothing is erased
+    other = member_enroll(email="bob@example.com")
+    data.update(_selected_action=[other.pk], note="")
+    client.post(reverse("admin:members_member_changelist"), data)
+    other.refresh_from_db()
+    assert other.erased_at is None and not ErasureRecord.objects.filter(member=other).exists()
