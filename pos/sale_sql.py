@@ -57,9 +57,7 @@ class SaleFacts:
 # An erased member is closed (members.services.member_erase): the lock finds no row, so
 # the sale is refused as an unknown member, without a statement of its own; the erasure
 # takes the same row lock, so the two cannot pass each other.
-_LOCK_BY_ID = (
-    "SELECT id FROM members_member WHERE id = %(member)s AND erased_at IS NULL FOR UPDATE"
-)
+_LOCK_BY_ID = "SELECT id FROM members_member WHERE id = %(member)s AND erased_at IS NULL FOR UPDATE"
 # The columns come from the model, the field from MEMBER_KEYS: nothing from a request.
 _LOCK_BY_CODE = (
     f"SELECT {MEMBER_COLUMNS} FROM members_member m "  # noqa: S608
