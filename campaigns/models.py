@@ -297,6 +297,11 @@ class Reward(models.Model):
     def __str__(self):
         return f"{self.name} ({self.cost_carats} carats)"
 
+    @property
+    def in_stock(self) -> bool:
+        """Whether one more can be issued (the redemption's conditional UPDATE decides)."""
+        return self.stock is None or self.issued_count < self.stock
+
 
 class Voucher(models.Model):
     class Status(models.TextChoices):

@@ -19,11 +19,12 @@ from campaigns.models import ClubMembership, MessageLog, Voucher
 from loyalty import dashboard
 from loyalty.admin_tools import EstimatedCountPaginator, ReadOnlyInline, superuser_delete_only
 from loyalty.errors import DomainError
+from loyalty.privacy import member_erase_all
 from loyalty.roles import SUPERUSER_DELETE_ONLY
 from members.admin import AdjustForm, ConsentFilter, ConsentInline, LedgerInline
-from members.models import Member
+from members.models import ErasureRecord, Member
 from members.selectors import member_search
-from members.services import ledger_adjust, member_erase
+from members.services import ledger_adjust
 from pos.models import Purchase, Return
 from tiers.models import Tier, TierChange
 from tiers.services import invitation_send, tier_invite, tier_revoke
@@ -135,6 +136,16 @@ class ReferralInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
     verbose_name_plural = "referrals (friends this member brought in)"
 
 
+class ErasureInline(ReadOnlyInline, admin.TabularInline):
+    """Who erased this member's personal data, when and why (kept after the erasure)."""
+
+    model = ErasureRecord
+    fields = ["erased_at", "source", "reason", "actor_email", "carats_written_off"]
+    readonly_fields = fields
+    verbose_name = "erasure"
+    verbose_name_plural = "erasure (who, when, why)"
+
+
 class PurchaseInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
     model = Purchase
     fields = [
@@ -165,7 +176,10 @@ class InviteForm(forms.Form):
 
 class ErasureRequestForm(forms.Form):
     note = forms.CharField(
-        max_length=150, help_text="The request (date, channel): recorded with the erasure."
+        label="Reason",
+        max_length=255,
+        help_text="Why: the request (date, channel, reference). Recorded with your name in "
+        "the erasure record, which is kept.",
     )
     confirm = forms.BooleanField(help_text="Names, e-mail, phone and dates are erased for good.")
 
@@ -273,6 +287,7 @@ class MemberAdmin(admin.ModelAdmin):
         MessageInline,
         ReferralInline,
         ConsentInline,
+        ErasureInline,
     ]
     actions = [
         "adjust_carats",
@@ -463,7 +478,7 @@ class MemberAdmin(admin.ModelAdmin):
             form_class=ErasureRequestForm,
             action="erase_personal_data",
             title="Erase personal data",
-            apply=lambda m, d: member_erase(
-                member=m, source=f"console: {d['note']}", actor=request.user
+            apply=lambda m, d: member_erase_all(
+                member=m, source="console", reason=d["note"], actor=request.user
             ),
         )

@@ -31,6 +31,16 @@ class Forbidden(DomainError):
     status = 403
 
 
+class UnknownMember(NotFound):
+    """No member by this code, number or id, or the member's account is erased: an erased
+    member is closed (no earning, spending or lookups) and looks like an unknown one."""
+
+    code = "unknown_member"
+
+    def __init__(self, message: str = "No such member.", **kwargs):
+        super().__init__(message, **kwargs)
+
+
 class InsufficientCarats(DomainError):
     code = "insufficient_carats"
     status = 409

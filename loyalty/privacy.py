@@ -1,74 +1,63 @@
-"""A member's data, all of it, for the right of access (GDPR art. 15)."""
+"""A member's data, all of it, for the right of access (GDPR art. 15).
 
-from members.models import Member
+Everything Carat holds about the person: the profile, and one section for every model
+that points at the member (SECTIONS). A test walks every model with a foreign-key path
+to the member and fails if one is in no section (tests/test_privacy_export.py), so a new
+model cannot be forgotten; only pure-internal tables may be left out, in EXCLUDED, each
+with its reason."""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from members.models import Member, User
 
 
-def member_export(member: Member) -> dict:
-    """Everything Carat holds about the member, as plain JSON-able data."""
-    from campaigns.models import Badge, ClubMembership, MessageLog, Voucher
-    from pos.models import Purchase, Return
-    from tiers.models import TierChange
+@dataclass(frozen=True)
+class Section:
+    name: str
+    model: str  # "app_label.ModelName"
+    path: str  # the lookup from the model to the member
+    fields: tuple[str, ...]
+    order_by: tuple[str, ...] = ("pk",)
 
-    def rows(qs, *fields):
-        return [
-            {
-                f: (
-                    v.isoformat()
-                    if hasattr(v, "isoformat")
-                    else str(v)
-                    if v is not None and not isinstance(v, (int, bool, str))
-                    else v
-                )
-                for f, v in zip(fields, values, strict=True)
-            }
-            for values in qs.values_list(*fields)
-        ]
 
-    profile_fields = [
-        "member_number",
-        "email",
-        "first_name",
-        "last_name",
-        "phone",
-        "birth_date",
-        "wedding_anniversary",
-        "language",
-        "country",
-        "time_zone",
-        "source",
-        "external_id",
-        "joined_at",
-        "email_opt_in",
-        "email_opt_in_at",
-        "sms_opt_in",
-        "sms_opt_in_at",
-        "referral_code",
-        "balance",
-        "first_purchase_at",
-        "last_purchase_at",
-        "purchase_count",
-        "lifetime_spend_eur",
-    ]
-    (profile,) = rows(Member.objects.filter(pk=member.pk), *profile_fields)
-    return {
-        "profile": profile,
-        "consents": rows(
-            member.consent_changes.order_by("changed_at"),
-            "channel",
-            "granted",
-            "source",
-            "changed_at",
-        ),
-        "ledger": rows(
-            member.ledger.order_by("created_at", "id"),
-            "created_at",
-            "kind",
-            "carats",
-            "balance_after",
-            "reason",
-        ),
-        "purchases": rows(
-            Purchase.objects.filter(member=member).order_by("occurred_at"),
+SECTIONS: tuple[Section, ...] = (
+    Section(
+        "consents",
+        "members.ConsentChange",
+        "member",
+        ("channel", "granted", "source", "changed_at"),
+        ("changed_at", "pk"),
+    ),
+    Section(
+        "ledger",
+        "members.LedgerEntry",
+        "member",
+        ("created_at", "occurred_at", "kind", "carats", "balance_after", "reason"),
+        ("created_at", "pk"),
+    ),
+    Section(
+        # Friends who joined with this member's referral code (the referrals given; the
+        # one received is `referred_by` in the profile).
+        "referrals_given",
+        "members.Member",
+        "referred_by",
+        ("member_number", "joined_at", "first_purchase_at"),
+        ("joined_at", "pk"),
+    ),
+    Section(
+        "erasure",
+        "members.ErasureRecord",
+        "member",
+        ("erased_at", "source", "reason", "carats_written_off"),
+    ),
+    Section(
+        "purchases",
+        "pos.Purchase",
+        "member",
+        (
             "occurred_at",
             "channel",
             "store__code",
@@ -77,46 +66,252 @@ def member_export(member: Member) -> dict:
             "currency",
             "amount_eur",
             "carats_awarded",
+            "carats_status",
+            "earning_reason",
+            "tier_after",
         ),
-        "returns": rows(
-            Return.objects.filter(purchase__member=member).order_by("created_at"),
+        ("occurred_at", "pk"),
+    ),
+    Section(
+        "purchase_lines",
+        "pos.PurchaseLine",
+        "purchase__member",
+        ("purchase__receipt_id", "sku", "category", "quantity", "amount", "service_guarantee"),
+    ),
+    Section(
+        "returns",
+        "pos.Return",
+        "purchase__member",
+        (
             "created_at",
             "purchase__receipt_id",
             "return_id",
             "amount",
             "carats_reversed",
+            "carats_cancelled",
+            "carats_unrecovered",
         ),
-        "tier_history": rows(
-            TierChange.objects.filter(member=member).order_by("changed_at"),
-            "changed_at",
-            "from_tier__name",
-            "to_tier__name",
-            "reason",
-        ),
-        "vouchers": rows(
-            Voucher.objects.filter(member=member).order_by("issued_at"),
+        ("created_at", "pk"),
+    ),
+    Section(
+        "held_carats",
+        "campaigns.HeldCarats",
+        "member",
+        ("occurred_at", "carats", "status", "reason", "release_at", "decided_at"),
+        ("occurred_at", "pk"),
+    ),
+    Section(
+        "bonus_awards",
+        "campaigns.Award",
+        "member",
+        ("occurred_at", "earning_rule__name", "action_rule__name", "carats", "reference"),
+        ("occurred_at", "pk"),
+    ),
+    Section("tier", "tiers.MemberTier", "member", ("tier__name", "reached_at", "hold_until")),
+    Section(
+        "tier_history",
+        "tiers.TierChange",
+        "member",
+        ("changed_at", "from_tier__name", "to_tier__name", "reason", "note"),
+        ("changed_at", "pk"),
+    ),
+    Section(
+        # Without the tier's name: an invite-only tier stays hidden until it is the
+        # member's own (invariant 6); the accepted one is in the tier history.
+        "invitations",
+        "tiers.Invitation",
+        "member",
+        ("created_at", "note", "expires_at", "accepted_at"),
+        ("created_at", "pk"),
+    ),
+    Section(
+        "vouchers",
+        "campaigns.Voucher",
+        "member",
+        (
             "code",
             "title",
+            "source",
+            "cost_carats",
             "status",
             "issued_at",
             "valid_until",
             "used_at",
+            "used_where",
+            "cancelled_at",
         ),
-        "clubs": rows(
-            ClubMembership.objects.filter(member=member),
-            "club__name",
-            "started_at",
-            "ends_at",
-            "carats_paid",
+        ("issued_at", "pk"),
+    ),
+    Section(
+        "birthday_gifts",
+        "campaigns.BirthdayGift",
+        "member",
+        ("year", "carats", "voucher__code"),
+        ("year", "pk"),
+    ),
+    Section(
+        # Every paid period, past ones included.
+        "club_memberships",
+        "campaigns.ClubMembership",
+        "member",
+        ("club__name", "started_at", "ends_at", "carats_paid", "reminded_at"),
+        ("started_at", "pk"),
+    ),
+    Section(
+        "challenges",
+        "campaigns.ChallengeEnrolment",
+        "member",
+        (
+            "challenge__name",
+            "enrolled_at",
+            "deadline",
+            "status",
+            "progress",
+            "completed_at",
+            "carats_given",
         ),
-        "badges": rows(Badge.objects.filter(member=member), "name", "earned_at"),
-        "messages": rows(
-            MessageLog.objects.filter(member=member).order_by("created_at"),
+        ("enrolled_at", "pk"),
+    ),
+    Section("badges", "campaigns.Badge", "member", ("name", "earned_at"), ("earned_at", "pk")),
+    Section(
+        "giveaways",
+        "campaigns.Giveaway",
+        "member",
+        ("hosted_on", "title", "channel", "free_piece", "notes"),
+        ("hosted_on", "pk"),
+    ),
+    Section(
+        "rentals",
+        "campaigns.Rental",
+        "member",
+        ("starts_on", "ends_on", "piece", "sku", "event", "status", "notes"),
+        ("starts_on", "pk"),
+    ),
+    Section(
+        "messages",
+        "campaigns.MessageLog",
+        "member",
+        (
+            "created_at",
             "trigger",
+            "marketing",
             "subject",
             "status",
             "sent_at",
             "opened_at",
             "clicked_at",
+            "unsubscribed_at",
         ),
-    }
+        ("created_at", "pk"),
+    ),
+)
+
+# Models with a path to the member that the export leaves out on purpose. Only tables
+# that hold nothing about the person beyond what a section above already shows.
+EXCLUDED: dict[str, str] = {}
+
+_PROFILE_FIELDS = (
+    "member_number",
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "birth_date",
+    "wedding_anniversary",
+    "language",
+    "country",
+    "time_zone",
+    "source",
+    "external_id",
+    "joined_at",
+    "email_opt_in",
+    "email_opt_in_at",
+    "sms_opt_in",
+    "sms_opt_in_at",
+    "referral_code",
+    "referred_by__member_number",
+    "qr_rotated_at",
+    "balance",
+    "last_activity_at",
+    "first_purchase_at",
+    "last_purchase_at",
+    "purchase_count",
+    "lifetime_spend_eur",
+    "erased_at",
+)
+_ACCOUNT_FIELDS = ("email", "full_name", "is_active", "date_joined", "last_login")
+
+
+def _plain(value):
+    if value is None or isinstance(value, (int, bool, str, float, dict, list)):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _rows(qs, fields) -> list[dict]:
+    return [
+        {f: _plain(v) for f, v in zip(fields, values, strict=True)}
+        for values in qs.values_list(*fields)
+    ]
+
+
+def section_queryset(section: Section, member: Member):
+    from django.apps import apps
+
+    model = apps.get_model(section.model)
+    return model.objects.filter(**{section.path: member}).order_by(*section.order_by)
+
+
+def member_export(member: Member) -> dict:
+    """Everything Carat holds about the member, as plain JSON-able data."""
+    (profile,) = _rows(Member.objects.filter(pk=member.pk), _PROFILE_FIELDS)
+    profile["referred_by"] = profile.pop("referred_by__member_number")
+    account = None
+    if member.user_id:
+        (account,) = _rows(User.objects.filter(pk=member.user_id), _ACCOUNT_FIELDS)
+    export = {"profile": profile, "account": account}
+    for section in SECTIONS:
+        export[section.name] = _rows(section_queryset(section, member), section.fields)
+    return export
+
+
+# Personal data a webhook payload may carry (members.services.member_event_data).
+_PERSONAL_EVENT_KEYS = ("email", "first_name", "last_name", "phone", "external_id")
+
+
+@transaction.atomic
+def member_erase_all(
+    *, member: Member, source: str, actor: User | None = None, reason: str = ""
+) -> Member:
+    """The erasure as the edges (the member's page, the console) run it: the member's
+    own record (members.services.member_erase: anonymised, balance written off, who/when/
+    why recorded) and the personal data the other apps hold, in one transaction. The
+    history stays for accounting, anonymised: the texts of sent mails, staff notes on
+    giveaways and rentals and the personal fields of webhook payloads are blanked, and
+    pending or held carats are cancelled (the account is closed)."""
+    from campaigns.models import Giveaway, HeldCarats, MessageLog, Rental
+    from loyalty.models import WebhookEvent
+    from members.services import member_erase
+
+    member = member_erase(member=member, source=source, actor=actor, reason=reason)
+    MessageLog.objects.filter(member=member).exclude(subject="", body="").update(
+        subject="", body=""
+    )
+    MessageLog.objects.filter(member=member).exclude(context={}).update(context={})
+    Giveaway.objects.filter(member=member).exclude(notes="").update(notes="")
+    Rental.objects.filter(member=member).exclude(notes="").update(notes="")
+    HeldCarats.objects.filter(
+        member=member, status__in=[HeldCarats.Status.HELD, HeldCarats.Status.PENDING]
+    ).update(status=HeldCarats.Status.CANCELLED, decided_by=actor, decided_at=timezone.now())
+    # Only the profile events carry names and addresses (member_event_data).
+    profile_events = WebhookEvent.objects.filter(
+        member_id=member.pk, type__in=("member.created", "member.updated")
+    )
+    for event in profile_events.only("pk", "data"):
+        data = event.data if isinstance(event.data, dict) else {}
+        if any(data.get(key) for key in _PERSONAL_EVENT_KEYS):
+            scrubbed = {k: (None if k in _PERSONAL_EVENT_KEYS else v) for k, v in data.items()}
+            WebhookEvent.objects.filter(pk=event.pk).update(data=scrubbed)
+    return member

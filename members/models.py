@@ -262,3 +262,33 @@ class ConsentChange(models.Model):
 
     def __str__(self):
         return f"{self.channel} {'yes' if self.granted else 'no'} {self.changed_at:%Y-%m-%d}"
+
+
+class ErasureRecord(models.Model):
+    """Who erased a member's personal data, when and why (GDPR accountability). Written by
+    the erasure itself and kept after it: it holds no personal data of the member, only
+    the member number, and the actor's e-mail as it was (a staff login can go later)."""
+
+    member = models.OneToOneField(Member, on_delete=models.PROTECT, related_name="erasure")
+    member_number = models.CharField(max_length=10)
+    erased_at = models.DateTimeField()
+    source = models.CharField(
+        max_length=16, help_text="Through which door: the member's page, the console, ..."
+    )
+    reason = models.CharField(max_length=255, help_text="The request: date, channel, reference.")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The staff user who erased; empty when the member erased their own account.",
+    )
+    actor_email = models.CharField(max_length=254, blank=True)
+    carats_written_off = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["-erased_at"]
+
+    def __str__(self):
+        return f"{self.member_number} erased {self.erased_at:%Y-%m-%d}"

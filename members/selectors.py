@@ -56,7 +56,7 @@ def member_by_code(code: str) -> Member:
         row = hot_sql.fetch(_MEMBER_BY[field], [value])
         member = None if row is None else member_from_row(row)
     else:
-        member = Member.objects.filter(**{field: value}).first()
+        member = Member.objects.filter(**{field: value}, erased_at__isnull=True).first()
     if member is None:
         raise NotFound("No member has this code.", code="unknown_member")
     return member
@@ -74,14 +74,20 @@ def member_from_row(row) -> Member:
     return hot_sql.built(Member, dict(zip(_MEMBER_ATTNAMES, row, strict=False)))
 
 
+# An erased member is closed: every lookup below leaves them out (see members.services
+# member_erase), so no till, page or API call can earn or spend on their account.
 _MEMBER_BY = {
-    field: f"SELECT {MEMBER_COLUMNS} FROM members_member m WHERE m.{field} = %s"  # noqa: S608
+    field: f"SELECT {MEMBER_COLUMNS} FROM members_member m "  # noqa: S608
+    f"WHERE m.{field} = %s AND m.erased_at IS NULL"
     for field in ("qr_token", "member_number")
 }
 
 
 def member_by_number(number: str) -> Member:
-    member = Member.objects.filter(member_number=codes.normalize_member_number(number)).first()
+    """A member (not erased) by the member number."""
+    member = Member.objects.filter(
+        member_number=codes.normalize_member_number(number), erased_at__isnull=True
+    ).first()
     if member is None:
         raise NotFound("No member has this number.", code="unknown_member")
     return member
@@ -141,7 +147,20 @@ def ledger_mismatches() -> QuerySet:
 def member_by_external_id(external_id: str) -> Member:
     """A member by the web shop's or ERP's own id for the customer."""
     external_id = (external_id or "").strip()
-    member = Member.objects.filter(external_id=external_id).first() if external_id else None
+    member = (
+        Member.objects.filter(external_id=external_id, erased_at__isnull=True).first()
+        if external_id
+        else None
+    )
     if member is None:
         raise NotFound("No member has this external id.", code="unknown_member")
     return member
+
+
+def member_by_referral_code(code: str) -> Member | None:
+    """The member who shared this referral code; None if nobody (or an erased member, who
+    refers no one any more) has it."""
+    code = (code or "").strip().upper()
+    if not code or len(code) > 12:
+        return None
+    return Member.objects.filter(referral_code=code, erased_at__isnull=True).first()

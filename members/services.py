@@ -11,13 +11,13 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
-from loyalty.errors import Conflict, DomainError, InsufficientCarats
+from loyalty.errors import Conflict, DomainError, InsufficientCarats, UnknownMember
 from loyalty.outbox import enqueue
 from loyalty.security import rate_allow
 from loyalty.webhooks import emit
 
 from . import codes
-from .models import ConsentChange, LedgerEntry, Member, User
+from .models import ConsentChange, ErasureRecord, LedgerEntry, Member, User
 from .selectors import account_open_to_member_pages
 
 _MAX_CODE_ATTEMPTS = 8
@@ -186,6 +186,20 @@ def member_rotate_qr(*, member: Member) -> Member:
     return member
 
 
+def member_lock(member_id: int) -> None:
+    """Lock the member's row for a write that is theirs (a redemption, a club, an action
+    reward): their writes queue here. An erased member is closed: UnknownMember (404),
+    decided on the locked row, so an erasure and a write cannot pass each other."""
+    found = (
+        Member.objects.select_for_update()
+        .filter(pk=member_id, erased_at__isnull=True)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if found is None:
+        raise UnknownMember()
+
+
 @dataclass(frozen=True)
 class Posting:
     entry: LedgerEntry
@@ -224,6 +238,8 @@ def ledger_post(
                 member_id=member.pk, carats=carats, at=now, activity=kind != LedgerEntry.Kind.EXPIRY
             )
             if balance_after is None:
+                if Member.objects.filter(pk=member.pk, erased_at__isnull=False).exists():
+                    raise UnknownMember()  # erased: the account takes no carats in or out
                 raise InsufficientCarats(f"Not enough carats: {-carats} needed.", field="carats")
             entry = LedgerEntry.objects.create(
                 member_id=member.pk,
@@ -277,14 +293,15 @@ def carats_changed_emit(
 
 
 def _move_balance(*, member_id: int, carats: int, at: datetime, activity: bool) -> int | None:
-    """UPDATE ... WHERE balance >= -carats RETURNING balance; None if it would go negative."""
+    """UPDATE ... WHERE balance >= -carats RETURNING balance; None if it would go negative
+    or the member is erased (a closed account: no carats move, in either direction)."""
     table = Member._meta.db_table
     activity_sql = "last_activity_at = %s," if activity else ""
     params = [at] if activity else []
     with connection.cursor() as cur:
         cur.execute(
             f"UPDATE {table} SET {activity_sql} balance = balance + %s "  # noqa: S608
-            "WHERE id = %s AND balance >= %s RETURNING balance",
+            "WHERE id = %s AND balance >= %s AND erased_at IS NULL RETURNING balance",
             [*params, carats, member_id, -carats],
         )
         row = cur.fetchone()
@@ -390,15 +407,41 @@ def account_activate(*, user: User) -> bool:
     return bool(opened)
 
 
+ERASURE_SOURCES = ("member", "console", "api")
+
+
 @transaction.atomic
-def member_erase(*, member: Member, source: str, actor: User | None = None) -> Member:
+def member_erase(
+    *, member: Member, source: str, actor: User | None = None, reason: str = ""
+) -> Member:
     """Erasure on request (GDPR): personal data is anonymised; the ledger, sales and
-    totals stay for accounting. The member gets no mail again and no longer appears in
-    exports; the web login is closed."""
+    totals stay for accounting. The account is closed: the carats left are written off
+    with a ledger line (the liability drops; the ledger stays append-only), and the member
+    earns, spends, is found, refers and is mailed no more (the lookups and writes refuse
+    an erased member). The web login is closed. Who erased, when and why is recorded in
+    an ErasureRecord, which survives the erasure; staff must say why (`reason`)."""
+    if source not in ERASURE_SOURCES:
+        raise DomainError(f"Unknown erasure source: {source}.", field="source")
+    reason = (reason or "").strip()
+    if not reason:
+        if source != "member":
+            raise DomainError("Say why the data is erased (the request).", field="reason")
+        reason = "The member's own request on the account page."
     member = Member.objects.select_for_update().get(pk=member.pk)
     if member.erased_at:
         return member
     now = timezone.now()
+    written_off = member.balance
+    if written_off > 0:
+        # Before erased_at is set: afterwards the ledger refuses the account.
+        ledger_post(
+            member=member,
+            carats=-written_off,
+            kind=LedgerEntry.Kind.ADJUSTMENT,
+            reason="Written off: the member's account was erased.",
+            key=f"erasure:{member.pk}",
+            actor=actor,
+        )
     for channel, granted in (("email", member.email_opt_in), ("sms", member.sms_opt_in)):
         if granted:
             ConsentChange.objects.create(
@@ -425,5 +468,19 @@ def member_erase(*, member: Member, source: str, actor: User | None = None) -> M
             full_name="",
             password="!",  # noqa: S106
         )
-    emit("member.erased", member_id=member.pk, data={"member": member.member_number, "by": source})
+    ErasureRecord.objects.create(
+        member=member,
+        member_number=member.member_number,
+        erased_at=now,
+        source=source,
+        reason=reason[:255],
+        actor=actor,
+        actor_email=actor.email if actor else "",
+        carats_written_off=max(written_off, 0),
+    )
+    emit(
+        "member.erased",
+        member_id=member.pk,
+        data={"member": member.member_number, "by": source, "carats_written_off": written_off},
+    )
     return member

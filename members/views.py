@@ -30,7 +30,7 @@ from campaigns.services import (
     rewards_for_member,
 )
 from loyalty.errors import DomainError
-from loyalty.privacy import member_export
+from loyalty.privacy import member_erase_all, member_export
 from loyalty.security import set_language_cookie
 from tiers.selectors import member_progress
 from tiers.services import invitation_accept
@@ -39,7 +39,7 @@ from .forms import ErasureForm, MemberPasswordResetForm, ProfileForm, SignupForm
 from .models import Member, User
 from .qr import qr_svg
 from .selectors import account_open_to_member_pages, ledger_for_member
-from .services import account_activate, member_erase, member_rotate_qr, member_update
+from .services import account_activate, member_rotate_qr, member_update
 
 
 def _member_or_none(request) -> Member | None:
@@ -355,7 +355,7 @@ def privacy(request):
         return _no_membership(request)
     form = ErasureForm(request, request.POST or None)
     if request.method == "POST" and form.is_valid():
-        member_erase(member=member, source="member")
+        member_erase_all(member=member, source="member")
         logout(request)
         return render(request, "members/erased.html")
     return render(request, "members/privacy.html", {"member": member, "form": form})

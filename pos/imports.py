@@ -191,6 +191,7 @@ REASON_TITLES = {
     "email_conflict": "e-mail with several external ids",
     "external_id_conflict": "external id with several e-mails",
     "no_member": "no member and no e-mail to create one",
+    "erased_member": "the member's account is erased",
 }
 
 
@@ -536,15 +537,18 @@ class _Import:
 
     def match_members(self) -> None:
         todo = "r.reason IS NULL AND NOT r.already AND r.member_id IS NULL"
+        # An erased member is closed: a row that finds one is rejected (not credited, and
+        # no new member is made with the erased account's address).
+        erased = "CASE WHEN m.erased_at IS NOT NULL THEN 'erased_member' END"
         self.sql(
             f"""
-            UPDATE imp_rows r SET member_id = m.id FROM {{member}} m
+            UPDATE imp_rows r SET member_id = m.id, reason = {erased} FROM {{member}} m
             WHERE {todo} AND r.external_id = m.external_id
             """
         )
         self.sql(
             f"""
-            UPDATE imp_rows r SET member_id = m.id FROM {{member}} m
+            UPDATE imp_rows r SET member_id = m.id, reason = {erased} FROM {{member}} m
             WHERE {todo} AND r.email = lower(m.email)
             """
         )

@@ -54,10 +54,14 @@ class SaleFacts:
 # while this one waited for the lock. The member is found by id, or by the code the till
 # scanned (a unique column): then the lock returns the whole row, and the sale needs no
 # lookup of its own.
-_LOCK_BY_ID = "SELECT id FROM members_member WHERE id = %(member)s FOR UPDATE"
+# An erased member is closed (members.services.member_erase): the lock finds no row, so
+# the sale is refused as an unknown member, without a statement of its own; the erasure
+# takes the same row lock, so the two cannot pass each other.
+_LOCK_BY_ID = "SELECT id FROM members_member WHERE id = %(member)s AND erased_at IS NULL FOR UPDATE"
 # The columns come from the model, the field from MEMBER_KEYS: nothing from a request.
 _LOCK_BY_CODE = (
-    f"SELECT {MEMBER_COLUMNS} FROM members_member m WHERE m.{{field}} = %(member)s FOR UPDATE"  # noqa: S608
+    f"SELECT {MEMBER_COLUMNS} FROM members_member m "  # noqa: S608
+    "WHERE m.{field} = %(member)s AND m.erased_at IS NULL FOR UPDATE"
 )
 _FACTS = """
 SELECT m.purchase_count,
@@ -227,7 +231,7 @@ def upgrade_mail_statement(
 
 
 def _orm_facts(field, value, since, top_rank, day_start, day_end, challenges) -> SaleFacts:
-    locked = Member.objects.select_for_update().filter(**{field: value})
+    locked = Member.objects.select_for_update().filter(**{field: value}, erased_at__isnull=True)
     member = None
     if field == "id":
         count = locked.values_list("purchase_count", flat=True).first()

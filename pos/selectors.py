@@ -104,7 +104,7 @@ _CARD_EXTRAS = """
          WHERE h.member_id = m.id AND h.status IN (%s, %s)) AS card_pending
   FROM members_member m
   LEFT JOIN tiers_membertier mt ON mt.member_id = m.id
- WHERE m.{field} = %s
+ WHERE m.{field} = %s AND m.erased_at IS NULL
 """
 _CARD = {
     "raw": "SELECT m.*," + _CARD_EXTRAS,

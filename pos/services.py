@@ -20,6 +20,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from campaigns.services import (
+    awards_on_return,
     carats_for_purchase,
     carats_hold,
     challenge_on_purchase,
@@ -598,6 +599,8 @@ def return_record(
             member=member, occurred_at=purchase.occurred_at, amount_eur=-ret.amount_eur, count=0
         )
         returned_total = returned + amount
+        # The bonus rules' awards go back in proportion: budgets and caps count net.
+        awards_on_return(purchase_key=key, returned=returned_total, amount=purchase.amount)
         challenge_on_return(
             member=member,
             purchase_key=key,

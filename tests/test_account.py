@@ -257,3 +257,30 @@ def test_referral_link_prefills_the_code_and_rewards_the_friend(client, member, 
     friend = Member.objects.get(email="zoe@example.com")
     assert friend.referred_by == member
     assert friend.balance == 50
+
+
+def test_an_out_of_stock_reward_is_shown_unavailable_and_cannot_be_redeemed(client, logged_in):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaigns.models import Reward
+    from members.services import ledger_post
+
+    ledger_post(member=logged_in, carats=1000, kind="bonus", reason="gift", key="fund")
+    gone = Reward.objects.create(
+        name="Last pearl",
+        kind="amount",
+        cost_carats=500,
+        stock=1,
+        starts_at=timezone.now() - timedelta(days=1),
+    )
+    Reward.objects.filter(pk=gone.pk).update(issued_count=1)
+    page = client.get(reverse("members:rewards")).content.decode()
+    offer = page[page.index("Last pearl") :].split("</form>")[0]
+    assert "Out of stock" in offer
+    assert re.search(r"<button[^>]*disabled", offer)
+    response = client.post(reverse("members:redeem", args=[gone.pk]), follow=True)
+    assert "out of stock" in response.content.decode()
+    logged_in.refresh_from_db()
+    assert logged_in.balance == 1000 and not logged_in.vouchers.exists()

@@ -116,13 +116,44 @@ def test_campaign_budget_is_never_exceeded(enroll, antwerp):
     assert r.carats_given == 120
 
 
+def test_a_budget_set_later_counts_what_the_rule_already_gave(enroll, antwerp):
+    r = rule(name="Launch +25", bonus_carats=25)
+    assert sale(enroll(), antwerp, "L1", "10.00").carats_awarded == 35
+    EarningRule.objects.filter(pk=r.pk).update(budget_carats=50)
+    # 25 given before the budget: 25 left, then none
+    assert [sale(enroll(), antwerp, f"L{i}", "10.00").carats_awarded for i in (2, 3)] == [35, 10]
+    assert sum(Award.objects.filter(earning_rule=r).values_list("carats", flat=True)) == 50
+    r.refresh_from_db()
+    assert r.carats_given == 50
+
+
+def test_a_budget_counts_net_of_returns(enroll, antwerp):
+    r = rule(name="Launch +50", bonus_carats=50, budget_carats=50)
+    first = enroll()
+    assert sale(first, antwerp, "N1", "10.00").carats_awarded == 60
+    assert sale(enroll(), antwerp, "N2", "10.00").carats_awarded == 10  # budget spent
+    return_record(channel="store", store=antwerp, receipt_id="N1", return_id="X1", amount="4.00")
+    # 40% returned: 20 of the rule's 50 came back to the budget
+    assert sale(enroll(), antwerp, "N3", "10.00").carats_awarded == 30
+    return_record(channel="store", store=antwerp, receipt_id="N1", return_id="X2", amount="6.00")
+    assert sale(enroll(), antwerp, "N4", "10.00").carats_awarded == 40
+    net = sum(Award.objects.filter(earning_rule=r).values_list("carats", flat=True))
+    assert net == 50
+    assert_balance_matches_ledger(first)
+
+
 @pytest.mark.django_db(transaction=True)
-def test_campaign_budget_holds_under_concurrent_sales(enroll, antwerp):
-    rule(name="Rush +50", bonus_carats=50, budget_carats=200)
+@pytest.mark.parametrize("given_before", [0, 50])
+def test_campaign_budget_holds_under_concurrent_sales(enroll, antwerp, given_before):
+    rush = rule(name="Rush +50", bonus_carats=50, budget_carats=None if given_before else 200)
+    if given_before:  # the rule gave before it had a budget; the budget counts it
+        sale(enroll(email="early@example.com"), antwerp, "EARLY", "10.00")
+        EarningRule.objects.filter(pk=rush.pk).update(budget_carats=200)
     members = [enroll(email=f"rush{i}@example.com") for i in range(10)]
     results = run_in_threads(lambda i: sale(members[i], antwerp, f"R{i}", "10.00"), 10)
     assert not [r for r in results if isinstance(r, Exception)]
-    assert sum(r.carats_awarded - 10 for r in results) == 200
+    assert sum(r.carats_awarded - 10 for r in results) == 200 - given_before
+    assert sum(Award.objects.filter(earning_rule=rush).values_list("carats", flat=True)) == 200
     assert EarningRule.objects.get().carats_given == 200
     for m in members:
         assert_balance_matches_ledger(m)

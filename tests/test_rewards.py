@@ -220,6 +220,40 @@ def test_expiry_of_earned_carats_spends_oldest_first_and_warns(
     assert_balance_matches_ledger(member)
 
 
+def _expiry_day(member, start, days=40):
+    """The first day (in the member's zone) on which the daily job, run at `start` + n
+    days, expires carats of `member`; and how many."""
+    for n in range(1, days + 1):
+        at = start + timedelta(days=n)
+        run = carats_expire(now=at)
+        if run.expired_carats:
+            return at.astimezone(ZoneInfo(member.time_zone)).date().isoformat(), run.expired_carats
+    return None
+
+
+@pytest.mark.parametrize("policy", ["earned", "inactivity"])
+def test_the_expiry_warning_names_the_day_and_amount_the_job_expires(
+    member, policy, django_capture_on_commit_callbacks
+):
+    Program.objects.update(expiry_policy=policy, expiry_months=12, expiry_warning_days=30)
+    start = timezone.now()
+    fund(member, 300, key="old", days_ago=355)  # expires in about ten days
+    fund(member, 100, key="new", days_ago=300)  # later (earned policy)
+    Member.objects.filter(pk=member.pk).update(last_activity_at=start - timedelta(days=355))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert carats_expire(now=start).warned == 1
+        messages_dispatch()
+    warning = MessageLog.objects.get(member=member, trigger="carats_expiring")
+    _, date, amount = warning.occasion.split(":")
+    body = mail.outbox[-1].body
+    assert f"expire on {date}" in body
+    # earning keeps carats only under the inactivity policy, and only then is it said
+    assert ("earn carats to keep them" in body) == (policy == "inactivity")
+    expected = (date, int(amount))
+    assert expected == _expiry_day(member, start)
+    assert int(amount) == (300 if policy == "earned" else 400)
+
+
 def test_expiry_after_inactivity_takes_the_whole_balance(member):
     Program.objects.update(expiry_policy="inactivity", expiry_months=18)
     fund(member, 120)

@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from campaigns.models import MessageLog, Segment, TriggerConfig
 from campaigns.segments import segment_members
-from campaigns.services import messages_dispatch, triggers_select
-from members.models import ConsentChange, LedgerEntry, Member, User
+from campaigns.services import member_enroll, messages_dispatch, triggers_select
+from members.models import ConsentChange, ErasureRecord, LedgerEntry, Member, User
 from pos.services import api_key_create, purchase_record
 
 
@@ -91,7 +91,7 @@ def test_member_downloads_all_their_data(client, logged_in, antwerp):
     assert data["profile"]["email"] == logged_in.email
     assert data["purchases"][0]["receipt_id"] == "D1"
     assert data["ledger"][0]["carats"] == 80
-    assert {"consents", "vouchers", "clubs", "messages", "tier_history"} <= set(data)
+    assert {"consents", "vouchers", "club_memberships", "messages", "tier_history"} <= set(data)
 
 
 def test_erasure_anonymises_but_keeps_the_accounts(
@@ -121,7 +121,11 @@ def test_erasure_anonymises_but_keeps_the_accounts(
     assert ConsentChange.objects.filter(
         member=logged_in, granted=False, source="erasure:member"
     ).exists()
-    assert LedgerEntry.objects.filter(member=logged_in).count() == 1  # the accounts stay
+    # the accounts stay: the sale's line, and the line that writes the balance off
+    assert list(
+        LedgerEntry.objects.filter(member=logged_in).order_by("id").values_list("kind", "carats")
+    ) == [("purchase", 80), ("adjustment", -80)]
+    assert logged_in.balance == 0
     assert logged_in.lifetime_spend_eur == 80
     assert not client.login(email="ada@example.com", password="pw-12345-abc")
     # never again in a segment export or a mail
@@ -192,3 +196,19 @@ def test_marketing_erases_a_member_on_request_from_the_console(client, member):
     assert client.post(reverse("admin:members_member_changelist"), data).status_code == 302
     member.refresh_from_db()
     assert member.erased_at and member.email.endswith("@erased.invalid")
+    # who, when and why, kept after the erasure
+    record = ErasureRecord.objects.get(member=member)
+    assert (record.source, record.reason, record.actor_email) == (
+        "console",
+        "e-mail of 2026-11-20",
+        "dpo@example.com",
+    )
+    assert record.member_number == member.member_number and record.erased_at == member.erased_at
+    page = client.get(reverse("admin:members_member_change", args=[member.pk]))
+    assert "e-mail of 2026-11-20" in page.content.decode()
+    # without a reason nothing is erased
+    other = member_enroll(email="bob@example.com")
+    data.update(_selected_action=[other.pk], note="")
+    client.post(reverse("admin:members_member_changelist"), data)
+    other.refresh_from_db()
+    assert other.erased_at is None and not ErasureRecord.objects.filter(member=other).exists()

@@ -17,10 +17,12 @@ from campaigns.periods import period_start
 from loyalty.config import cached
 from loyalty.errors import Conflict, DomainError
 from members.models import LedgerEntry, Member, User
+from members.selectors import member_by_referral_code
 from members.services import (
     account_mail,
     ledger_post,
     member_account_user,
+    member_lock,
     member_register,
 )
 from tiers.models import Tier
@@ -82,10 +84,64 @@ def _capped(rule, *, member: Member, carats: int, occurred_at: datetime, lock_bu
     if carats > 0 and rule.budget_carats is not None:
         model = type(rule)
         locked = model.objects.select_for_update().get(pk=rule.pk) if lock_budget else rule
-        carats = min(carats, max(locked.budget_carats - locked.carats_given, 0))
+        # The budget counts every carat the rule ever gave, net of returns, also before
+        # the budget was set: the awards are the record (a counter kept only while a
+        # budget is set would start at 0 when one is set later). Read after the rule's
+        # lock is granted, so the sum sees every award of the sales that held it before
+        # (the race prevented: two sales both taking the last carats of the budget).
+        given = _rule_awarded(rule)
+        carats = min(carats, max(locked.budget_carats - given, 0))
         if carats > 0:
-            model.objects.filter(pk=rule.pk).update(carats_given=F("carats_given") + carats)
+            # The console's figure, written with the budget's decision.
+            model.objects.filter(pk=rule.pk).update(carats_given=given + carats)
     return carats
+
+
+def _rule_awarded(rule) -> int:
+    """The carats `rule` has given so far, net of what returns took back."""
+    field_name = "earning_rule" if isinstance(rule, EarningRule) else "action_rule"
+    return Award.objects.filter(**{field_name: rule}).aggregate(s=Sum("carats"))["s"] or 0
+
+
+def awards_on_return(*, purchase_key: str, returned: Decimal, amount: Decimal) -> None:
+    """A return of `returned` (in all, this one included) out of a sale of `amount`: the
+    bonus rules' awards of the sale are taken back in the same proportion (rounded down,
+    like the sale's carats), so rule budgets and per-member caps count net of returns."""
+    if not amount:
+        return
+    rows = (
+        Award.objects.filter(reference=purchase_key, earning_rule__isnull=False)
+        .values("earning_rule", "member")
+        .annotate(
+            given=Sum("carats", filter=Q(carats__gt=0)),
+            back=Sum("carats", filter=Q(carats__lt=0)),
+        )
+    )
+    for row in rows:
+        given = row["given"] or 0
+        due = int(
+            (Decimal(given) * min(returned, amount) / amount).to_integral_value(
+                rounding=ROUND_FLOOR
+            )
+        )
+        take = due + (row["back"] or 0)
+        if take <= 0:
+            continue
+        first = (
+            Award.objects.filter(reference=purchase_key, earning_rule=row["earning_rule"])
+            .order_by("id")
+            .first()
+        )
+        Award.objects.create(
+            member_id=row["member"],
+            earning_rule_id=row["earning_rule"],
+            carats=-take,
+            reference=purchase_key,
+            occurred_at=first.occurred_at,  # in the sale's cap period
+        )
+        EarningRule.objects.filter(
+            pk=row["earning_rule"], budget_carats__isnull=False, carats_given__gte=take
+        ).update(carats_given=F("carats_given") - take)
 
 
 def carats_for_purchase(
@@ -116,7 +172,7 @@ def carats_for_purchase(
         return Earning(carats=base, explanation=explanation, base=base)
     if not locked:  # the sales path locks the member's row itself, first thing
         # Serialise this member's sales while caps are checked (see _capped).
-        Member.objects.select_for_update().filter(pk=member.pk).values_list("pk", flat=True).first()
+        member_lock(member.pk)
     total_lines = sum((ln["amount"] * ln.get("quantity", 1) for ln in lines or []), Decimal(0))
     total, names = base, []
     for rule in rules:
@@ -205,7 +261,7 @@ def action_record(
     if existing is not None:
         return ActionResult(existing.carats, False, existing.reason, key)
     with transaction.atomic():
-        Member.objects.select_for_update().filter(pk=member.pk).values_list("pk", flat=True).first()
+        member_lock(member.pk)  # an erased member: UnknownMember
         existing = LedgerEntry.objects.filter(key=key).first()
         if existing is not None:
             return ActionResult(existing.carats, False, existing.reason, key)
@@ -249,7 +305,7 @@ def member_enroll(*, referral_code: str = "", **kwargs) -> Member:
     tier_assign_initial(member=member)
     referrer = None
     if referral_code:
-        referrer = Member.objects.filter(referral_code=referral_code.strip().upper()).first()
+        referrer = member_by_referral_code(referral_code)
         if referrer is not None and referrer.pk != member.pk:
             Member.objects.filter(pk=member.pk).update(referred_by=referrer)
             member.referred_by = referrer
@@ -265,9 +321,14 @@ def member_enroll(*, referral_code: str = "", **kwargs) -> Member:
 def referral_first_purchase(*, member: Member) -> None:
     """Called by the sales code at a referred member's first purchase: the referrer's
     reward (once per friend)."""
-    if member.referred_by_id:
+    referrer = (
+        Member.objects.filter(pk=member.referred_by_id, erased_at__isnull=True).first()
+        if member.referred_by_id
+        else None
+    )
+    if referrer is not None:  # an erased referrer earns nothing any more
         action_record(
-            member=Member.objects.get(pk=member.referred_by_id),
+            member=referrer,
             action=ActionType.REFERRAL_REFERRER,
             reference=f"friend:{member.member_number}",
         )
@@ -434,6 +495,13 @@ def held_release(*, held: HeldCarats, actor: User | None = None) -> bool:
     with transaction.atomic():
         row = HeldCarats.objects.select_for_update().get(pk=held.pk)
         if row.status not in (HeldCarats.Status.HELD, HeldCarats.Status.PENDING):
+            return False
+        if row.member.erased_at:
+            # The account is closed: what was held is never credited (the balance was
+            # written off at the erasure).
+            row.status = HeldCarats.Status.CANCELLED
+            row.decided_by, row.decided_at = actor, timezone.now()
+            row.save(update_fields=["status", "decided_by", "decided_at"])
             return False
         if row.carats > 0:
             ledger_post(

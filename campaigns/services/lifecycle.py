@@ -2,7 +2,7 @@
 renewal reminders. Each is idempotent and works on sets of members, not per-member tasks."""
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, connection, transaction
@@ -13,7 +13,7 @@ from campaigns.models import BirthdayGift, ClubMembership
 from campaigns.services.earning import program
 from campaigns.services.messaging import message_claim
 from campaigns.services.rewards import voucher_issue_gift
-from loyalty.errors import Conflict, InsufficientCarats
+from loyalty.errors import Conflict, InsufficientCarats, NotFound
 from members.models import LedgerEntry, Member
 from members.services import ledger_post
 
@@ -88,13 +88,16 @@ class ExpiryRun:
     warned: int
 
 
-def _expiring_amounts(*, cutoff: datetime) -> list[tuple[int, int]]:
+def _expiring_amounts(*, cutoff: datetime, member_ids=None) -> list[tuple[int, int]]:
     """(member_id, carats) that have expired by `cutoff` under the 'earned' policy.
 
     FIFO: the oldest carats are spent first, so what expires is what was earned before
     the cutoff minus everything that has left the balance since (spent, returned, or
-    expired before). One GROUP BY over the ledger, whatever the number of members."""
+    expired before). One GROUP BY over the ledger, whatever the number of members (or
+    over the ledgers of `member_ids`)."""
     table = LedgerEntry._meta.db_table
+    only = "" if member_ids is None else "WHERE member_id = ANY(%s)"
+    params = [cutoff] if member_ids is None else [cutoff, list(member_ids)]
     with connection.cursor() as cur:
         cur.execute(
             f"""
@@ -102,35 +105,60 @@ def _expiring_amounts(*, cutoff: datetime) -> list[tuple[int, int]]:
                 SELECT member_id,
                        SUM(CASE WHEN carats > 0 AND occurred_at < %s THEN carats ELSE 0 END)
                      + SUM(CASE WHEN carats < 0 THEN carats ELSE 0 END) AS amount
-                FROM {table} GROUP BY member_id
+                FROM {table} {only} GROUP BY member_id
             ) t WHERE amount > 0
             """,  # noqa: S608 - table name from model metadata
-            [cutoff],
+            params,
         )
         return cur.fetchall()
 
 
-def _inactive_amounts(*, cutoff: datetime) -> list[tuple[int, int]]:
-    return list(
-        Member.objects.filter(balance__gt=0, last_activity_at__lt=cutoff).values_list(
-            "pk", "balance"
-        )
-    )
+def _inactive_amounts(*, cutoff: datetime, member_ids=None) -> list[tuple[int, int]]:
+    members = Member.objects.filter(balance__gt=0, last_activity_at__lt=cutoff)
+    if member_ids is not None:
+        members = members.filter(pk__in=list(member_ids))
+    return list(members.values_list("pk", "balance"))
+
+
+def expiring_amounts(prog, *, at: datetime, member_ids=None) -> list[tuple[int, int]]:
+    """(member_id, carats) that the expiry job expires when it runs at `at`, under the
+    program's policy. The one calculation behind the expiry and its warnings."""
+    if prog.expiry_policy == "none":
+        return []
+    amounts = _expiring_amounts if prog.expiry_policy == "earned" else _inactive_amounts
+    return amounts(cutoff=_months_before(at, prog.expiry_months), member_ids=member_ids)
+
+
+def expiry_forecast(prog, *, now: datetime, days: int) -> dict[int, tuple[datetime, int]]:
+    """For each member whose carats a daily run of the job at now + 1..`days` days would
+    expire (nothing else changing): the first such run and what it expires then. Asked
+    of `expiring_amounts` itself, day by day, for the members who have anything expiring
+    in the window (one statement a day over their ledgers)."""
+    left = {m for m, amount in expiring_amounts(prog, at=now + timedelta(days=days)) if amount}
+    first: dict[int, tuple[datetime, int]] = {}
+    for k in range(1, days + 1):
+        if not left:
+            break
+        at = now + timedelta(days=k)
+        for member_id, amount in expiring_amounts(prog, at=at, member_ids=left):
+            if amount > 0:
+                first[member_id] = (at, int(amount))
+                left.discard(member_id)
+    return first
 
 
 def carats_expire(*, now: datetime | None = None) -> ExpiryRun:
     """Expire carats under the program's policy with explicit ledger lines (never below
     zero), and warn members whose carats expire within the warning window (once per
-    member and expiry date)."""
+    member, expiry date and amount): the warning names the day the job will expire them
+    and how many, from the same calculation (expiry_forecast)."""
     now = now or timezone.now()
     prog = program()
     if prog.expiry_policy == "none":
         return ExpiryRun(0, 0, 0)
-    amounts = _expiring_amounts if prog.expiry_policy == "earned" else _inactive_amounts
-    cutoff = _months_before(now, prog.expiry_months)
     day = now.date().isoformat()
     members = carats = 0
-    for member, amount in _with_members(amounts(cutoff=cutoff)):
+    for member, amount in _with_members(expiring_amounts(prog, at=now)):
         take = min(int(amount), member.balance)
         if take <= 0:
             continue
@@ -142,23 +170,26 @@ def carats_expire(*, now: datetime | None = None) -> ExpiryRun:
                 reason=f"{take} carats expired",
                 key=f"expiry:{member.pk}:{day}",
             )
-        except (InsufficientCarats, Conflict):
-            # Spent meanwhile, or today's run already booked another amount: the next
-            # run recomputes from the ledger.
+        except (InsufficientCarats, Conflict, NotFound):
+            # Spent meanwhile, or today's run already booked another amount (the next
+            # run recomputes from the ledger), or the account was erased meanwhile.
             continue
         if not posting.created:
             continue
         members += 1
         carats += take
     warned = 0
-    ahead = now + timedelta(days=prog.expiry_warning_days)
-    expiry_date = ahead.date()
-    for member, amount in _with_members(amounts(cutoff=_months_before(ahead, prog.expiry_months))):
-        soon = min(int(amount), member.balance)
-        if soon > 0 and message_claim(
+    forecast = expiry_forecast(prog, now=now, days=prog.expiry_warning_days)
+    for member, (at, amount) in _with_members(list(forecast.items())):
+        soon = min(amount, member.balance)
+        if member.erased_at or soon <= 0:
+            continue
+        # The date as the member reads it: the run's day in their own time zone.
+        expires_on = at.astimezone(ZoneInfo(member.time_zone)).date()
+        if message_claim(
             member=member,
             trigger="carats_expiring",
-            occasion=f"expiry:{_month_end(expiry_date).isoformat()}:{soon}",
+            occasion=f"expiry:{expires_on.isoformat()}:{soon}",
         ):
             warned += 1
     return ExpiryRun(members, carats, warned)
@@ -172,12 +203,6 @@ def _with_members(rows, chunk: int = 2000):
         for member_id, amount in part:
             if member_id in members:
                 yield members[member_id], amount
-
-
-def _month_end(d: date) -> date:
-    """Warnings are grouped per month, so a member gets at most one a month."""
-    nxt = (d.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return nxt - timedelta(days=1)
 
 
 def club_reminders(*, now: datetime | None = None, days: int = 30) -> int:

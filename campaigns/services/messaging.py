@@ -40,7 +40,15 @@ def message_context(log: MessageLog) -> dict:
     """Facts for the template, derived from the occasion (e.g. 'expiry:2027-01-31:120')."""
     parts = log.occasion.split(":")
     if log.trigger == "carats_expiring" and len(parts) == 3:
-        return {"expiry_date": parts[1], "carats": int(parts[2])}
+        from campaigns.services.earning import program
+
+        # The date and amount are the expiry job's own (lifecycle.expiry_forecast). Only
+        # under the inactivity policy does earning keep carats from expiring.
+        return {
+            "expiry_date": parts[1],
+            "carats": int(parts[2]),
+            "earning_keeps_carats": program().expiry_policy == "inactivity",
+        }
     if log.trigger == "club_renewal" and len(parts) >= 2:
         from campaigns.models import ClubMembership
 

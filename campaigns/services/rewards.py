@@ -9,10 +9,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from campaigns.models import Club, ClubMembership, Reward, Voucher
-from loyalty.errors import Conflict, DomainError, NotFound
+from loyalty.errors import Conflict, DomainError, NotFound, UnknownMember
 from loyalty.webhooks import emit
 from members.models import LedgerEntry, Member, User
-from members.services import ledger_post
+from members.services import ledger_post, member_lock
 from tiers.models import Tier
 from tiers.selectors import member_tier
 
@@ -123,7 +123,7 @@ def reward_redeem(
     now = timezone.now()
     try:
         with transaction.atomic():
-            Member.objects.select_for_update().filter(pk=member.pk).values_list("pk").first()
+            member_lock(member.pk)  # an erased member: UnknownMember
             reward = Reward.objects.prefetch_related("tiers").get(pk=reward.pk)
             if (
                 not reward.active
@@ -177,6 +177,8 @@ def reward_redeem(
 
 def voucher_issue_gift(*, member: Member, reward: Reward, source: str) -> Voucher:
     """A voucher given, not bought (birthday, giveaway): no carats move."""
+    if member.erased_at:
+        raise UnknownMember()
     return _issue_voucher(
         member=member,
         reward=reward,
@@ -201,6 +203,9 @@ def voucher_use(*, code: str, where: str = "", actor: User | None = None) -> Vou
     """Accept a voucher at a till or in the web shop: once, while valid."""
     voucher = voucher_by_code(code)
     now = timezone.now()
+    if voucher.member.erased_at:
+        # The account is closed: its vouchers are worth nothing any more.
+        raise NotFound("No voucher has this code.", code="unknown_voucher")
     used = Voucher.objects.filter(
         pk=voucher.pk, status=Voucher.Status.ISSUED, valid_until__gt=now
     ).update(status=Voucher.Status.USED, used_at=now, used_where=where[:64], used_by=actor)
@@ -262,7 +267,7 @@ def club_join(*, member: Member, club: Club, actor: User | None = None) -> ClubM
     end, so no paid day is lost."""
     now = timezone.now()
     with transaction.atomic():
-        Member.objects.select_for_update().filter(pk=member.pk).values_list("pk").first()
+        member_lock(member.pk)  # an erased member: UnknownMember
         club = Club.objects.prefetch_related("tiers").get(pk=club.pk)
         if not club.active or not visible_to_tier(club, member_tier(member)):
             raise NotFound("This club is not open to you.", code="unknown_club")
@@ -298,6 +303,8 @@ def club_join(*, member: Member, club: Club, actor: User | None = None) -> ClubM
 
 
 def _require_ambassador(member: Member) -> None:
+    if member.erased_at:
+        raise UnknownMember()
     if not member_tier(member).invite_only:
         raise DomainError("Only members of an invite-only tier host giveaways or rent pieces.")
 
