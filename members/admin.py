@@ -66,8 +66,17 @@ class ConsentInline(ReadOnlyInline, admin.TabularInline):
     readonly_fields = fields
 
 
+# One manual correction moves at most this many carats (the balance is a 32-bit integer
+# in the database; a bigger number was a database error, an HTML 500).
+MAX_ADJUSTMENT = 1_000_000
+
+
 class AdjustForm(forms.Form):
-    carats = forms.IntegerField(help_text="Positive to give, negative to take back.")
+    carats = forms.IntegerField(
+        min_value=-MAX_ADJUSTMENT,
+        max_value=MAX_ADJUSTMENT,
+        help_text="Positive to give, negative to take back.",
+    )
     reason = forms.CharField(max_length=200)
     # Makes the adjustment idempotent: submitting the same form twice books it once.
     batch = forms.CharField(widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex)

@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -58,7 +59,15 @@ from members.selectors import (
 from members.services import member_update
 from tiers.selectors import public_tiers
 
-from .api_auth import ApiKeyAuthentication, ApiKeyRateThrottle, HasApiKey, LookupRateThrottle
+from .api_auth import (
+    INTEGRATION,
+    READ_ONLY,
+    TILL,
+    ApiKeyAuthentication,
+    HasApiKey,
+    LookupRateThrottle,
+    scopes,
+)
 from .models import Channel, Store
 from .selectors import member_card, member_card_by_code, store_by_code
 from .serializers import (
@@ -139,6 +148,10 @@ class LeanRequest:
         return getattr(self._request, name)
 
 
+# URL parameters that find a member or a voucher: a view whose URL has one of them gets
+# the lookup rate limit (ApiView.get_throttles).
+LOOKUP_KWARGS = frozenset(("number", "code", "external_id"))
+
 # The requests a lean POST answers: what tills and the web shop send. Anything else (a
 # charset or another type, an empty body, an Accept to negotiate, a query) goes through
 # DRF's dispatch, which words every refusal.
@@ -153,13 +166,35 @@ class ApiView(APIView):
     # True on a view whose POST is called many times a second (the sales): see
     # lean_dispatch.
     lean_post = False
+    # Per HTTP method, the API key scopes that may call it (see api_auth.scopes), checked
+    # by api_auth.HasApiKey. None declared: every key is refused.
+    required_scopes: dict[str, frozenset[str]] = {}
+    # True on a view that finds a member or a voucher by what the client sends in the
+    # query (a code): it shares the lookup budget like every view whose URL names a
+    # member number, an external id or a code (see get_throttles).
+    lookup = False
 
     def dispatch(self, request, *args, **kwargs):
+        response = None
         if self.lean_post and request.method == "POST":
             response = self.lean_dispatch(request, args, kwargs)
-            if response is not None:
-                return response
-        return super().dispatch(request, *args, **kwargs)
+        if response is None:
+            response = super().dispatch(request, *args, **kwargs)
+        # Answers carry personal data (profiles, balances, voucher codes): no cache, no
+        # proxy and no browser keeps them. Here, once, for every API view and both paths.
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def get_throttles(self):
+        """The API key's own rate, and the lower lookup rate for every view that finds
+        a member or a voucher by a number, code or external id a client could walk
+        through: decided from the URL's parameters (LOOKUP_KWARGS), so a new view of
+        that kind cannot forget it."""
+        throttles = super().get_throttles()
+        lookup = self.lookup or LOOKUP_KWARGS & self.kwargs.keys()
+        if lookup and not any(isinstance(t, LookupRateThrottle) for t in throttles):
+            throttles.append(LookupRateThrottle())
+        return throttles
 
     def lean_dispatch(self, request, args, kwargs):
         """DRF's dispatch for a POST of the common shape, without its request wrapper:
@@ -185,8 +220,8 @@ class ApiView(APIView):
         if found is None:
             return None
         lean = LeanRequest(request, *found)
-        if not HasApiKey().has_permission(lean, self):
-            return None
+        if not HasApiKey.allows(lean, self):
+            return None  # DRF's dispatch words the refusal
         self.args, self.kwargs, self.request = args, kwargs, lean
         self.format_kwarg = None
         try:
@@ -345,7 +380,8 @@ def request_key(request) -> str | None:
 
 
 class MemberLookupView(ApiView):
-    throttle_classes = [ApiKeyRateThrottle, LookupRateThrottle]
+    lookup = True  # the code is in the query
+    required_scopes = scopes(get=(TILL, INTEGRATION, READ_ONLY))
 
     @extend_schema(
         operation_id="members_lookup",
@@ -363,6 +399,8 @@ class MemberLookupView(ApiView):
 
 
 class MemberCreateView(ApiView):
+    required_scopes = scopes(post=(INTEGRATION,))
+
     @extend_schema(
         operation_id="members_create",
         tags=["members"],
@@ -393,6 +431,8 @@ class MemberCreateView(ApiView):
 
 
 class MemberDetailView(ApiView):
+    required_scopes = scopes(get=(INTEGRATION, READ_ONLY), patch=(INTEGRATION,))
+
     @extend_schema(
         operation_id="members_retrieve",
         tags=["members"],
@@ -424,6 +464,8 @@ class MemberDetailView(ApiView):
 
 
 class MemberByExternalIdView(ApiView):
+    required_scopes = scopes(get=(INTEGRATION, READ_ONLY))
+
     @extend_schema(
         operation_id="members_by_external_id",
         tags=["members"],
@@ -445,6 +487,7 @@ class MemberByExternalIdView(ApiView):
 
 
 class MemberLedgerView(ApiView):
+    required_scopes = scopes(get=(INTEGRATION, READ_ONLY))
     pagination_class = api_settings.DEFAULT_PAGINATION_CLASS
 
     @extend_schema(
@@ -494,7 +537,16 @@ def sale_place(request, data: dict) -> tuple[str, Store | None]:
     return Channel.ONLINE, None
 
 
+def sale_max_age(key) -> timedelta:
+    """How far back this key may date a sale: a till's a few weeks, an integration's
+    (web shop, ERP replaying history) longer."""
+    if key.scope == TILL:
+        return timedelta(days=settings.CARAT_SALE_MAX_AGE_DAYS)
+    return timedelta(days=settings.CARAT_SALE_MAX_AGE_DAYS_INTEGRATION)
+
+
 class PurchaseCreateView(ApiView):
+    required_scopes = scopes(post=(TILL, INTEGRATION))
     lean_post = True
 
     @extend_schema(
@@ -524,6 +576,7 @@ class PurchaseCreateView(ApiView):
             amount=data["amount"],
             currency=data["currency"],
             occurred_at=data.get("occurred_at"),
+            max_age=sale_max_age(request.auth),
             lines=[dict(line) for line in data.get("lines", [])],
             client=str(request.user),
         )
@@ -534,6 +587,8 @@ class PurchaseCreateView(ApiView):
 
 
 class ReturnCreateView(ApiView):
+    required_scopes = scopes(post=(TILL, INTEGRATION))
+
     @extend_schema(
         operation_id="returns_create",
         tags=["sales"],
@@ -570,6 +625,8 @@ class ReturnCreateView(ApiView):
 
 
 class TierListView(ApiView):
+    required_scopes = scopes(get=(TILL, INTEGRATION, READ_ONLY))
+
     @extend_schema(
         operation_id="tiers_list",
         tags=["tiers"],
@@ -586,6 +643,8 @@ class TierListView(ApiView):
 
 
 class EventCreateView(ApiView):
+    required_scopes = scopes(post=(INTEGRATION,))
+
     @extend_schema(
         operation_id="events_create",
         tags=["program"],
@@ -648,6 +707,8 @@ class EventCreateView(ApiView):
 
 
 class MemberRewardListView(ApiView):
+    required_scopes = scopes(get=(INTEGRATION, READ_ONLY))
+
     @extend_schema(
         operation_id="members_rewards",
         tags=["rewards"],
@@ -664,6 +725,8 @@ class MemberRewardListView(ApiView):
 
 
 class MemberRedemptionCreateView(ApiView):
+    required_scopes = scopes(post=(INTEGRATION,))
+
     @extend_schema(
         operation_id="members_redemptions_create",
         tags=["rewards"],
@@ -716,6 +779,8 @@ class MemberRedemptionCreateView(ApiView):
 
 
 class MemberVoucherListView(ApiView):
+    required_scopes = scopes(get=(TILL, INTEGRATION, READ_ONLY))
+
     @extend_schema(
         operation_id="members_vouchers",
         tags=["rewards"],
@@ -758,7 +823,7 @@ def voucher_place(request, store_code: str | None) -> str:
 
 
 class VoucherDetailView(ApiView):
-    throttle_classes = [ApiKeyRateThrottle, LookupRateThrottle]
+    required_scopes = scopes(get=(TILL, INTEGRATION, READ_ONLY))
 
     @extend_schema(
         operation_id="vouchers_retrieve",
@@ -774,6 +839,8 @@ class VoucherDetailView(ApiView):
 
 
 class VoucherRedeemView(ApiView):
+    required_scopes = scopes(post=(TILL, INTEGRATION))
+
     @extend_schema(
         operation_id="vouchers_redeem",
         tags=["rewards"],
@@ -812,6 +879,8 @@ class VoucherRedeemView(ApiView):
 
 
 class VoucherCancelView(ApiView):
+    required_scopes = scopes(post=(INTEGRATION,))
+
     @extend_schema(
         operation_id="vouchers_cancel",
         tags=["rewards"],
@@ -856,6 +925,8 @@ class VoucherCancelView(ApiView):
 
 
 class MemberClubsView(ApiView):
+    required_scopes = scopes(get=(INTEGRATION, READ_ONLY), post=(INTEGRATION,))
+
     @extend_schema(
         operation_id="members_clubs",
         tags=["clubs"],
