@@ -48,7 +48,7 @@ from campaigns.services import (
     voucher_use,
 )
 from loyalty.api_errors import SafeJSONParser
-from loyalty.errors import Conflict, DomainError, Forbidden
+from loyalty.errors import Conflict, DomainError, Forbidden, NotFound
 from members.models import Member
 from members.selectors import (
     ledger_for_member,
@@ -68,7 +68,7 @@ from .api_auth import (
     LookupRateThrottle,
     scopes,
 )
-from .models import Channel, Store
+from .models import ApiKey, Channel, Store
 from .selectors import member_card, member_card_by_code, store_by_code
 from .serializers import (
     CART_ABANDONED,
@@ -103,8 +103,9 @@ from .services import purchase_record, return_record
 _ERROR_DESCRIPTIONS = {
     400: "Invalid input or a business rule said no (see error.code and error.fields).",
     401: "No API key, or an invalid or revoked one.",
-    403: "This API key may not do this (a store-bound key and another store, online, or "
-    "a voucher cancellation).",
+    403: "This API key's scope does not reach this operation (scope_not_allowed; see the "
+    "operation's scopes), or a store-bound key and another store or online "
+    "(store_not_allowed).",
     404: "Not found.",
     409: "Conflicts with what was recorded before (e.g. same receipt, different data).",
     429: "Too many requests for this API key; retry later.",
@@ -114,14 +115,15 @@ logger = logging.getLogger(__name__)
 
 
 def errors(*codes: int, notes: dict[int, str] | None = None) -> dict:
-    """Error responses for @extend_schema; every operation may also answer 401 and 429.
-    `notes` replaces the generic description of a status for one operation."""
+    """Error responses for @extend_schema; every operation may also answer 401, 403 (a
+    key whose scope does not reach it) and 429. `notes` replaces the generic description
+    of a status for one operation."""
     notes = notes or {}
     return {
         code: OpenApiResponse(
             ErrorSerializer, description=notes.get(code, _ERROR_DESCRIPTIONS[code])
         )
-        for code in sorted({*codes, *notes, 401, 429})
+        for code in sorted({*codes, *notes, 401, 403, 429})
     }
 
 
@@ -184,6 +186,29 @@ class ApiView(APIView):
         # proxy and no browser keeps them. Here, once, for every API view and both paths.
         response["Cache-Control"] = "no-store"
         return response
+
+    def get_exception_handler(self):
+        """The API's one exception handler (loyalty.api_errors), after one check: a view
+        without the lookup throttle that found no member for a code the client sent in
+        the body (a sale, a return, an event) spends one request of the lookup budget on
+        the miss, and answers 429 once it is spent. So walking member numbers through the
+        sales endpoint is as slow as through the lookups, and a sale that finds its
+        member (the hot path) pays nothing."""
+        handler = super().get_exception_handler()
+
+        def handle(exc, context):
+            if (
+                isinstance(exc, NotFound)
+                and exc.code == "unknown_member"
+                and isinstance(getattr(self.request, "auth", None), ApiKey)
+                and not any(isinstance(t, LookupRateThrottle) for t in self.get_throttles())
+            ):
+                throttle = LookupRateThrottle()
+                if not throttle.allow_request(self.request, self):
+                    exc = exceptions.Throttled(throttle.wait())
+            return handler(exc, context)
+
+        return handle
 
     def get_throttles(self):
         """The API key's own rate, and the lower lookup rate for every view that finds
@@ -855,7 +880,8 @@ class VoucherRedeemView(ApiView):
                 404,
                 409,
                 notes={
-                    403: "A store's key and another store (store_not_allowed).",
+                    403: "A key whose scope does not reach this (scope_not_allowed), or a "
+                    "store's key and another store (store_not_allowed).",
                     404: "No voucher has this code (unknown_voucher).",
                     409: "Already used (voucher_used), cancelled (voucher_cancelled) or "
                     "expired (voucher_expired); or the Idempotency-Key was used for other "
@@ -894,8 +920,9 @@ class VoucherCancelView(ApiView):
                 404,
                 409,
                 notes={
-                    403: "Only the web shop's or the ERP's keys cancel vouchers, not a "
-                    "store's (store_not_allowed).",
+                    403: "Only the web shop's or the ERP's keys (integration) cancel "
+                    "vouchers, not a till's (scope_not_allowed); nor an integration key "
+                    "bound to a store (store_not_allowed).",
                     404: "No voucher has this code (unknown_voucher).",
                     409: "The voucher was used or cancelled already "
                     "(voucher_not_cancellable); or the Idempotency-Key was used for other "

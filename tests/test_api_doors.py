@@ -256,6 +256,28 @@ def test_the_lookup_budget_is_shared_across_lookup_urls(webshop, member, monkeyp
     assert send(webshop, "post", "/api/v1/purchases/", sale_body(member)).status_code == 201
 
 
+def test_unknown_members_in_sales_and_events_spend_the_lookup_budget(
+    till, webshop, member, monkeypatch
+):
+    """A sale or an event names its member in the body: walking numbers through them
+    must be as slow as through the lookups. Only misses count (a sale that finds its
+    member is the hot path)."""
+    monkeypatch.setattr(LookupRateThrottle, "THROTTLE_RATES", {"lookup": "3/min"})
+    for i in range(5):  # found: not counted
+        assert (
+            send(till, "post", "/api/v1/purchases/", sale_body(member, f"OK-{i}")).status_code
+            == 201
+        )
+    statuses = []
+    for i in range(4):
+        body = {**sale_body(member, f"X-{i}"), "member": "1234567897"}
+        statuses.append(send(till, "post", "/api/v1/purchases/", body).status_code)
+    assert statuses == [404, 404, 404, 429], statuses
+    body = {"member": "1234567897", "type": "review", "reference": "R"}
+    statuses = [send(webshop, "post", "/api/v1/events/", body).status_code for _ in range(4)]
+    assert statuses == [404, 404, 404, 429], statuses
+
+
 # --- 8. a sale's date is bounded both ways -----------------------------------------------------
 
 
