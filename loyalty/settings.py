@@ -228,7 +228,7 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["pos.api_auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["pos.api_auth.HasApiKey"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "pos.api_schema.ScopedAutoSchema",
     "EXCEPTION_HANDLER": "loyalty.api_errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["pos.api_auth.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
@@ -251,6 +251,10 @@ SPECTACULAR_SETTINGS = {
 
 # Business settings.
 CARAT_FUTURE_TOLERANCE_MINUTES = env.int("CARAT_FUTURE_TOLERANCE_MINUTES", default=10)
+# How far back a sale sent through the API may be dated: a till's key, and an integration
+# key (web shop, ERP) that replays history. Older sales go through the history import.
+CARAT_SALE_MAX_AGE_DAYS = env.int("CARAT_SALE_MAX_AGE_DAYS", default=30)
+CARAT_SALE_MAX_AGE_DAYS_INTEGRATION = env.int("CARAT_SALE_MAX_AGE_DAYS_INTEGRATION", default=400)
 CARAT_SITE_URL = env("CARAT_SITE_URL", default="http://127.0.0.1:8000")
 CARAT_CONFIG_CACHE_SECONDS = env.int("CARAT_CONFIG_CACHE_SECONDS", default=5)
 # The dashboard reads the KPI rollups while the last run is younger than this (seconds).
