@@ -155,6 +155,10 @@ class Member(models.Model):
     erased_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="Personal data erased (GDPR)."
     )
+    # The member's card is in a phone's wallet (an Apple device registered, or a Google
+    # object issued): only then does a change of the card cost the sale anything (see
+    # members.wallet.services.wallet_card_changed). Written by the wallet services only.
+    wallet_live = models.BooleanField(default=False, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -262,3 +266,7 @@ class ConsentChange(models.Model):
 
     def __str__(self):
         return f"{self.channel} {'yes' if self.granted else 'no'} {self.changed_at:%Y-%m-%d}"
+
+
+# The wallet card's models live with their module (members/wallet) and load with the app.
+from .wallet.models import AppleRegistration, WalletPass  # noqa: E402, F401
