@@ -41,6 +41,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 from django.db import transaction
@@ -53,7 +54,7 @@ from campaigns.models import Club, ClubMembership, MessageLog, Reward, Voucher
 from campaigns.services import member_enroll, reward_redeem
 from campaigns.services.crm import LINK_SALT, track_token, unsubscribe_token
 from loyalty.roles import MARKETING, STORE_STAFF, role_grant, roles_apply
-from members.models import LedgerEntry, Member, User
+from members.models import AppleRegistration, LedgerEntry, Member, User, WalletPass
 from members.qr import qr_svg
 from members.services import ledger_post
 from pos.models import Purchase, Return
@@ -110,6 +111,7 @@ class World:
     voucher_b2: str  # B's second voucher, for cancelling
     invitation_b: str  # B's pending invitation token
     mail: dict = field(default_factory=dict)  # tokens of a mail sent to B
+    wallet_b: str = ""  # the serial of B's wallet card
 
     def private_of(self, who: str) -> list[str]:
         person = self.a if who == "a" else self.b
@@ -241,6 +243,7 @@ def build_world() -> World:
         voucher_b2=voucher_b2,
         invitation_b=invitation.token,
         mail=mail,
+        wallet_b=WalletPass.objects.create(member=b).serial,
     )
 
 
@@ -269,6 +272,7 @@ def snapshot() -> tuple:
             )
         ),
         LedgerEntry.objects.count(),
+        AppleRegistration.objects.count(),
         list(Purchase.objects.order_by("pk").values_list("pk", "receipt_key")),
         list(Return.objects.order_by("pk").values_list("pk", "return_key")),
         list(Voucher.objects.order_by("pk").values_list("pk", "member_id", "status")),
@@ -1137,7 +1141,57 @@ API = [
     for name, (path, method, req) in API_EXTRA.items()
 ]
 
-SURFACES = ACCOUNT + POS + ADMIN + MAIL + API
+# --- wallet: the members' card downloads are account pages; Apple's pass web service
+# answers only a request with the pass's own `ApplePass` token, which no principal has
+# (a session or an API key opens nothing there).
+ACCOUNT += [
+    _account_get(
+        "wallet apple",
+        "members:wallet_apple",
+        # 200 with the signing certificates configured, else back to the account page
+        extra={"member_a": Expect((200, 302)), "member_b": Expect((200, 302))},
+    ),
+    _account_get(
+        "wallet google",
+        "members:wallet_google",
+        extra={"member_a": Expect((302,)), "member_b": Expect((302,))},
+    ),
+]
+_WALLET_TYPE = settings.CARAT_WALLET_PASS_TYPE_ID
+_NO_TOKEN = {p: Expect((401,)) for p in PRINCIPALS}
+WALLET = [
+    Surface(
+        "wallet",
+        "register device for B's pass",
+        "post",
+        lambda w: f"/wallet/apple/v1/devices/dev1/registrations/{_WALLET_TYPE}/{w.wallet_b}",
+        data=lambda w: {"pushToken": "ab" * 32},
+        expect=_NO_TOKEN,
+    ),
+    Surface(
+        "wallet",
+        "B's latest pass",
+        "get",
+        lambda w: f"/wallet/apple/v1/passes/{_WALLET_TYPE}/{w.wallet_b}",
+        expect=_NO_TOKEN,
+    ),
+    Surface(
+        "wallet",
+        "serials of an unknown device",
+        "get",
+        lambda w: f"/wallet/apple/v1/devices/dev1/registrations/{_WALLET_TYPE}",
+        expect={p: Expect((204,)) for p in PRINCIPALS},
+    ),
+    Surface(
+        "wallet",
+        "device log (not JSON)",
+        "post",
+        lambda w: "/wallet/apple/v1/log",
+        expect={p: Expect((400,)) for p in PRINCIPALS},
+    ),
+]
+
+SURFACES = ACCOUNT + POS + ADMIN + MAIL + API + WALLET
 # Cells that fail today because of a bug: strict xfail, so the fix turns them green.
 ESCALATION = (
     "BUG: privilege escalation in the console: the Marketing group (as tests/test_admin.py "
@@ -1244,6 +1298,8 @@ def test_every_account_pos_and_mail_page_is_in_the_matrix():
         "members:invitation",
         "members:redeem",
         "members:rotate_qr",
+        "members:wallet_apple",
+        "members:wallet_google",
         "members:join_club",
         "members:privacy",
         "members:export",
@@ -1260,8 +1316,17 @@ def test_every_account_pos_and_mail_page_is_in_the_matrix():
         "campaigns:click",
         "campaigns:unsubscribe",
     }
+    from members.wallet import urls as wallet_urls
+
+    in_matrix |= {
+        "wallet:apple_registration",
+        "wallet:apple_serials",
+        "wallet:apple_latest_pass",
+        "wallet:apple_log",
+    }
     names = (
         {f"members:{p.name}" for p in member_urls.urlpatterns}
+        | {f"wallet:{p.name}" for p in wallet_urls.urlpatterns}
         | {f"pos:{p.name}" for p in pos_urls.urlpatterns}
         | {f"campaigns:{p.name}" for p in mail_urls.urlpatterns}
     )
