@@ -169,10 +169,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
         )
 
     def get_readonly_fields(self, request, obj=None):
-        # A till key's store is fixed when it is made: unbinding it would let the till
-        # record sales for every store. Make a new key and deactivate this one instead.
+        # What a key may do is fixed when it is made: unbinding a till key's store would
+        # let the till record sales for every store, and widening its scope would give a
+        # till the integration's powers. Make a new key and deactivate this one instead.
         ro = list(super().get_readonly_fields(request, obj))
-        return [*ro, "store"] if obj is not None else ro
+        return [*ro, "scope", "store"] if obj is not None else ro
 
     def save_model(self, request, obj, form, change):
         if change:

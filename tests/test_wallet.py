@@ -437,7 +437,11 @@ def test_a_push_that_fails_keeps_the_change_for_the_retry(
 def test_erasure_removes_the_card(client, issued):
     from members.services import member_erase
 
-    member_erase(member=Member.objects.get(pk=issued.member_id), source="test")
+    member_erase(
+        member=Member.objects.get(pk=issued.member_id),
+        source="console",
+        reason="The member asked by letter.",
+    )
     assert not WalletPass.objects.exists()
     assert _latest(client, issued).status_code == 401
 
