@@ -5,6 +5,7 @@ from django.contrib.auth.forms import PasswordResetForm
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.security import FailureThrottle, client_ip, rate_allow
+from loyalty.validators import validate_email_address
 from loyalty.widgets import IsoDateInput as DateInput
 
 from .models import User
@@ -15,7 +16,7 @@ from .services import account_mail_allowed
 class SignupForm(forms.Form):
     first_name = forms.CharField(label=_("First name"), max_length=80)
     last_name = forms.CharField(label=_("Last name"), max_length=80)
-    email = forms.EmailField(label=_("E-mail"))
+    email = forms.EmailField(label=_("E-mail"), validators=[validate_email_address])
     password = forms.CharField(
         label=_("Password"),
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),

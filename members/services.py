@@ -6,6 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest, Least
@@ -14,6 +15,7 @@ from django.utils import timezone
 from loyalty.errors import Conflict, DomainError, InsufficientCarats, UnknownMember
 from loyalty.outbox import enqueue
 from loyalty.security import rate_allow
+from loyalty.validators import validate_email_address
 from loyalty.webhooks import emit
 
 from . import codes
@@ -26,8 +28,12 @@ _MAX_CODE_ATTEMPTS = 8
 
 def _normalize_email(email: str) -> str:
     email = (email or "").strip().lower()
-    if "@" not in email or len(email) > 254:
-        raise DomainError("A valid e-mail address is required.", field="email")
+    try:
+        if len(email) > 254:
+            raise ValidationError("too long")
+        validate_email_address(email)
+    except ValidationError:
+        raise DomainError("A valid e-mail address is required.", field="email") from None
     return email
 
 

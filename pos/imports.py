@@ -71,12 +71,12 @@ from zoneinfo import ZoneInfo
 import psycopg
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import DatabaseError, connection, models, transaction
 from django.utils import timezone
 
 from campaigns.services import program
 from loyalty.errors import DomainError
+from loyalty.validators import validate_email_address
 from members import codes
 from members.models import LedgerEntry, Member, User
 from tiers.models import MemberTier, Tier
@@ -507,7 +507,7 @@ class _Import:
         self._timed("validate")
 
     def _check_emails(self) -> None:
-        """The forms' validator (Django's EmailValidator) on every distinct e-mail that
+        """The forms' validator (loyalty.validators) on every distinct e-mail that
         passed the SQL's rough check: the import accepts what signing up accepts, no
         more. Streamed from a server-side cursor; only the bad ones come back to SQL."""
         bad = []
@@ -519,7 +519,7 @@ class _Import:
             )
             for (email,) in emails:
                 try:
-                    validate_email(email)
+                    validate_email_address(email)
                 except ValidationError:
                     bad.append(email)
         if bad:

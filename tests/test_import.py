@@ -559,6 +559,9 @@ def test_emails_are_checked_with_the_forms_validator(member, stores, tmp_path):
         "ada..lovelace@example.com",
         "ada@example..com",
         "ada@-example.com",
+        "ada@b.example\u200b",  # a zero-width space: Django's validator lets it through
+        "ada\u200d@example.com",
+        "ada@exam\u202eple.com",  # a bidi override
     ]
     path = write_csv(
         tmp_path,
