@@ -1,8 +1,8 @@
 """The authorization matrix: every principal against every page and API operation.
 
-Principals: anonymous, member A (web login), member B (web login), the shop assistant of
-store A (Antwerp, not London), a marketing user (console staff in the Marketing group), and
-one API key of each scope: a till's key of store A (`till`), the web shop's key
+Principals: anonymous, member A (web login), member B (web login), and every console role
+of loyalty.roles: the shop assistant and the store manager of store A (Antwerp, not
+London), a marketing user and an integration admin; and one API key of each scope: a till's key of store A (`till`), the web shop's key
 (`integration`, no store) and a reporting key (`read_only`).
 
 Surfaces: the member account pages, the POS scan page and its forms, the CRM console
@@ -53,7 +53,14 @@ from drf_spectacular.generators import SchemaGenerator
 from campaigns.models import Club, ClubMembership, MessageLog, Reward, Voucher
 from campaigns.services import member_enroll, reward_redeem
 from campaigns.services.crm import LINK_SALT, track_token, unsubscribe_token
-from loyalty.roles import MARKETING, STORE_STAFF, role_grant, roles_apply
+from loyalty.roles import (
+    INTEGRATION_ADMIN,
+    MARKETING,
+    STORE_MANAGER,
+    STORE_STAFF,
+    role_grant,
+    roles_apply,
+)
 from members.models import AppleRegistration, LedgerEntry, Member, User, WalletPass
 from members.qr import qr_svg
 from members.services import ledger_post
@@ -69,13 +76,26 @@ SECRET_REWARD = "Atelier Private Preview"
 SECRET_CLUB = "Salon Prive Circle"  # a club only the hidden tier may join
 PUBLIC_REWARD = "Gift wrap voucher"
 
-SESSION_PRINCIPALS = ("anonymous", "member_a", "member_b", "assistant_a", "marketing")
+# Every console role is a principal (loyalty.roles): the shop assistant and the manager of
+# store A (Store staff, Store manager), marketing and the integration admin.
+SESSION_PRINCIPALS = (
+    "anonymous",
+    "member_a",
+    "member_b",
+    "assistant_a",
+    "manager_a",
+    "marketing",
+    "integration_admin",
+)
+# Who works the till of store A: the POS cells' expectations hold for both.
+STAFF_AT_A = ("assistant_a", "manager_a")
+CONSOLE_ROLES = ("manager_a", "marketing", "integration_admin")
 KEY_PRINCIPALS = ("key_store_a", "key_webshop", "key_read_only")
 # The scope of each key principal.
 KEY_SCOPES = {"key_store_a": "till", "key_webshop": "integration", "key_read_only": "read_only"}
 PRINCIPALS = SESSION_PRINCIPALS + KEY_PRINCIPALS
 MEMBERS = ("member_a", "member_b")
-NOT_MEMBERS = ("assistant_a", "marketing")  # logged in, but no membership
+NOT_MEMBERS = ("assistant_a", "manager_a", "marketing", "integration_admin")  # no membership
 
 
 # --- the world ----------------------------------------------------------------------------
@@ -147,6 +167,10 @@ def build_world() -> World:
     roles_apply()  # the console's roles as production has them (loyalty.roles)
     assistant = UserFactory(email="assistant@carat.example", full_name="Sam Shop")
     role_grant(user=assistant, role=STORE_STAFF, stores=[antwerp])
+    manager = UserFactory(email="manager@carat.example", full_name="Mia Manager")
+    role_grant(user=manager, role=STORE_MANAGER, stores=[antwerp])
+    integration = UserFactory(email="integration@carat.example", full_name="Ian Tegration")
+    role_grant(user=integration, role=INTEGRATION_ADMIN)
     marketing = User.objects.create_user(email="marketing@carat.example", password="x-12345678")
     role_grant(user=marketing, role=MARKETING)
     root = User.objects.create_superuser(email="root@carat.example", password="root-12345678")
@@ -230,7 +254,9 @@ def build_world() -> World:
             "member_a": user_a,
             "member_b": user_b,
             "assistant_a": assistant,
+            "manager_a": manager,
             "marketing": marketing,
+            "integration_admin": integration,
             "root": root,
         },
         keys={"key_store_a": store_key, "key_webshop": web_key, "key_read_only": read_key},
@@ -340,12 +366,14 @@ def default_expect(area: str, principal: str) -> Expect:
     if area == "pos":
         if principal in ("anonymous", *KEY_PRINCIPALS):
             return login_redirect("pos:login")
-        if principal != "assistant_a":
+        if principal not in STAFF_AT_A:
             return Expect((403,))
         raise KeyError
     if area == "admin":
         if principal == "marketing":
             return Expect((200,))
+        if principal in CONSOLE_ROLES:
+            return Expect((403,))  # a console login without the program's permissions
         return login_redirect("admin:login")
     if area == "api":
         if principal in SESSION_PRINCIPALS:
@@ -433,8 +461,7 @@ ACCOUNT = [
         extra={
             "member_a": Expect((200,), check=_voucher_svg("voucher_a")),
             "member_b": Expect((404,)),
-            "assistant_a": Expect((404,)),
-            "marketing": Expect((404,)),
+            **{p: Expect((404,)) for p in NOT_MEMBERS},
         },
     ),
     _account_get(
@@ -444,8 +471,7 @@ ACCOUNT = [
         extra={
             "member_a": Expect((404,)),
             "member_b": Expect((200,), check=_voucher_svg("voucher_b")),
-            "assistant_a": Expect((404,)),
-            "marketing": Expect((404,)),
+            **{p: Expect((404,)) for p in NOT_MEMBERS},
         },
     ),
     Surface(
@@ -538,10 +564,10 @@ def _pos(name, method, path, data=None, *, expect, subject=None, writes=False):
         method,
         path,
         data=data,
-        expect={"assistant_a": Expect(*expect, writes=writes)} if expect else {},
-        hidden_tier_ok=("assistant_a",) if subject == "a" else (),
-        hidden_reward_ok=("assistant_a",) if subject == "a" else (),
-        may_see={"assistant_a": (subject,) if subject else ()},
+        expect={p: Expect(*expect, writes=writes) for p in STAFF_AT_A} if expect else {},
+        hidden_tier_ok=STAFF_AT_A if subject == "a" else (),
+        hidden_reward_ok=STAFF_AT_A if subject == "a" else (),
+        may_see={p: (subject,) if subject else () for p in STAFF_AT_A},
     )
 
 
@@ -698,7 +724,16 @@ def _admin(name, path):
 
 
 ADMIN = [
-    _admin("index", lambda w: reverse("admin:index")),
+    Surface(
+        "admin",
+        "index",
+        "get",
+        lambda w: reverse("admin:index"),
+        # Every console role reaches the console's front page (what is on it is its own).
+        expect={p: Expect((200,)) for p in CONSOLE_ROLES},
+        hidden_tier_ok=("marketing",),
+        hidden_reward_ok=("marketing",),
+    ),
     _admin("member changelist", lambda w: reverse("admin:members_member_changelist")),
     _admin("member change A", lambda w: reverse("admin:members_member_change", args=[w.a.pk])),
     _admin("ledger changelist", lambda w: reverse("admin:members_ledgerentry_changelist")),
@@ -728,7 +763,7 @@ ADMIN += [
         "post",
         lambda w: reverse("admin:members_user_change", args=[w.users["marketing"].pk]),
         data=_self_promotion,
-        expect={"marketing": Expect((200, 302, 403))},
+        expect={p: Expect((200, 302, 403)) for p in CONSOLE_ROLES},
     ),
     Surface(
         "admin",
@@ -740,7 +775,7 @@ ADMIN += [
             "password2": "hijacked-pass-999",
             "usable_password": "true",
         },
-        expect={"marketing": Expect((200, 302, 403, 404))},
+        expect={p: Expect((200, 302, 403, 404)) for p in CONSOLE_ROLES},
     ),
 ]
 
@@ -1218,7 +1253,7 @@ MATRIX_SIZE = len(CASES)
 
 
 def test_the_matrix_covers_every_principal_surface_and_api_operation():
-    assert len(PRINCIPALS) == 8
+    assert len(PRINCIPALS) == 10  # 7 sessions (every console role) and 3 key scopes
     assert len(OPERATIONS) >= 18
     assert MATRIX_SIZE >= 8 * (12 + 17 + 6 + 7 + 18 + 8), MATRIX_SIZE
     assert len(PRINCIPALS) * len(SURFACES) == MATRIX_SIZE
@@ -1441,7 +1476,7 @@ def test_member_a_gets_404_for_member_bs_voucher_qr_and_vice_versa(world):
 
 
 def test_the_member_session_cookie_does_not_authenticate_the_api(world):
-    for principal in ("member_a", "member_b", "assistant_a", "marketing"):
+    for principal in SESSION_PRINCIPALS[1:]:
         client = client_for(principal, world)
         assert "sessionid" in client.cookies
         for path in (
