@@ -89,7 +89,7 @@ def triggers() -> None:
     """One day of trigger e-mails: select (claim) and dispatch (queue to the broker)."""
     from campaigns.models import MessageLog
     from campaigns.services.crm import messages_dispatch, triggers_select
-    from loyalty.models import OutboxTask
+    from loyalty.kernel.models import OutboxTask
 
     now = timezone.now()
     outbox_before = OutboxTask.objects.count()

@@ -195,7 +195,7 @@ ROLLUP_SECONDS = 60.0  # target of the dashboard's rollup job (hourly, all membe
 
 def _kpi_rollup(db: str, info: dict, details: list) -> Row:
     """The hourly job that condenses sales, ledger and members into the dashboard's
-    rollups (loyalty/rollup.py); the computed dashboard below reads them."""
+    rollups (loyalty/console/rollup.py); the computed dashboard below reads them."""
     log("dashboard rollups: manage.py kpi_rollup")
     with Timer() as t:
         run = json.loads(manage(db, "kpi_rollup", "--json").stdout.strip().splitlines()[-1])

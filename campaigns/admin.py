@@ -2,9 +2,9 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 
-from loyalty.admin_tools import EstimatedCountPaginator, ReadOnlyAdmin
-from loyalty.csvexport import csv_response
-from loyalty.errors import DomainError
+from loyalty.kernel.admin_tools import EstimatedCountPaginator, ReadOnlyAdmin
+from loyalty.kernel.csvexport import csv_response
+from loyalty.kernel.errors import DomainError
 
 from . import mailtext
 from .models import (

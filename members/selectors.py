@@ -5,8 +5,8 @@ from datetime import datetime
 from django.db.models import QuerySet, Sum
 from django.db.models.functions import Upper
 
-from loyalty import hot_sql
-from loyalty.errors import DomainError, NotFound
+from loyalty.kernel import hot_sql
+from loyalty.kernel.errors import DomainError, NotFound
 
 from . import codes
 from .models import LedgerEntry, Member, User

@@ -2,7 +2,7 @@
 
 Each view parses its input with an input serializer, calls a service or a selector and
 renders the result with an output serializer. Business rules live in the services; their
-DomainErrors become JSON errors in loyalty.api_errors. Only API keys authenticate here
+DomainErrors become JSON errors in loyalty.kernel.api_errors. Only API keys authenticate here
 (see settings.REST_FRAMEWORK); member and staff sessions do not."""
 
 import hashlib
@@ -46,8 +46,8 @@ from campaigns.services import (
     voucher_cancel,
     voucher_use,
 )
-from loyalty.api_errors import SafeJSONParser
-from loyalty.errors import Conflict, DomainError, Forbidden
+from loyalty.kernel.api_errors import SafeJSONParser
+from loyalty.kernel.errors import Conflict, DomainError, Forbidden
 from members.models import Member
 from members.selectors import (
     ledger_for_member,

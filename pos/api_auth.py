@@ -17,7 +17,7 @@ from django.utils.connection import ConnectionProxy
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 
-from loyalty import config
+from loyalty.kernel import config
 
 from .models import ApiKey
 

@@ -76,7 +76,7 @@ from django.db import DatabaseError, connection, models, transaction
 from django.utils import timezone
 
 from campaigns.services import program
-from loyalty.errors import DomainError
+from loyalty.kernel.errors import DomainError
 from members import codes
 from members.models import LedgerEntry, Member, User
 from tiers.models import MemberTier, Tier

@@ -19,8 +19,8 @@ from django.db.models import F, Sum, Value
 from django.db.models.functions import Coalesce, Greatest, Least
 
 from campaigns.models import ChallengeEnrolment, MessageLog
-from loyalty import hot_sql
-from loyalty.errors import NotFound
+from loyalty.kernel import hot_sql
+from loyalty.kernel.errors import NotFound
 from members.models import LedgerEntry, Member
 from members.selectors import MEMBER_COLUMNS, member_from_row
 from tiers.models import MemberTier, Tier

@@ -8,9 +8,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from campaigns.models import HeldCarats
-from loyalty import hot_sql
-from loyalty.config import cached
-from loyalty.errors import DomainError, MissingRate, NotFound, UnknownCurrency
+from loyalty.kernel import hot_sql
+from loyalty.kernel.config import cached
+from loyalty.kernel.errors import DomainError, MissingRate, NotFound, UnknownCurrency
 from members.models import LedgerEntry, Member
 from members.selectors import MEMBER_COLUMNS, member_code_filter, member_from_row
 from tiers.models import Tier
@@ -93,7 +93,7 @@ def member_card(member: Member, *, with_progress: bool = False) -> MemberCard:
 
 # The till's scan: the member, their status, the 12-month qualifying carats and the
 # carats not on the balance yet, in one query (it was six); tiers come from the cached
-# configuration. On PostgreSQL a prepared statement (loyalty.hot_sql); elsewhere (SQLite)
+# configuration. On PostgreSQL a prepared statement (loyalty.kernel.hot_sql); elsewhere (SQLite)
 # a raw queryset, for Django's converters.
 _CARD_EXTRAS = """
        mt.tier_id AS card_tier_id, mt.hold_until AS card_hold_until,

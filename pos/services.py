@@ -33,9 +33,9 @@ from campaigns.services import (
     program,
     referral_first_purchase,
 )
-from loyalty import hot_sql
-from loyalty.errors import Conflict, DomainError, NotFound
-from loyalty.webhooks import emit
+from loyalty.kernel import hot_sql
+from loyalty.kernel.errors import Conflict, DomainError, NotFound
+from loyalty.kernel.webhooks import emit
 from members.models import LedgerEntry, Member, User
 from members.selectors import member_code_filter
 from members.services import carats_changed_emit, ledger_post, member_record_purchase_facts

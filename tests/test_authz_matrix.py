@@ -48,7 +48,7 @@ from drf_spectacular.generators import SchemaGenerator
 from campaigns.models import Club, ClubMembership, MessageLog, Reward, Voucher
 from campaigns.services import member_enroll, reward_redeem
 from campaigns.services.crm import LINK_SALT, track_token, unsubscribe_token
-from loyalty.roles import MARKETING, STORE_STAFF, role_grant, roles_apply
+from loyalty.kernel.roles import MARKETING, STORE_STAFF, role_grant, roles_apply
 from members.models import LedgerEntry, Member, User
 from members.qr import qr_svg
 from members.services import ledger_post
@@ -136,7 +136,7 @@ def build_world() -> World:
     london = StoreFactory(code="london", name="Carat London", city="London", currency="GBP")
     make_rate("GBP", "1.170000")
 
-    roles_apply()  # the console's roles as production has them (loyalty.roles)
+    roles_apply()  # the console's roles as production has them (loyalty.kernel.roles)
     assistant = UserFactory(email="assistant@carat.example", full_name="Sam Shop")
     role_grant(user=assistant, role=STORE_STAFF, stores=[antwerp])
     marketing = User.objects.create_user(email="marketing@carat.example", password="x-12345678")

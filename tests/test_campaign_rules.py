@@ -14,7 +14,7 @@ from campaigns.services import (
     member_profile_rewards,
     pending_release_due,
 )
-from loyalty.errors import DomainError
+from loyalty.kernel.errors import DomainError
 from members.models import LedgerEntry
 from members.services import member_update
 from pos.services import purchase_record, return_record

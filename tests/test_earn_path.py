@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from campaigns.models import HeldCarats
 from campaigns.services import member_enroll
-from loyalty import config
+from loyalty.kernel import config
 from members.models import LedgerEntry
 from members.services import ledger_post
 from pos import api_auth
@@ -441,7 +441,7 @@ def test_a_sale_by_the_scanned_code_finds_the_member_under_its_lock(
     """The API passes the till's code: the sale's first round trip locks the member by it,
     so there is no lookup before the sale; unknown codes write nothing; replays by code
     return the first result."""
-    from loyalty.errors import NotFound
+    from loyalty.kernel.errors import NotFound
     from pos.models import Purchase
 
     settings.CARAT_CONFIG_CACHE_SECONDS = 60

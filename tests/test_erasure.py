@@ -19,7 +19,7 @@ from campaigns.services import (
 )
 from campaigns.services.earning import carats_hold, held_release, pending_release_due
 from campaigns.services.rewards import voucher_issue_gift
-from loyalty.errors import DomainError, NotFound
+from loyalty.kernel.errors import DomainError, NotFound
 from members.models import ErasureRecord, LedgerEntry, Member
 from members.selectors import ledger_mismatches, member_by_referral_code
 from members.services import ledger_post, member_erase
@@ -315,9 +315,9 @@ def test_sales_racing_an_erasure_leave_nothing_on_the_closed_account(program, an
 def test_the_erasure_blanks_the_personal_data_other_tables_hold(program):
     """Mails' texts, staff notes, webhook payloads: the history stays, anonymised."""
     from campaigns.models import Giveaway
-    from loyalty import config
-    from loyalty.models import WebhookEndpoint, WebhookEvent
-    from loyalty.privacy import member_erase_all
+    from loyalty.console.privacy import member_erase_all
+    from loyalty.kernel import config
+    from loyalty.kernel.models import WebhookEndpoint, WebhookEvent
 
     WebhookEndpoint.objects.create(name="ERP", url="https://erp.example/hook", secret="s")
     config.clear()

@@ -7,7 +7,7 @@ from django.db import connection
 from django.db.models import signals
 from django.test.utils import CaptureQueriesContext
 
-from loyalty import config, hot_sql
+from loyalty.kernel import config, hot_sql
 from members.models import Member
 from members.selectors import MEMBER_COLUMNS, member_from_row
 from pos.models import Purchase

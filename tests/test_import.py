@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
-from loyalty.errors import DomainError
+from loyalty.kernel.errors import DomainError
 from members import codes
 from members.models import LedgerEntry, Member
 from members.selectors import ledger_mismatches

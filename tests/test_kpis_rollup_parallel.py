@@ -1,4 +1,4 @@
-"""The rollup job's parallel build (loyalty.rollup): several connections, one snapshot,
+"""The rollup job's parallel build (loyalty.console.rollup): several connections, one snapshot,
 one publishing transaction. These tests commit (transaction=True): the job's other
 connections only see committed rows."""
 
@@ -11,10 +11,10 @@ from decimal import Decimal
 import pytest
 from django.db import connection, connections
 
-from loyalty import kpis, rollup
-from loyalty.kpis import Filters, Period
-from loyalty.models import KpiRollupRun
-from loyalty.rollup import ROLLUPS, kpi_rollup_build
+from loyalty.console import kpis, rollup
+from loyalty.console.kpis import Filters, Period
+from loyalty.console.rollup import ROLLUPS, kpi_rollup_build
+from loyalty.kernel.models import KpiRollupRun
 from tests.test_kpis import LATER, book, sale, travel  # noqa: F401 - fixtures
 from tests.test_kpis_rollup import assert_same
 

@@ -1,7 +1,7 @@
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from loyalty.errors import Conflict, DomainError, InsufficientCarats
+from loyalty.kernel.errors import Conflict, DomainError, InsufficientCarats
 from members.models import LedgerEntry, Member
 from members.services import ledger_post
 from tests.helpers import assert_balance_matches_ledger, run_in_threads

@@ -21,7 +21,7 @@ from campaigns.services import (
     voucher_cancel,
     voucher_use,
 )
-from loyalty.errors import Conflict, DomainError, InsufficientCarats, NotFound
+from loyalty.kernel.errors import Conflict, DomainError, InsufficientCarats, NotFound
 from members.models import LedgerEntry, Member
 from members.services import ledger_post
 from tests.factories import UserFactory

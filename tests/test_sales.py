@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from loyalty.errors import Conflict, DomainError, MissingRate, NotFound, UnknownCurrency
+from loyalty.kernel.errors import Conflict, DomainError, MissingRate, NotFound, UnknownCurrency
 from members.models import LedgerEntry
 from members.services import ledger_post
 from pos.models import Purchase, Return

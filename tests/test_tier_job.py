@@ -8,7 +8,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from loyalty.models import WebhookEndpoint, WebhookEvent
+from loyalty.kernel.models import WebhookEndpoint, WebhookEvent
 from members.services import ledger_post
 from tests.factories import UserFactory
 from tiers import services

@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from loyalty.errors import DomainError
+from loyalty.kernel.errors import DomainError
 from members.services import ledger_post
 from pos.services import purchase_record
 from tests.factories import UserFactory

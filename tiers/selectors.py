@@ -6,8 +6,8 @@ from datetime import datetime
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from loyalty.config import cached
-from loyalty.errors import DomainError
+from loyalty.kernel.config import cached
+from loyalty.kernel.errors import DomainError
 from members.models import Member
 from members.selectors import qualifying_carats
 

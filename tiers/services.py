@@ -12,10 +12,10 @@ from typing import ClassVar
 from django.db import connection, transaction
 from django.utils import timezone
 
-from loyalty import hot_sql
-from loyalty.errors import Conflict, DomainError, NotFound
-from loyalty.outbox import enqueue
-from loyalty.webhooks import emit
+from loyalty.kernel import hot_sql
+from loyalty.kernel.errors import Conflict, DomainError, NotFound
+from loyalty.kernel.outbox import enqueue
+from loyalty.kernel.webhooks import emit
 from members.models import LedgerEntry, Member, User
 from members.selectors import qualifying_carats
 
@@ -599,7 +599,7 @@ def invitation_accept(*, token: str, member: Member) -> TierResult:
 
 def _nightly_events(moved: list[_Move]) -> None:
     """tier.changed for each member the nightly job moved (only if someone listens)."""
-    from loyalty.models import WebhookEndpoint
+    from loyalty.kernel.models import WebhookEndpoint
 
     if not moved:
         return

@@ -28,10 +28,10 @@ from campaigns import mailtext
 from campaigns.models import Broadcast, MessageLog, TriggerConfig
 from campaigns.segments import segment_members
 from campaigns.services.earning import program
-from loyalty import hot_sql
-from loyalty.config import cached
-from loyalty.errors import DomainError
-from loyalty.outbox import enqueue
+from loyalty.kernel import hot_sql
+from loyalty.kernel.config import cached
+from loyalty.kernel.errors import DomainError
+from loyalty.kernel.outbox import enqueue
 from members.models import LedgerEntry, Member
 from members.services import ledger_post, member_update
 from tiers.models import Tier

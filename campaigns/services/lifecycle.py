@@ -13,7 +13,7 @@ from campaigns.models import BirthdayGift, ClubMembership
 from campaigns.services.earning import program
 from campaigns.services.messaging import message_claim
 from campaigns.services.rewards import voucher_issue_gift
-from loyalty.errors import Conflict, InsufficientCarats, NotFound
+from loyalty.kernel.errors import Conflict, InsufficientCarats, NotFound
 from members.models import LedgerEntry, Member
 from members.services import ledger_post
 

@@ -22,8 +22,8 @@ from campaigns.models import (
     TriggerConfig,
 )
 from campaigns.services import challenges_expire, member_enroll
-from loyalty import roles
-from loyalty.roles import role_grant, roles_apply
+from loyalty.kernel import roles
+from loyalty.kernel.roles import role_grant, roles_apply
 from members.models import Member, User
 from pos.models import Channel, ExchangeRate, Store
 from pos.services import purchase_record
@@ -535,7 +535,7 @@ class Command(BaseCommand):
         return stores
 
     def _logins(self, stores):
-        """One demo login per role (loyalty.roles), all with the demo password."""
+        """One demo login per role (loyalty.kernel.roles), all with the demo password."""
         roles_apply()
         for email, full_name, role, store_codes in DEMO_LOGINS:
             user, created = User.objects.get_or_create(

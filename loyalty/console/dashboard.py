@@ -1,13 +1,13 @@
 """The console's start page: the KPI dashboard, for a period compared with the one before,
 filtered by store, channel and tier, with charts and tables (each table exports as CSV).
 
-Wiring: `install(admin.site)` (called from loyalty/admin.py) replaces the site's index
+Wiring: `install(admin.site)` (called from loyalty/console/admin.py) replaces the site's index
 view. Staff who may see members and sales get the dashboard; other staff keep the
 ordinary app list. The URL is the admin's own start page, so no URL is added, and the
 admin's login, staff check, CSRF and never-cache wrapping stay as they are.
 
-The numbers come from loyalty.kpis (set-based SQL), read from the hourly rollups of
-loyalty.rollup while they are recent (the page says as of when), else live. A computed
+The numbers come from loyalty.console.kpis (set-based SQL), read from the hourly rollups of
+loyalty.console.rollup while they are recent (the page says as of when), else live. A computed
 dashboard is cached for CACHE_SECONDS per period and filters; "Refresh" recomputes it."""
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from django.utils import timezone
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext
 
-from loyalty import csvexport, kpis
-from loyalty.kpis import Dashboard, Filters, Period, Rate
-from loyalty.widgets import IsoDateInput
+from loyalty.console import kpis
+from loyalty.console.kpis import Dashboard, Filters, Period, Rate
+from loyalty.kernel import csvexport
+from loyalty.kernel.widgets import IsoDateInput
 from pos.models import Channel, Store
 from tiers.models import Tier
 

@@ -25,7 +25,7 @@ Conventions used by every block (the README's KPI list repeats them):
 
 Two sources, one set of definitions. Live, every block queries the raw tables (the
 functions below without `rollup`). At a million members the dashboard reads instead the
-rollups of loyalty.rollup (`rollup=` the latest run): small per-day facts rebuilt every
+rollups of loyalty.console.rollup (`rollup=` the latest run): small per-day facts rebuilt every
 hour by a job, which give the same numbers as the live queries for what had been
 committed when the job ran (`KpiRollupRun.as_of`; tests compare both). Then "current
 tier" means the tier at that moment, and the distinct buyers of an arbitrary period
@@ -58,7 +58,8 @@ from django.db.models.functions import TruncDate, TruncDay, TruncMonth, TruncWee
 from django.utils import timezone
 
 from campaigns.models import ClubMembership, MessageLog, Voucher
-from loyalty.models import (
+from loyalty.console.rollup import rollup_latest
+from loyalty.kernel.models import (
     KpiActivity,
     KpiCohort,
     KpiFirstOrder,
@@ -67,7 +68,6 @@ from loyalty.models import (
     KpiRollupRun,
     KpiSalesDay,
 )
-from loyalty.rollup import rollup_latest
 from members.models import LedgerEntry, Member
 from pos.models import Channel, Purchase, Return, Store
 from tiers.models import MemberTier, Tier, TierChange
