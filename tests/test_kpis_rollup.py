@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from loyalty.console import kpis
 from loyalty.console.kpis import Filters, Period, Rate
+from loyalty.console.models import KpiRollupRun
 from loyalty.console.rollup import kpi_rollup_build, rollup_latest
-from loyalty.kernel.models import KpiRollupRun
 from tests.test_kpis import (  # noqa: F401 - fixtures
     DECEMBER,
     JANUARY,

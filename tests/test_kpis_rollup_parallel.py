@@ -13,8 +13,8 @@ from django.db import connection, connections
 
 from loyalty.console import kpis, rollup
 from loyalty.console.kpis import Filters, Period
+from loyalty.console.models import KpiRollupRun
 from loyalty.console.rollup import ROLLUPS, kpi_rollup_build
-from loyalty.kernel.models import KpiRollupRun
 from tests.test_kpis import LATER, book, sale, travel  # noqa: F401 - fixtures
 from tests.test_kpis_rollup import assert_same
 

@@ -58,8 +58,7 @@ from django.db.models.functions import TruncDate, TruncDay, TruncMonth, TruncWee
 from django.utils import timezone
 
 from campaigns.models import ClubMembership, MessageLog, Voucher
-from loyalty.console.rollup import rollup_latest
-from loyalty.kernel.models import (
+from loyalty.console.models import (
     KpiActivity,
     KpiCohort,
     KpiFirstOrder,
@@ -68,6 +67,7 @@ from loyalty.kernel.models import (
     KpiRollupRun,
     KpiSalesDay,
 )
+from loyalty.console.rollup import rollup_latest
 from members.models import LedgerEntry, Member
 from pos.models import Channel, Purchase, Return, Store
 from tiers.models import MemberTier, Tier, TierChange
