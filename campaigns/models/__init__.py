@@ -10,7 +10,7 @@ from django.utils import timezone
 from members.models import Member
 from tiers.models import Tier
 
-from .mailtext import validate_mail_text
+from campaigns.mailtext import validate_mail_text
 
 
 class Program(models.Model):
