@@ -40,10 +40,10 @@ from members.models import LedgerEntry, Member, User
 from members.selectors import member_code_filter
 from members.services import carats_changed_emit, ledger_post, member_record_purchase_facts
 from tiers.models import Tier
+from tiers.qualifying import qualification_window_start
 from tiers.selectors import (
     entry_tier,
     member_tier,
-    qualification_window_start,
     tier_by_id,
     top_public_rank,
     upgrade_target,

@@ -17,8 +17,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.html import escape, linebreaks
@@ -35,7 +34,7 @@ from loyalty.kernel.outbox import enqueue
 from members.models import LedgerEntry, Member
 from members.services import ledger_post, member_update
 from tiers.models import Tier
-from tiers.selectors import qualification_window_start
+from tiers.qualifying import qualification_window_start, qualifying_subquery
 
 UNSUBSCRIBE_SALT = "carat.unsubscribe"
 TRACK_SALT = "carat.track"
@@ -113,14 +112,6 @@ def _tier_at_risk(base, *, zone, today, days):
     their tier's threshold: they will drop at the nightly evaluation after that day."""
     start, end = _day_range(today + timedelta(days=days), zone)
     since = qualification_window_start(start)
-    qualifying = (
-        LedgerEntry.objects.filter(
-            member=OuterRef("pk"), kind__in=LedgerEntry.QUALIFYING_KINDS, occurred_at__gte=since
-        )
-        .values("member")
-        .annotate(s=Sum("carats"))
-        .values("s")
-    )
     threshold = Tier.objects.filter(members__member=OuterRef("pk")).values("threshold")[:1]
     members = (
         base.filter(
@@ -129,7 +120,7 @@ def _tier_at_risk(base, *, zone, today, days):
             status__tier__invite_only=False,
             status__tier__threshold__gt=0,
         )
-        .annotate(q=Coalesce(Subquery(qualifying), 0), t=Subquery(threshold))
+        .annotate(q=qualifying_subquery(since), t=Subquery(threshold))
         .filter(q__lt=F("t"))
     )
     return members, f"tier_at_risk:{start.date().isoformat()}"
