@@ -58,8 +58,6 @@ from __future__ import annotations
 
 import csv
 import re
-import secrets
-import string
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -710,9 +708,9 @@ class _Import:
         missing = list(range(1, count + 1))
         taken: set[str] = set()
         for _attempt in range(_CODE_ATTEMPTS):
-            numbers = _unique(new_member_numbers, len(missing), taken)
-            tokens = _unique(new_qr_tokens, len(missing), taken)
-            referrals = _unique(new_referral_codes, len(missing), taken)
+            numbers = _unique(codes.new_member_numbers, len(missing), taken)
+            tokens = _unique(codes.new_qr_tokens, len(missing), taken)
+            referrals = _unique(codes.new_referral_codes, len(missing), taken)
             with self.cur.cursor.copy(
                 "COPY imp_codes (rn, member_number, qr_token, referral_code) FROM STDIN"
             ) as copy:
@@ -1098,71 +1096,6 @@ def _insert_columns(model, exprs: dict[str, str], *, now: datetime) -> tuple[str
     if unknown:  # pragma: no cover - a programming error
         raise ValueError(f"Unknown columns for {model.__name__}: {sorted(unknown)}")
     return ", ".join(cols), ", ".join(select), params
-
-
-# --- Codes in bulk (members.codes makes one at a time; a million must be fast). --------
-
-_REFERRAL_ALPHABET = codes._REFERRAL_ALPHABET
-_TOKEN_ALPHABET = string.ascii_letters + string.digits + "-_"  # base64url
-
-
-def _byte_map(alphabet: str) -> tuple[bytes, bytes]:
-    """A translate table mapping random bytes uniformly onto `alphabet`, and the bytes to
-    drop (rejection sampling: the top of the byte range that would bias the mapping)."""
-    usable = 256 - 256 % len(alphabet)
-    table = bytes(ord(alphabet[b % len(alphabet)]) if b < usable else 0 for b in range(256))
-    return table, bytes(range(usable, 256))
-
-
-def _random_strings(alphabet: str, length: int, count: int) -> list[str]:
-    table, drop = _byte_map(alphabet)
-    need = length * count
-    out = b""
-    while len(out) < need:
-        out += secrets.token_bytes(int((need - len(out)) * 1.1) + 64).translate(table, drop)
-    text = out[:need].decode("ascii")
-    return [text[i : i + length] for i in range(0, need, length)]
-
-
-def _luhn_tables() -> tuple[dict[str, int], dict[str, int]]:
-    """Luhn sums of 3-digit chunks of a 9-digit body: positions 1-3 and 7-9 are weighted
-    doubled/plain/doubled (counting from the check digit), positions 4-6 the opposite."""
-
-    def doubled(d: int) -> int:
-        return d * 2 - 9 if d * 2 > 9 else d * 2
-
-    outer, middle = {}, {}
-    for n in range(1000):
-        a, b, c = divmod(n, 100)[0], divmod(n, 10)[0] % 10, n % 10
-        key = f"{n:03d}"
-        outer[key] = doubled(a) + b + doubled(c)
-        middle[key] = a + doubled(b) + c
-    return outer, middle
-
-
-_LUHN_OUTER, _LUHN_MIDDLE = _luhn_tables()
-
-
-def new_member_numbers(count: int) -> list[str]:
-    """`count` random member numbers like members.codes.new_member_number: 9 random digits
-    (not starting with 0) and the Luhn check digit."""
-    bodies = [s for s in _random_strings(string.digits, 9, count + count // 8 + 16) if s[0] != "0"]
-    while len(bodies) < count:
-        bodies += [s for s in _random_strings(string.digits, 9, count) if s[0] != "0"]
-    outer, middle = _LUHN_OUTER, _LUHN_MIDDLE
-    return [
-        f"{s}{(10 - (outer[s[:3]] + middle[s[3:6]] + outer[s[6:]]) % 10) % 10}"
-        for s in bodies[:count]
-    ]
-
-
-def new_qr_tokens(count: int) -> list[str]:
-    """22 base64url characters (132 random bits), like members.codes.new_qr_token."""
-    return _random_strings(_TOKEN_ALPHABET, 22, count)
-
-
-def new_referral_codes(count: int) -> list[str]:
-    return _random_strings(_REFERRAL_ALPHABET, 8, count)
 
 
 def _unique(generate, count: int, taken: set[str]) -> list[str]:

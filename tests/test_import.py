@@ -524,12 +524,12 @@ def test_admin_upload_runs_a_dry_run_for_staff_with_the_permission(member, antwe
 
 
 def test_bulk_codes_are_valid_and_distinct():
-    numbers = imports.new_member_numbers(5000)
+    numbers = codes.new_member_numbers(5000)
     assert len(set(numbers)) > 4990
     assert all(codes.is_valid_member_number(n) for n in numbers)
-    tokens = imports.new_qr_tokens(1000)
+    tokens = codes.new_qr_tokens(1000)
     assert all(len(t) == 22 and codes.token_from_payload(codes.qr_payload(t)) == t for t in tokens)
-    referrals = imports.new_referral_codes(1000)
+    referrals = codes.new_referral_codes(1000)
     assert all(len(r) == 8 and set(r) <= set(codes._REFERRAL_ALPHABET) for r in referrals)
 
 
