@@ -30,7 +30,8 @@ from .models import (
 from .segments import segment_members
 from .selectors import challenge_stats
 from .services import giveaway_record, held_reject, held_release, rental_book, voucher_cancel
-from .services.crm import broadcast_render, broadcast_schedule, broadcast_test_send, message_results
+from .services.crm import broadcast_render, broadcast_test_send, message_results
+from .services.dispatch import broadcast_schedule
 
 
 @admin.register(Program)
