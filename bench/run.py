@@ -481,9 +481,9 @@ def per_request(runs: list) -> str:
 
 def measure_import(db: str, info: dict, size: dict, details: list) -> list[Row]:
     name = f"Retroactive import, {size['import']:,} historical purchases"
-    if not (ROOT / "pos" / "imports.py").exists():
-        log("import: pos/imports.py is not available: skipped")
-        return [Row(name, "not available (pos/imports.py missing)", "-", None, "<= 3x", None)]
+    if not (ROOT / "pos" / "imports" / "__init__.py").exists():
+        log("import: pos/imports/ is not available: skipped")
+        return [Row(name, "not available (pos/imports/ missing)", "-", None, "<= 3x", None)]
     with connect(db) as conn:
         done = conn.execute("SELECT exists(SELECT 1 FROM pos_purchase WHERE channel = 'import')")
         if done.fetchone()[0]:

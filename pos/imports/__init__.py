@@ -77,11 +77,10 @@ from campaigns.services import program
 from loyalty.kernel.errors import DomainError
 from members import codes
 from members.models import LedgerEntry, Member, User
+from pos.models import Channel, ExchangeRate, Purchase, Store
 from tiers.models import MemberTier, Tier
 from tiers.selectors import entry_tier
 from tiers.services import tiers_evaluate_all
-
-from .models import Channel, ExchangeRate, Purchase, Store
 
 COLUMNS = (
     "order_id",
