@@ -119,6 +119,9 @@ def _claim_sql(
     occasion yet. One statement, whatever the number of members."""
     sql, params = members.values("pk").query.sql_with_params()
     table = MessageLog._meta.db_table
+    # As the ORM stores it (SQLite keeps text: an aware value would not compare with the
+    # ORM's own; PostgreSQL takes it as it is).
+    at = connection.ops.adapt_datetimefield_value(due_at)
     with connection.cursor() as cur:
         cur.execute(
             f"""
@@ -128,7 +131,7 @@ def _claim_sql(
             FROM ({sql}) sel WHERE 1 = 1
             ON CONFLICT (member_id, trigger, occasion) DO NOTHING
             """,  # noqa: S608 - the inner SQL is Django's own, values are parameters
-            [trigger, occasion, broadcast_id, marketing, priority, due_at, "{}", due_at, *params],
+            [trigger, occasion, broadcast_id, marketing, priority, at, "{}", at, *params],
         )
         return max(cur.rowcount, 0)
 
