@@ -521,6 +521,7 @@ def test_non_json_bodies_are_refused(api, program):
     assert not Member.objects.exists()
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_creates_with_one_idempotency_key_create_one_member(program):
     _key, plain = api_key_create(name="web shop")
@@ -848,6 +849,7 @@ def test_a_till_records_sales_only_for_its_own_store(till, member, antwerp, lond
     assert snapshot() == before
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_twenty_threads_posting_one_receipt_award_once(enroll, antwerp):
     member = enroll(email="threads@example.com")

@@ -142,6 +142,7 @@ def test_a_budget_counts_net_of_returns(enroll, antwerp):
     assert_balance_matches_ledger(first)
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("given_before", [0, 50])
 def test_campaign_budget_holds_under_concurrent_sales(enroll, antwerp, given_before):

@@ -164,6 +164,7 @@ def test_a_member_erasing_their_own_account_is_recorded_too(member):
     assert record.source == "member" and record.actor is None and record.reason
 
 
+@pytest.mark.postgresql
 def test_every_earning_and_spending_path_refuses_an_erased_member(
     erased, api, till, tmp_path, sale_path
 ):
@@ -281,6 +282,7 @@ def test_an_erased_member_is_mailed_nothing(erased):
     assert log.status == MessageLog.Status.CANCELLED
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_sales_racing_an_erasure_leave_nothing_on_the_closed_account(program, antwerp, sale_path):
     """Tills selling while the member is erased: every sale either committed before the

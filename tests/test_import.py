@@ -27,6 +27,8 @@ from tests.factories import MemberFactory, UserFactory, make_rate
 from tests.helpers import assert_balance_matches_ledger
 from tiers.models import MemberTier, TierChange
 
+pytestmark = pytest.mark.postgresql  # COPY and SQL written for PostgreSQL
+
 HEADER = "order_id,email,phone,external_id,occurred_at,store,amount,currency"
 BRUSSELS = ZoneInfo("Europe/Brussels")
 
@@ -421,7 +423,7 @@ def test_an_unexpected_error_leaves_nothing_written(member, stores, tmp_path, mo
     def boom(**kwargs):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(imports, "tiers_evaluate_all", boom)
+    monkeypatch.setattr("pos.imports.run.tiers_evaluate_all", boom)
     path = write_csv(tmp_path, f"E-1,new@example.com,,,{day(10)},antwerp,100.00,EUR")
     before = counts()
 

@@ -31,6 +31,8 @@ from tests.test_kpis import (  # noqa: F401 - fixtures
     travel,
 )
 
+pytestmark = pytest.mark.postgresql  # the rollup job runs on PostgreSQL only
+
 
 @pytest.fixture
 def rollup(book):

@@ -18,7 +18,7 @@ from loyalty.console.rollup import ROLLUPS, kpi_rollup_build
 from tests.test_kpis import LATER, book, sale, travel  # noqa: F401 - fixtures
 from tests.test_kpis_rollup import assert_same
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
 
 NOVEMBER = Period(date(2026, 11, 1), date(2026, 11, 30))
 

@@ -186,6 +186,7 @@ def test_replayed_return_changes_nothing_and_unknown_receipt_is_not_found(member
     assert member.balance == 50
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_twenty_threads_replaying_one_receipt_award_once(enroll, antwerp):
     member = enroll(email="threads@example.com")
@@ -201,6 +202,7 @@ def test_twenty_threads_replaying_one_receipt_award_once(enroll, antwerp):
     assert_balance_matches_ledger(member)
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_partial_returns_cannot_exceed_the_sale(enroll, antwerp):
     member = enroll(email="returns@example.com")

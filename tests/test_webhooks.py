@@ -180,6 +180,7 @@ def test_a_tier_change_produces_tier_changed(
     )
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_events_of_one_member_arrive_in_order_under_concurrent_sales(enroll, antwerp):
     r = Receiver(fail_first=2)
