@@ -26,6 +26,7 @@ run: install
 	$(PY) manage.py setup_roles
 	$(PY) manage.py loaddemo
 	$(PY) manage.py setup_periodic_tasks
+	$(PY) manage.py wallet_dev_certs
 	@echo ""
 	@echo "  Carat is starting on http://127.0.0.1:$(PORT)/"
 	@echo "    Member account   http://127.0.0.1:$(PORT)/account/   member@carat.example / carat-demo"

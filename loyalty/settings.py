@@ -228,7 +228,7 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["pos.api_auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["pos.api_auth.HasApiKey"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "pos.api_schema.ScopedAutoSchema",
     "EXCEPTION_HANDLER": "loyalty.kernel.api_errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["pos.api_auth.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
@@ -251,6 +251,10 @@ SPECTACULAR_SETTINGS = {
 
 # Business settings.
 CARAT_FUTURE_TOLERANCE_MINUTES = env.int("CARAT_FUTURE_TOLERANCE_MINUTES", default=10)
+# How far back a sale sent through the API may be dated: a till's key, and an integration
+# key (web shop, ERP) that replays history. Older sales go through the history import.
+CARAT_SALE_MAX_AGE_DAYS = env.int("CARAT_SALE_MAX_AGE_DAYS", default=30)
+CARAT_SALE_MAX_AGE_DAYS_INTEGRATION = env.int("CARAT_SALE_MAX_AGE_DAYS_INTEGRATION", default=400)
 CARAT_SITE_URL = env("CARAT_SITE_URL", default="http://127.0.0.1:8000")
 CARAT_CONFIG_CACHE_SECONDS = env.int("CARAT_CONFIG_CACHE_SECONDS", default=5)
 # The dashboard reads the KPI rollups while the last run is younger than this (seconds).
@@ -271,6 +275,44 @@ CARAT_WEBHOOK_ALLOW_HTTP = env.bool("CARAT_WEBHOOK_ALLOW_HTTP", default=DEBUG)
 # Loopback, private, link-local and reserved addresses are refused (loyalty.kernel.outbound);
 # networks listed here (CIDRs, e.g. an ERP on the company network) are allowed on purpose.
 CARAT_WEBHOOK_ALLOWED_NETWORKS = env.list("CARAT_WEBHOOK_ALLOWED_NETWORKS", default=[])
+
+# The card in the phone's wallet (members/wallet). Apple: the pass type and team of the
+# brand's Apple developer account, the pass signing certificate and key (PEM) and Apple's
+# WWDR intermediate certificate (PEM). Unset in development, `manage.py wallet_dev_certs`
+# (run by `make run`) makes a development CA and certificate under var/wallet-dev: the
+# whole path works on a laptop, but a phone does not accept that signature.
+_WALLET_DEV = VAR_DIR / "wallet-dev"
+CARAT_WALLET_PASS_TYPE_ID = env("CARAT_WALLET_PASS_TYPE_ID", default="pass.example.carat.dev")
+CARAT_WALLET_TEAM_ID = env("CARAT_WALLET_TEAM_ID", default="DEVTEAM000")
+CARAT_WALLET_ORGANIZATION = env("CARAT_WALLET_ORGANIZATION", default="Carat Diamond Club")
+CARAT_WALLET_CERT = env("CARAT_WALLET_CERT", default=str(_WALLET_DEV / "pass.pem") if DEBUG else "")
+CARAT_WALLET_KEY = env("CARAT_WALLET_KEY", default=str(_WALLET_DEV / "pass.key") if DEBUG else "")
+CARAT_WALLET_KEY_PASSWORD = env("CARAT_WALLET_KEY_PASSWORD", default="")
+CARAT_WALLET_WWDR_CERT = env(
+    "CARAT_WALLET_WWDR_CERT", default=str(_WALLET_DEV / "ca.pem") if DEBUG else ""
+)
+# The pass web service the devices call (Apple wants https in production).
+CARAT_WALLET_WEB_SERVICE_URL = env(
+    "CARAT_WALLET_WEB_SERVICE_URL", default=CARAT_SITE_URL.rstrip("/") + "/wallet/apple"
+)
+# APNs (HTTP/2, token auth): fixed host, the .p8 key of the team and its key id. Without
+# a key no push is sent (the devices still get the new card when they ask for it).
+CARAT_APNS_URL = env("CARAT_APNS_URL", default="https://api.push.apple.com")
+CARAT_APNS_KEY = env("CARAT_APNS_KEY", default="")
+CARAT_APNS_KEY_ID = env("CARAT_APNS_KEY_ID", default="")
+CARAT_APNS_CA_FILE = env("CARAT_APNS_CA_FILE", default="")  # only to trust a private test CA
+CARAT_APNS_TIMEOUT = env.float("CARAT_APNS_TIMEOUT", default=10.0)
+# Google Wallet: the issuer id and the service account's JSON key file; the API's base
+# URL is fixed (overridable only for a local stub in tests).
+CARAT_GOOGLE_WALLET_ISSUER_ID = env("CARAT_GOOGLE_WALLET_ISSUER_ID", default="")
+CARAT_GOOGLE_WALLET_SERVICE_ACCOUNT = env("CARAT_GOOGLE_WALLET_SERVICE_ACCOUNT", default="")
+CARAT_GOOGLE_WALLET_API_URL = env(
+    "CARAT_GOOGLE_WALLET_API_URL", default="https://walletobjects.googleapis.com/walletobjects/v1"
+)
+CARAT_GOOGLE_WALLET_TOKEN_URL = env(
+    "CARAT_GOOGLE_WALLET_TOKEN_URL", default="https://oauth2.googleapis.com/token"
+)
+CARAT_GOOGLE_WALLET_NOTIFICATIONS_PER_DAY = 3  # Google's limit per pass
 
 # Behind a proxy that terminates TLS: the header it sets (and strips from clients), as
 # "HTTP_X_FORWARDED_PROTO,https". Unset, a client cannot claim https with a header.

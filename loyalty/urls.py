@@ -17,6 +17,7 @@ urlpatterns = [
     path("healthz", healthz),
     path(settings.ADMIN_PATH, admin.site.urls),
     path("account/", include("members.urls")),
+    path("wallet/", include("members.wallet.urls")),
     path("pos/", include("pos.urls")),
     path("m/", include("campaigns.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -87,11 +87,16 @@ class ConsentInline(ReadOnlyInline, admin.TabularInline):
     readonly_fields = fields
 
 
+# One manual correction moves at most this many carats (the balance is a 32-bit integer
+# in the database; a bigger number was a database error, an HTML 500).
+MAX_ADJUSTMENT = 1_000_000
+
+
 class AdjustForm(forms.Form):
     # Bounded: a slip of the finger (or 10**20) is a clear message, not a 500 or a fortune.
     carats = forms.IntegerField(
-        min_value=-1_000_000,
-        max_value=1_000_000,
+        min_value=-MAX_ADJUSTMENT,
+        max_value=MAX_ADJUSTMENT,
         help_text="Positive to give, negative to take back (at most 1,000,000 at a time).",
     )
     reason = forms.CharField(max_length=200)

@@ -155,6 +155,10 @@ class Member(models.Model):
     erased_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="Personal data erased (GDPR)."
     )
+    # The member's card is in a phone's wallet (an Apple device registered, or a Google
+    # object issued): only then does a change of the card cost the sale anything (see
+    # members.wallet.services.wallet_card_changed). Written by the wallet services only.
+    wallet_live = models.BooleanField(default=False, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -289,3 +293,7 @@ class ErasureRecord(models.Model):
 
     def __str__(self):
         return f"{self.member_number} erased {self.erased_at:%Y-%m-%d}"
+
+
+# The wallet card's models live with their module (members/wallet) and load with the app.
+from .wallet.models import AppleRegistration, WalletPass  # noqa: E402, F401

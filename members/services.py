@@ -19,6 +19,7 @@ from loyalty.kernel.webhooks import emit
 from . import codes
 from .models import ConsentChange, ErasureRecord, LedgerEntry, Member, User
 from .selectors import account_open_to_member_pages
+from .wallet.services import wallet_card_changed, wallet_forget
 
 _MAX_CODE_ATTEMPTS = 8
 
@@ -183,6 +184,8 @@ def member_rotate_qr(*, member: Member) -> Member:
     member.qr_token = codes.new_qr_token()
     member.qr_rotated_at = timezone.now()
     member.save(update_fields=["qr_token", "qr_rotated_at", "updated_at"])
+    # The wallet card carries the QR code: re-issue it (pushed after commit).
+    wallet_card_changed(member=member)
     return member
 
 
@@ -277,7 +280,9 @@ def carats_changed_emit(
     *, member: Member, carats: int, kind: str, reason: str, balance: int, key: str
 ) -> None:
     """The carats.changed webhook of a new ledger entry (also for entries the sales path
-    writes in its own statement)."""
+    writes in its own statement), and the wallet card's update (nothing when the card is
+    in no phone)."""
+    wallet_card_changed(member=member)
     emit(
         "carats.changed",
         member_id=member.pk,
@@ -459,6 +464,8 @@ def member_erase(
     member.email_opt_in_at = member.sms_opt_in_at = now
     member.qr_token = codes.new_qr_token()
     member.erased_at = now
+    # The wallet card goes (its devices are answered 401 from now on).
+    wallet_forget(member=member)
     member.save()
     if member.user_id:
         User.objects.filter(pk=member.user_id).update(

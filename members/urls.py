@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from . import views
+from .wallet import views as wallet_views
 
 app_name = "members"
 
@@ -13,6 +14,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("qr.svg", views.qr_code, name="qr"),
     path("qr/rotate/", views.rotate_qr, name="rotate_qr"),
+    path("wallet/diamond-club.pkpass", wallet_views.apple_pass, name="wallet_apple"),
+    path("wallet/google/", wallet_views.google_pass, name="wallet_google"),
     path("history/", views.history, name="history"),
     path("profile/", views.profile, name="profile"),
     path("rewards/", views.rewards, name="rewards"),

@@ -154,33 +154,38 @@ class ReturnAdmin(ReadOnlyAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "store", "active", "created_at", "last_used_at"]
-    fields = ["name", "store", "active"]
+    # The scope says what the key may do (pos.api_auth.HasApiKey checks it; the API docs
+    # name the scopes of every operation). The choices' labels spell each one out.
+    list_display = ["name", "prefix", "scope", "store", "active", "created_at", "last_used_at"]
+    list_filter = ["scope", "active"]
+    fields = ["name", "scope", "store", "active"]
     readonly_fields = ["prefix", "created_at", "last_used_at"]
 
     def get_fields(self, request, obj=None):
         return (
-            ["name", "store", "active"]
+            ["name", "scope", "store", "active"]
             if obj is None
-            else ["name", "prefix", "store", "active", "created_at", "last_used_at"]
+            else ["name", "prefix", "scope", "store", "active", "created_at", "last_used_at"]
         )
 
     def get_readonly_fields(self, request, obj=None):
-        # A till key's store is fixed when it is made: unbinding it would let the till
-        # record sales for every store. Make a new key and deactivate this one instead.
+        # What a key may do is fixed when it is made: unbinding a till key's store would
+        # let the till record sales for every store, and widening its scope would give a
+        # till the integration's powers. Make a new key and deactivate this one instead.
         ro = list(super().get_readonly_fields(request, obj))
-        return [*ro, "store"] if obj is not None else ro
+        return [*ro, "scope", "store"] if obj is not None else ro
 
     def save_model(self, request, obj, form, change):
         if change:
             super().save_model(request, obj, form, change)
             return
-        key, plain = api_key_create(name=obj.name, store=obj.store)
+        key, plain = api_key_create(name=obj.name, store=obj.store, scope=obj.scope)
         obj.pk = key.pk
         obj.prefix, obj.key_hash, obj.created_at = key.prefix, key.key_hash, key.created_at
         self.message_user(
             request,
-            f"API key for {key.name}: {plain} — copy it now, it is not shown again.",
+            f"API key for {key.name} ({key.get_scope_display()}): {plain} — copy it now, "
+            "it is not shown again.",
             messages.WARNING,
         )
 

@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -47,7 +48,7 @@ from campaigns.services import (
     voucher_use,
 )
 from loyalty.kernel.api_errors import SafeJSONParser
-from loyalty.kernel.errors import Conflict, DomainError, Forbidden
+from loyalty.kernel.errors import Conflict, DomainError, Forbidden, NotFound
 from members.models import Member
 from members.selectors import (
     ledger_for_member,
@@ -58,8 +59,16 @@ from members.selectors import (
 from members.services import member_update
 from tiers.selectors import public_tiers
 
-from .api_auth import ApiKeyAuthentication, ApiKeyRateThrottle, HasApiKey, LookupRateThrottle
-from .models import Channel, Store
+from .api_auth import (
+    INTEGRATION,
+    READ_ONLY,
+    TILL,
+    ApiKeyAuthentication,
+    HasApiKey,
+    LookupRateThrottle,
+    scopes,
+)
+from .models import ApiKey, Channel, Store
 from .selectors import member_card, member_card_by_code, store_by_code
 from .serializers import (
     CART_ABANDONED,
@@ -94,8 +103,9 @@ from .services import purchase_record, return_record
 _ERROR_DESCRIPTIONS = {
     400: "Invalid input or a business rule said no (see error.code and error.fields).",
     401: "No API key, or an invalid or revoked one.",
-    403: "This API key may not do this (a store-bound key and another store, online, or "
-    "a voucher cancellation).",
+    403: "This API key's scope does not reach this operation (scope_not_allowed; see the "
+    "operation's scopes), or a store-bound key and another store or online "
+    "(store_not_allowed).",
     404: "Not found.",
     409: "Conflicts with what was recorded before (e.g. same receipt, different data).",
     429: "Too many requests for this API key; retry later.",
@@ -105,14 +115,15 @@ logger = logging.getLogger(__name__)
 
 
 def errors(*codes: int, notes: dict[int, str] | None = None) -> dict:
-    """Error responses for @extend_schema; every operation may also answer 401 and 429.
-    `notes` replaces the generic description of a status for one operation."""
+    """Error responses for @extend_schema; every operation may also answer 401, 403 (a
+    key whose scope does not reach it) and 429. `notes` replaces the generic description
+    of a status for one operation."""
     notes = notes or {}
     return {
         code: OpenApiResponse(
             ErrorSerializer, description=notes.get(code, _ERROR_DESCRIPTIONS[code])
         )
-        for code in sorted({*codes, *notes, 401, 429})
+        for code in sorted({*codes, *notes, 401, 403, 429})
     }
 
 
@@ -139,6 +150,10 @@ class LeanRequest:
         return getattr(self._request, name)
 
 
+# URL parameters that find a member or a voucher: a view whose URL has one of them gets
+# the lookup rate limit (ApiView.get_throttles).
+LOOKUP_KWARGS = frozenset(("number", "code", "external_id"))
+
 # The requests a lean POST answers: what tills and the web shop send. Anything else (a
 # charset or another type, an empty body, an Accept to negotiate, a query) goes through
 # DRF's dispatch, which words every refusal.
@@ -153,13 +168,58 @@ class ApiView(APIView):
     # True on a view whose POST is called many times a second (the sales): see
     # lean_dispatch.
     lean_post = False
+    # Per HTTP method, the API key scopes that may call it (see api_auth.scopes), checked
+    # by api_auth.HasApiKey. None declared: every key is refused.
+    required_scopes: dict[str, frozenset[str]] = {}
+    # True on a view that finds a member or a voucher by what the client sends in the
+    # query (a code): it shares the lookup budget like every view whose URL names a
+    # member number, an external id or a code (see get_throttles).
+    lookup = False
 
     def dispatch(self, request, *args, **kwargs):
+        response = None
         if self.lean_post and request.method == "POST":
             response = self.lean_dispatch(request, args, kwargs)
-            if response is not None:
-                return response
-        return super().dispatch(request, *args, **kwargs)
+        if response is None:
+            response = super().dispatch(request, *args, **kwargs)
+        # Answers carry personal data (profiles, balances, voucher codes): no cache, no
+        # proxy and no browser keeps them. Here, once, for every API view and both paths.
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def get_exception_handler(self):
+        """The API's one exception handler (loyalty.kernel.api_errors), after one check: a view
+        without the lookup throttle that found no member for a code the client sent in
+        the body (a sale, a return, an event) spends one request of the lookup budget on
+        the miss, and answers 429 once it is spent. So walking member numbers through the
+        sales endpoint is as slow as through the lookups, and a sale that finds its
+        member (the hot path) pays nothing."""
+        handler = super().get_exception_handler()
+
+        def handle(exc, context):
+            if (
+                isinstance(exc, NotFound)
+                and exc.code == "unknown_member"
+                and isinstance(getattr(self.request, "auth", None), ApiKey)
+                and not any(isinstance(t, LookupRateThrottle) for t in self.get_throttles())
+            ):
+                throttle = LookupRateThrottle()
+                if not throttle.allow_request(self.request, self):
+                    exc = exceptions.Throttled(throttle.wait())
+            return handler(exc, context)
+
+        return handle
+
+    def get_throttles(self):
+        """The API key's own rate, and the lower lookup rate for every view that finds
+        a member or a voucher by a number, code or external id a client could walk
+        through: decided from the URL's parameters (LOOKUP_KWARGS), so a new view of
+        that kind cannot forget it."""
+        throttles = super().get_throttles()
+        lookup = self.lookup or LOOKUP_KWARGS & self.kwargs.keys()
+        if lookup and not any(isinstance(t, LookupRateThrottle) for t in throttles):
+            throttles.append(LookupRateThrottle())
+        return throttles
 
     def lean_dispatch(self, request, args, kwargs):
         """DRF's dispatch for a POST of the common shape, without its request wrapper:
@@ -185,8 +245,8 @@ class ApiView(APIView):
         if found is None:
             return None
         lean = LeanRequest(request, *found)
-        if not HasApiKey().has_permission(lean, self):
-            return None
+        if not HasApiKey.allows(lean, self):
+            return None  # DRF's dispatch words the refusal
         self.args, self.kwargs, self.request = args, kwargs, lean
         self.format_kwarg = None
         try:
@@ -345,7 +405,8 @@ def request_key(request) -> str | None:
 
 
 class MemberLookupView(ApiView):
-    throttle_classes = [ApiKeyRateThrottle, LookupRateThrottle]
+    lookup = True  # the code is in the query
+    required_scopes = scopes(get=(TILL, INTEGRATION, READ_ONLY))
 
     @extend_schema(
         operation_id="members_lookup",
@@ -363,6 +424,8 @@ class MemberLookupView(ApiView):
 
 
 class MemberCreateView(ApiView):
+    required_scopes = scopes(post=(INTEGRATION,))
+
     @extend_schema(
         operation_id="members_create",
         tags=["members"],
@@ -393,6 +456,8 @@ class MemberCreateView(ApiView):
 
 
 class MemberDetailView(ApiView):
+    required_scopes = scopes(get=(INTEGRATION, READ_ONLY), patch=(INTEGRATION,))
+
     @extend_schema(
         operation_id="members_retrieve",
         tags=["members"],
@@ -424,6 +489,8 @@ class MemberDetailView(ApiView):
 
 
 class MemberByExternalIdView(ApiView):
+    required_scopes = scopes(get=(INTEGRATION, READ_ONLY))
+
     @extend_schema(
         operation_id="members_by_external_id",
         tags=["members"],
@@ -445,6 +512,7 @@ class MemberByExternalIdView(ApiView):
 
 
 class MemberLedgerView(ApiView):
+    required_scopes = scopes(get=(INTEGRATION, READ_ONLY))
     pagination_class = api_settings.DEFAULT_PAGINATION_CLASS
 
     @extend_schema(
@@ -494,7 +562,16 @@ def sale_place(request, data: dict) -> tuple[str, Store | None]:
     return Channel.ONLINE, None
 
 
+def sale_max_age(key) -> timedelta:
+    """How far back this key may date a sale: a till's a few weeks, an integration's
+    (web shop, ERP replaying history) longer."""
+    if key.scope == TILL:
+        return timedelta(days=settings.CARAT_SALE_MAX_AGE_DAYS)
+    return timedelta(days=settings.CARAT_SALE_MAX_AGE_DAYS_INTEGRATION)
+
+
 class PurchaseCreateView(ApiView):
+    required_scopes = scopes(post=(TILL, INTEGRATION))
     lean_post = True
 
     @extend_schema(
@@ -524,6 +601,7 @@ class PurchaseCreateView(ApiView):
             amount=data["amount"],
             currency=data["currency"],
             occurred_at=data.get("occurred_at"),
+            max_age=sale_max_age(request.auth),
             lines=[dict(line) for line in data.get("lines", [])],
             client=str(request.user),
         )
@@ -534,6 +612,8 @@ class PurchaseCreateView(ApiView):
 
 
 class ReturnCreateView(ApiView):
+    required_scopes = scopes(post=(TILL, INTEGRATION))
+
     @extend_schema(
         operation_id="returns_create",
         tags=["sales"],
@@ -570,6 +650,8 @@ class ReturnCreateView(ApiView):
 
 
 class TierListView(ApiView):
+    required_scopes = scopes(get=(TILL, INTEGRATION, READ_ONLY))
+
     @extend_schema(
         operation_id="tiers_list",
         tags=["tiers"],
@@ -586,6 +668,8 @@ class TierListView(ApiView):
 
 
 class EventCreateView(ApiView):
+    required_scopes = scopes(post=(INTEGRATION,))
+
     @extend_schema(
         operation_id="events_create",
         tags=["program"],
@@ -648,6 +732,8 @@ class EventCreateView(ApiView):
 
 
 class MemberRewardListView(ApiView):
+    required_scopes = scopes(get=(INTEGRATION, READ_ONLY))
+
     @extend_schema(
         operation_id="members_rewards",
         tags=["rewards"],
@@ -664,6 +750,8 @@ class MemberRewardListView(ApiView):
 
 
 class MemberRedemptionCreateView(ApiView):
+    required_scopes = scopes(post=(INTEGRATION,))
+
     @extend_schema(
         operation_id="members_redemptions_create",
         tags=["rewards"],
@@ -716,6 +804,8 @@ class MemberRedemptionCreateView(ApiView):
 
 
 class MemberVoucherListView(ApiView):
+    required_scopes = scopes(get=(TILL, INTEGRATION, READ_ONLY))
+
     @extend_schema(
         operation_id="members_vouchers",
         tags=["rewards"],
@@ -758,7 +848,7 @@ def voucher_place(request, store_code: str | None) -> str:
 
 
 class VoucherDetailView(ApiView):
-    throttle_classes = [ApiKeyRateThrottle, LookupRateThrottle]
+    required_scopes = scopes(get=(TILL, INTEGRATION, READ_ONLY))
 
     @extend_schema(
         operation_id="vouchers_retrieve",
@@ -774,6 +864,8 @@ class VoucherDetailView(ApiView):
 
 
 class VoucherRedeemView(ApiView):
+    required_scopes = scopes(post=(TILL, INTEGRATION))
+
     @extend_schema(
         operation_id="vouchers_redeem",
         tags=["rewards"],
@@ -788,7 +880,8 @@ class VoucherRedeemView(ApiView):
                 404,
                 409,
                 notes={
-                    403: "A store's key and another store (store_not_allowed).",
+                    403: "A key whose scope does not reach this (scope_not_allowed), or a "
+                    "store's key and another store (store_not_allowed).",
                     404: "No voucher has this code (unknown_voucher).",
                     409: "Already used (voucher_used), cancelled (voucher_cancelled) or "
                     "expired (voucher_expired); or the Idempotency-Key was used for other "
@@ -812,6 +905,8 @@ class VoucherRedeemView(ApiView):
 
 
 class VoucherCancelView(ApiView):
+    required_scopes = scopes(post=(INTEGRATION,))
+
     @extend_schema(
         operation_id="vouchers_cancel",
         tags=["rewards"],
@@ -825,8 +920,9 @@ class VoucherCancelView(ApiView):
                 404,
                 409,
                 notes={
-                    403: "Only the web shop's or the ERP's keys cancel vouchers, not a "
-                    "store's (store_not_allowed).",
+                    403: "Only the web shop's or the ERP's keys (integration) cancel "
+                    "vouchers, not a till's (scope_not_allowed); nor an integration key "
+                    "bound to a store (store_not_allowed).",
                     404: "No voucher has this code (unknown_voucher).",
                     409: "The voucher was used or cancelled already "
                     "(voucher_not_cancellable); or the Idempotency-Key was used for other "
@@ -856,6 +952,8 @@ class VoucherCancelView(ApiView):
 
 
 class MemberClubsView(ApiView):
+    required_scopes = scopes(get=(INTEGRATION, READ_ONLY), post=(INTEGRATION,))
+
     @extend_schema(
         operation_id="members_clubs",
         tags=["clubs"],

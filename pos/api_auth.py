@@ -18,6 +18,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 
 from loyalty.kernel import config
+from loyalty.kernel.errors import Forbidden
 
 from .models import ApiKey
 
@@ -91,11 +92,64 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return self.keyword
 
 
+TILL = ApiKey.Scope.TILL
+INTEGRATION = ApiKey.Scope.INTEGRATION
+READ_ONLY = ApiKey.Scope.READ_ONLY
+
+
+def scopes(**by_method: tuple[str, ...]) -> dict[str, frozenset[str]]:
+    """A view's `required_scopes`: per HTTP method, the key scopes that may call it,
+    e.g. `scopes(get=(TILL, INTEGRATION, READ_ONLY), patch=(INTEGRATION,))`. A method not
+    named is refused to every key."""
+    known = set(ApiKey.Scope.values)
+    declared = {}
+    for method, allowed in by_method.items():
+        if not allowed or not set(allowed) <= known:
+            raise ValueError(f"{method}: scopes must be some of {sorted(known)}, not {allowed}")
+        declared[method.upper()] = frozenset(allowed)
+    if "GET" in declared:  # HEAD is a GET without its body
+        declared.setdefault("HEAD", declared["GET"])
+    return declared
+
+
+def scopes_for(view, method: str) -> frozenset[str]:
+    """The scopes `view` (a class or an instance) admits for `method`; none when it
+    declares nothing. OPTIONS describes the view: for any scope admitted to any method."""
+    declared = getattr(view, "required_scopes", None) or {}
+    if method == "OPTIONS":
+        return frozenset().union(*declared.values())
+    return declared.get(method, frozenset())
+
+
 class HasApiKey(permissions.BasePermission):
+    """The one check of what an API key may do: a key, whose scope the view admits for
+    this method (`required_scopes`, see `scopes`). A view that declares no scopes is
+    refused to every key. The scope is read from the key authentication already loaded:
+    no query."""
+
     message = "An API key is required: send 'Authorization: Api-Key <key>'."
 
     def has_permission(self, request, view):
-        return isinstance(request.auth, ApiKey)
+        key = request.auth
+        if not isinstance(key, ApiKey):
+            return False  # answered 401 by ApiView.permission_denied
+        if key.scope in scopes_for(view, request.method):
+            return True
+        if not hasattr(view, request.method.lower()):
+            return True  # a method the view does not serve: DRF answers it with a 405
+        allowed = sorted(scopes_for(view, request.method))
+        if allowed:
+            needs = " or ".join(allowed)
+            message = f"This API key's scope ({key.scope}) may not do this; it needs {needs}."
+        else:
+            message = "No API key may do this."
+        raise Forbidden(message, code="scope_not_allowed")
+
+    @staticmethod
+    def allows(request, view) -> bool:
+        """Whether has_permission lets the request through, without raising."""
+        key = request.auth
+        return isinstance(key, ApiKey) and key.scope in scopes_for(view, request.method)
 
 
 _redis_clients: dict[int, object] = {}
@@ -222,6 +276,18 @@ class LookupRateThrottle(ApiKeyRateThrottle):
     scope = "lookup"
 
 
+SCOPES_DOC = (
+    "Every key has one scope, and every operation names the scopes it admits (in its "
+    "description and as `x-required-scopes`); another key gets a 403 "
+    "(`scope_not_allowed`).\n\n"
+    "* `till`: a store's till: its store's sales and returns, member lookups, vouchers. "
+    "Needs a store.\n"
+    "* `integration`: the web shop or the ERP: members, events, sales and returns of any "
+    "channel, rewards, vouchers, clubs.\n"
+    "* `read_only`: reads (GET) only."
+)
+
+
 class ApiKeyScheme(OpenApiAuthenticationExtension):
     target_class = "pos.api_auth.ApiKeyAuthentication"
     name = "ApiKey"
@@ -231,5 +297,6 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": "`Api-Key <key>`; create keys in the admin or with create_api_key.",
+            "description": "`Api-Key <key>`; create keys in the admin or with create_api_key "
+            "(`--scope`).\n\n" + SCOPES_DOC,
         }

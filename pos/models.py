@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -159,9 +160,23 @@ class Return(models.Model):
 
 class ApiKey(models.Model):
     """A client of the API: a till (bound to a store), the web shop, the ERP.
-    Only a hash of the key is stored; the key is shown once when created."""
+    Only a hash of the key is stored; the key is shown once when created.
+
+    Its scope says what it may do; each API view declares the scopes it admits
+    (`required_scopes`, checked by pos.api_auth.HasApiKey)."""
+
+    class Scope(models.TextChoices):
+        TILL = "till", "till: its store's sales, returns, member lookups and vouchers"
+        INTEGRATION = "integration", "integration: members, events, sales of any channel"
+        READ_ONLY = "read_only", "read-only: reads only"
 
     name = models.CharField(max_length=80)
+    scope = models.CharField(
+        max_length=12,
+        choices=Scope.choices,
+        default=Scope.READ_ONLY,
+        help_text="What the key may do. A till key needs a store.",
+    )
     prefix = models.CharField(max_length=12, unique=True)
     key_hash = models.CharField(max_length=64)
     store = models.ForeignKey(
@@ -177,6 +192,16 @@ class ApiKey(models.Model):
 
     class Meta:
         verbose_name = "API key"
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(scope="till") | Q(store__isnull=False),
+                name="apikey_till_has_store",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.name} ({self.prefix}…)"
+
+    def clean(self):
+        if self.scope == self.Scope.TILL and self.store_id is None:
+            raise ValidationError({"store": "A till key belongs to a store: choose one."})

@@ -20,10 +20,15 @@ from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from campaigns.models import ActionType, Reward, Voucher
 from campaigns.selectors import pending_carats_for
+from loyalty.kernel.errors import DomainError
 from members.models import LedgerEntry
 from pos.models import Purchase
+from pos.services import MAX_QUANTITY, parse_amount
 
 SALE_CHANNELS = [("store", "store"), ("online", "web shop")]
+# Every number a client sends is bounded here, below what the database holds (a 32-bit
+# integer): beyond, a clear 400 instead of the database's range error.
+MAX_ID = 2**31 - 1
 
 
 class StrictSerializer(serializers.Serializer):
@@ -139,8 +144,9 @@ def _plain_fields(cls) -> dict | None:
 class MoneyField(serializers.Field):
     """A money amount sent as a decimal string ("129.90").
 
-    JSON numbers are refused: a float must never reach the books. The string is handed to
-    the service unchanged, which checks the value (positive, at most 2 decimals)."""
+    JSON numbers are refused: a float must never reach the books. The string is checked
+    by pos.services.parse_amount, the one amount check of every channel (ASCII digits, a
+    dot, at most 2 decimals, positive, at most 9999999999.99), and becomes a Decimal."""
 
     default_error_messages = {
         "number": 'Send amounts as decimal strings, e.g. "129.90", not as JSON numbers.',
@@ -150,7 +156,10 @@ class MoneyField(serializers.Field):
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, str):
             self.fail("number" if isinstance(data, int | float) else "invalid")
-        return data
+        try:
+            return parse_amount(data, field=self.field_name or "amount")
+        except DomainError as exc:
+            raise serializers.ValidationError(exc.message, code="invalid") from None
 
     def to_representation(self, value):
         return str(value)
@@ -292,7 +301,7 @@ class PurchaseLineSerializer(StrictSerializer):
 
     sku = serializers.CharField(max_length=64)
     category = serializers.CharField(max_length=64, required=False, allow_blank=True)
-    quantity = serializers.IntegerField(min_value=1, required=False)
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, required=False)
     amount = MoneyField(help_text="The line total, a decimal string.")
     service_guarantee = serializers.BooleanField(required=False)
 
@@ -324,7 +333,10 @@ class PurchaseSerializer(StrictSerializer):
     occurred_at = AwareDateTimeField(
         required=False,
         allow_null=True,
-        help_text="When the sale happened, ISO 8601 with offset; default now.",
+        help_text="When the sale happened, ISO 8601 with offset; default now. At most a few "
+        "minutes ahead (CARAT_FUTURE_TOLERANCE_MINUTES) and at most CARAT_SALE_MAX_AGE_DAYS "
+        "back for a till's key (CARAT_SALE_MAX_AGE_DAYS_INTEGRATION for an integration's); "
+        "older history goes through the import.",
     )
     lines = PurchaseLineSerializer(many=True, required=False, max_length=500)
 
@@ -655,7 +667,9 @@ class EventSerializer(StrictSerializer):
 
 
 class RedemptionSerializer(StrictSerializer):
-    reward = StrictIntegerField(min_value=1, help_text="The id of the reward (see rewards).")
+    reward = StrictIntegerField(
+        min_value=1, max_value=MAX_ID, help_text="The id of the reward (see rewards)."
+    )
 
 
 class VoucherListQuerySerializer(serializers.Serializer):
@@ -677,7 +691,9 @@ class VoucherRedeemSerializer(StrictSerializer):
 
 
 class ClubJoinSerializer(StrictSerializer):
-    club = StrictIntegerField(min_value=1, help_text="The id of the club (see clubs).")
+    club = StrictIntegerField(
+        min_value=1, max_value=MAX_ID, help_text="The id of the club (see clubs)."
+    )
 
 
 class EventResultSerializer(serializers.Serializer):

@@ -7,6 +7,7 @@ transaction, read top to bottom."""
 
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,15 +63,46 @@ from .selectors import rate_to_eur
 
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("9999999999.99")
+MAX_QUANTITY = 10_000  # of one line
+MAX_CARATS = 2**31 - 1  # balances and carats are 32-bit integers in the database
+
+
+def _check_sale_time(occurred_at: datetime, *, now: datetime, max_age: timedelta | None) -> None:
+    """A sale's time is bounded both ways: at most a few minutes ahead (clocks of tills
+    drift; CARAT_FUTURE_TOLERANCE_MINUTES) and, when the caller says so, at most `max_age`
+    back: a back-dated sale would earn the bonus of a campaign that has ended."""
+    tolerance = timedelta(minutes=settings.CARAT_FUTURE_TOLERANCE_MINUTES)
+    if occurred_at > now + tolerance:
+        raise DomainError(
+            f"occurred_at is in the future: at most {settings.CARAT_FUTURE_TOLERANCE_MINUTES} "
+            "minutes ahead of the server's clock are accepted (check the till's clock).",
+            field="occurred_at",
+        )
+    if max_age is not None and occurred_at < now - max_age:
+        raise DomainError(
+            f"occurred_at is too far in the past: this API key records sales of the last "
+            f"{max_age.days} days only (older history goes through the import).",
+            field="occurred_at",
+        )
+
+
+# What an amount looks like wherever it comes in (API, scan page, returns; the history
+# import checks the same in SQL): ASCII digits, a dot and at most 2 decimals. Python's
+# Decimal() also reads "1e3", "1_000.00", full-width and Arabic-Indic digits; none of
+# them is an amount a till or a person means to send.
+AMOUNT_RE = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 def parse_amount(value, *, field: str = "amount") -> Decimal:
     """A positive money amount with at most 2 decimals, from a string or Decimal (never a
-    float: 0.1 + 0.2 must not sneak in)."""
+    float: 0.1 + 0.2 must not sneak in). The one amount check: the API's MoneyField and
+    the scan page's forms call it too."""
     if isinstance(value, float):
         raise DomainError('Send amounts as decimal strings, e.g. "129.90".', field=field)
+    text = format(value, "f") if isinstance(value, Decimal) and value.is_finite() else None
+    text = text if text is not None else str(value).strip()
     try:
-        amount = Decimal(str(value).strip())
+        amount = Decimal(text)
     except (InvalidOperation, ValueError):
         raise DomainError(
             f'{field} must be a decimal number, e.g. "129.90".', field=field
@@ -79,6 +111,12 @@ def parse_amount(value, *, field: str = "amount") -> Decimal:
         raise DomainError(f"{field} must be a finite number.", field=field)
     if amount <= 0:
         raise DomainError(f"{field} must be greater than zero.", field=field)
+    if not AMOUNT_RE.fullmatch(text):
+        raise DomainError(
+            f"{field} must be a decimal number written with the digits 0-9 and a dot, "
+            'e.g. "129.90".',
+            field=field,
+        )
     if amount > MAX_AMOUNT:  # before quantize: a huge exponent cannot be quantized
         raise DomainError(f"{field} is too large.", field=field)
     try:
@@ -138,8 +176,15 @@ def _clean_lines(lines) -> list[dict]:
         if not isinstance(line, dict) or not str(line.get("sku", "")).strip():
             raise DomainError(f"Line {i + 1} needs a sku.", field="lines")
         quantity = line.get("quantity", 1)
-        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
-            raise DomainError(f"Line {i + 1}: quantity must be a whole number >= 1.", field="lines")
+        if (
+            not isinstance(quantity, int)
+            or isinstance(quantity, bool)
+            or not 1 <= quantity <= MAX_QUANTITY
+        ):
+            raise DomainError(
+                f"Line {i + 1}: quantity must be a whole number from 1 to {MAX_QUANTITY}.",
+                field="lines",
+            )
         clean.append(
             {
                 "sku": str(line["sku"]).strip()[:64],
@@ -162,6 +207,7 @@ def purchase_record(
     amount,
     currency: str,
     occurred_at: datetime | None = None,
+    max_age: timedelta | None = None,
     lines: list[dict] | None = None,
     actor: User | None = None,
     client: str = "",
@@ -197,9 +243,7 @@ def purchase_record(
     if occurred_at is not None:
         if timezone.is_naive(occurred_at):
             raise DomainError("occurred_at needs a time zone offset.", field="occurred_at")
-        tolerance = timedelta(minutes=settings.CARAT_FUTURE_TOLERANCE_MINUTES)
-        if occurred_at > now + tolerance:
-            raise DomainError("occurred_at is in the future.", field="occurred_at")
+        _check_sale_time(occurred_at, now=now, max_age=max_age)
     key = receipt_key(channel, store, receipt_id)
 
     def fingerprint(member_pk: int) -> str:
@@ -214,6 +258,8 @@ def purchase_record(
     when = occurred_at or now
     rate = rate_to_eur(currency, when)
     amount_eur = to_eur(amount, rate)
+    if amount_eur > MAX_AMOUNT:  # what the books (and the member's facts) can hold
+        raise DomainError("amount is too large once converted to EUR.", field="amount")
     locked: list[Member] = []  # the member, once the sale holds its row
     try:
         with transaction.atomic():
@@ -310,6 +356,11 @@ def _sale(
         enrol_later=enrolments,
     )
     carats = earning.carats + challenge.extra_carats
+    if carats > MAX_CARATS - max(member.balance, 0):  # the balance is a 32-bit integer
+        raise DomainError(
+            "This sale would earn more carats than an account can hold; check the amount.",
+            field="amount",
+        )
     explanation = "; ".join(earning.explanation + challenge.explanation)
     if velocity_day is not None and facts.store_sales_that_day + 1 > prog.max_store_sales_per_day:
         status = "held"  # velocity check: too many store sales in one day of the store
@@ -625,12 +676,26 @@ def return_record(
     return ReturnResult(ret=ret, created=True)
 
 
-def api_key_create(*, name: str, store: Store | None = None) -> tuple[ApiKey, str]:
-    """Create an API key; returns the key object and the plain key, which is shown once."""
+def api_key_create(
+    *, name: str, store: Store | None = None, scope: str | None = None
+) -> tuple[ApiKey, str]:
+    """Create an API key; returns the key object and the plain key, which is shown once.
+    Without a scope, a store's key is a till's and a key without a store an
+    integration's (as the keys made before scopes became). A till key needs a store."""
+    scope = scope or (ApiKey.Scope.TILL if store is not None else ApiKey.Scope.INTEGRATION)
+    if scope not in ApiKey.Scope.values:
+        known = ", ".join(ApiKey.Scope.values)
+        raise DomainError(f"Unknown scope {scope!r}; one of: {known}.", field="scope")
+    if scope == ApiKey.Scope.TILL and store is None:
+        raise DomainError("A till key belongs to a store: name one.", field="store")
     prefix = secrets.token_hex(4)
     secret = secrets.token_urlsafe(24)
     plain = f"crt_{prefix}_{secret}"
     key = ApiKey.objects.create(
-        name=name, prefix=prefix, key_hash=hashlib.sha256(plain.encode()).hexdigest(), store=store
+        name=name,
+        prefix=prefix,
+        key_hash=hashlib.sha256(plain.encode()).hexdigest(),
+        store=store,
+        scope=scope,
     )
     return key, plain

@@ -271,15 +271,17 @@ def test_a_tier_in_use_is_not_deleted_not_even_from_the_list(people, member, tie
 # --- API keys and stores ------------------------------------------------------------------
 
 
-def test_a_till_keys_store_cannot_be_changed(people, antwerp):
+def test_a_till_keys_store_and_scope_cannot_be_changed(people, antwerp):
     key, _ = api_key_create(name="Till 1", store=antwerp)
     client = login(people[INTEGRATION])
     response = client.post(
-        url("pos_apikey_change", key.pk), {"name": "Till 1", "store": "", "active": "on"}
+        url("pos_apikey_change", key.pk),
+        {"name": "Till 1", "store": "", "scope": "integration", "active": "on"},
     )
     assert response.status_code == 302
     key.refresh_from_db()
     assert key.store_id == antwerp.pk
+    assert key.scope == "till"
 
 
 def test_the_integration_admin_makes_keys_and_marketing_does_not(people, antwerp):
@@ -287,7 +289,8 @@ def test_the_integration_admin_makes_keys_and_marketing_does_not(people, antwerp
     assert response.status_code == 403
     assert not ApiKey.objects.exists()
     response = login(people[INTEGRATION]).post(
-        url("pos_apikey_add"), {"name": "Web shop", "store": "", "active": "on"}
+        url("pos_apikey_add"),
+        {"name": "Web shop", "store": "", "scope": "integration", "active": "on"},
     )
     assert response.status_code == 302
     assert ApiKey.objects.get().store is None

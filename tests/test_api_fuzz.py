@@ -273,10 +273,12 @@ def test_every_operation_was_fuzzed_with_both_keys(capsys):
         assert operations <= done, (kind, operations - done)
     low = {key: n for key, n in RUNS.items() if n < 5}
     assert not low, low
-    # The data set-up works: most operations answered 2xx at least once with each key.
+    # The data set-up works: most operations the key's scope reaches (a till's key: its
+    # store's sales, lookups, vouchers) answered 2xx at least once with each key.
     for kind in ("store", "webshop"):
+        reachable = {label for label in operations if _in_scope(label, kind)}
         succeeded = {label for (label, k), n in SUCCESSES.items() if k == kind and n}
-        assert len(succeeded) >= len(operations) // 2, (kind, sorted(operations - succeeded))
+        assert len(succeeded) >= len(reachable) // 2, (kind, sorted(reachable - succeeded))
     with capsys.disabled():
         print()
         for (label, kind), n in sorted(RUNS.items()):
@@ -284,6 +286,17 @@ def test_every_operation_was_fuzzed_with_both_keys(capsys):
             print(f"fuzzed {n:3d} cases ({ok:3d} 2xx): {kind:8s} {label}")
         for operation_id, curl in sorted(FOUND.items()):
             print(f"known failure seen: {operation_id}: {curl}")
+
+
+KEY_SCOPES = {"store": "till", "webshop": "integration"}
+
+
+def _in_scope(label: str, kind: str) -> bool:
+    """Whether the key `kind` may call the operation `label` ("POST /api/v1/..."), as the
+    schema documents it (x-required-scopes)."""
+    method, path = label.split(" ", 1)
+    operation = schema.raw_schema["paths"][path][method.lower()]
+    return KEY_SCOPES[kind] in operation["x-required-scopes"]
 
 
 # --- the known failures, reproduced deterministically ----------------------------------------
@@ -316,7 +329,9 @@ def test_a_bad_basket_line_is_a_documented_400(fuzz_data, kind):
         "reference": "0",
         "lines": [{"name": "0", "quantity": 1}],
     }
-    assert_documented_error(_post(fuzz_data, kind, "/api/v1/events/", body), 400)
+    # A till's key may not report events at all (its scope): a documented 403 then.
+    status = 400 if kind == "webshop" else 403
+    assert_documented_error(_post(fuzz_data, kind, "/api/v1/events/", body), status)
 
 
 @pytest.mark.parametrize("kind", ["store", "webshop"])

@@ -1,16 +1,20 @@
 """The authorization matrix: every principal against every page and API operation.
 
 Principals: anonymous, member A (web login), member B (web login), the shop assistant of
-store A (Antwerp, not London), a marketing user (console staff in the Marketing group), a
-store-bound API key of store A and the web shop's API key (no store).
+store A (Antwerp, not London), a marketing user (console staff in the Marketing group), and
+one API key of each scope: a till's key of store A (`till`), the web shop's key
+(`integration`, no store) and a reporting key (`read_only`).
 
 Surfaces: the member account pages, the POS scan page and its forms, the CRM console
 (including writes marketing must not make), the mail links (open pixel, click,
-unsubscribe) and every operation of the REST API - generated from the OpenAPI schema, so
-an endpoint added later is in the matrix automatically (it then gets a generic request;
-test_every_schema_operation_has_a_specific_request asks for a specific one in
-API_REQUESTS). Plus API cells for store B, online sales, the invite-only reward and the
-Ambassador's own answers.
+unsubscribe) and every operation of the REST API x every key scope - generated from the
+OpenAPI schema (checked against the URL conf), so an endpoint added later is in the matrix
+automatically: it then gets a generic request, which a key of a scope that should reach it
+must not get a 401/403 for, so an endpoint without declared scopes (refused to every key)
+fails here; test_every_schema_operation_has_a_specific_request asks for a specific one in
+API_REQUESTS. Which scopes reach which operation is written down here (TILL_OPERATIONS,
+scopes_expected), apart from the views' own declarations. Plus API cells for store B,
+online sales, the invite-only reward and the Ambassador's own answers.
 
 Each cell makes one request and checks, besides its expected outcome (allowed: 2xx/3xx,
 denied: 401/403/404 or the redirect to the right login page):
@@ -37,6 +41,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 from django.db import transaction
@@ -49,7 +54,7 @@ from campaigns.models import Club, ClubMembership, MessageLog, Reward, Voucher
 from campaigns.services import member_enroll, reward_redeem
 from campaigns.services.crm import LINK_SALT, track_token, unsubscribe_token
 from loyalty.kernel.roles import MARKETING, STORE_STAFF, role_grant, roles_apply
-from members.models import LedgerEntry, Member, User
+from members.models import AppleRegistration, LedgerEntry, Member, User, WalletPass
 from members.qr import qr_svg
 from members.services import ledger_post
 from pos.models import Purchase, Return
@@ -65,7 +70,9 @@ SECRET_CLUB = "Salon Prive Circle"  # a club only the hidden tier may join
 PUBLIC_REWARD = "Gift wrap voucher"
 
 SESSION_PRINCIPALS = ("anonymous", "member_a", "member_b", "assistant_a", "marketing")
-KEY_PRINCIPALS = ("key_store_a", "key_webshop")
+KEY_PRINCIPALS = ("key_store_a", "key_webshop", "key_read_only")
+# The scope of each key principal.
+KEY_SCOPES = {"key_store_a": "till", "key_webshop": "integration", "key_read_only": "read_only"}
 PRINCIPALS = SESSION_PRINCIPALS + KEY_PRINCIPALS
 MEMBERS = ("member_a", "member_b")
 NOT_MEMBERS = ("assistant_a", "marketing")  # logged in, but no membership
@@ -104,6 +111,7 @@ class World:
     voucher_b2: str  # B's second voucher, for cancelling
     invitation_b: str  # B's pending invitation token
     mail: dict = field(default_factory=dict)  # tokens of a mail sent to B
+    wallet_b: str = ""  # the serial of B's wallet card
 
     def private_of(self, who: str) -> list[str]:
         person = self.a if who == "a" else self.b
@@ -214,6 +222,7 @@ def build_world() -> World:
 
     _k, store_key = api_key_create(name="antwerp till", store=antwerp)
     _k, web_key = api_key_create(name="web shop")
+    _k, read_key = api_key_create(name="reporting", scope="read_only")
     return World(
         a=_person(a, "EXT-ANNABEL"),
         b=_person(b, "EXT-BARTHOLOMEW"),
@@ -224,7 +233,7 @@ def build_world() -> World:
             "marketing": marketing,
             "root": root,
         },
-        keys={"key_store_a": store_key, "key_webshop": web_key},
+        keys={"key_store_a": store_key, "key_webshop": web_key, "key_read_only": read_key},
         public_reward=public.pk,
         secret_reward=secret.pk,
         club=club.pk,
@@ -234,6 +243,7 @@ def build_world() -> World:
         voucher_b2=voucher_b2,
         invitation_b=invitation.token,
         mail=mail,
+        wallet_b=WalletPass.objects.create(member=b).serial,
     )
 
 
@@ -262,6 +272,7 @@ def snapshot() -> tuple:
             )
         ),
         LedgerEntry.objects.count(),
+        AppleRegistration.objects.count(),
         list(Purchase.objects.order_by("pk").values_list("pk", "receipt_key")),
         list(Return.objects.order_by("pk").values_list("pk", "return_key")),
         list(Voucher.objects.order_by("pk").values_list("pk", "member_id", "status")),
@@ -822,6 +833,40 @@ def schema_operations() -> list[tuple[str, str, str]]:
 
 
 OPERATIONS = schema_operations()
+OPERATION_IDS = {(path, method): op_id for path, method, op_id in OPERATIONS}
+
+# What each key scope may do, written down here apart from the views' declarations (which
+# the matrix checks against it): a till's key its store's sales and returns, member
+# lookups, vouchers and the public tier list; an integration's key (web shop, ERP)
+# everything; a read-only key every GET. A new operation is the integration's (and a
+# read-only key's if it is a GET) until it is added here.
+TILL_OPERATIONS = frozenset(
+    {
+        "members_lookup",
+        "members_vouchers",
+        "purchases_create",
+        "returns_create",
+        "tiers_list",
+        "vouchers_redeem",
+        "vouchers_retrieve",
+    }
+)
+
+
+def scopes_expected(op_id: str, method: str) -> set[str]:
+    scopes = {"integration"}
+    if op_id in TILL_OPERATIONS:
+        scopes.add("till")
+    if method == "get":
+        scopes.add("read_only")
+    return scopes
+
+
+def _refused_for_scope(response, world, principal):
+    assert response.json()["error"]["code"] == "scope_not_allowed", response.content
+
+
+SCOPE_DENIED = Expect((403,), check=_refused_for_scope)
 
 
 @dataclass(frozen=True)
@@ -831,6 +876,8 @@ class ApiRequest:
     body: Callable[[World], dict] | None = None
     store_key: Expect = Expect((200, 201))
     webshop_key: Expect = Expect((200, 201))
+    # The read-only key, where its scope reaches (GETs): the web shop's answer if None.
+    read_key: Expect | None = None
     about: str = "b"  # whose data the answer is about
 
 
@@ -1044,6 +1091,18 @@ def _generic_request(path: str, method: str) -> ApiRequest:
     )
 
 
+def _key_expect(principal: str, req: ApiRequest, allowed: set[str]) -> Expect:
+    """A key whose scope may not call the operation gets a 403 (scope_not_allowed) and
+    changes nothing; the others what the request expects of them."""
+    if KEY_SCOPES[principal] not in allowed:
+        return SCOPE_DENIED
+    if principal == "key_store_a":
+        return req.store_key
+    if principal == "key_read_only" and req.read_key is not None:
+        return req.read_key
+    return req.webshop_key
+
+
 def _api_surface(name: str, path: str, method: str, req: ApiRequest) -> Surface:
     def build_path(w, path=path, req=req):
         return path.format(**req.params(w))
@@ -1053,18 +1112,19 @@ def _api_surface(name: str, path: str, method: str, req: ApiRequest) -> Surface:
             return req.query(w) if req.query else {}
         return req.body(w) if req.body else {}
 
+    allowed = scopes_expected(OPERATION_IDS[(path, method)], method)
     about = (req.about,) if req.about else ()
-    entitled = ("key_store_a", "key_webshop") if req.about == "a" else ()
+    entitled = KEY_PRINCIPALS if req.about == "a" else ()
     return Surface(
         "api",
         name,
         method,
         build_path,
         data=build_data,
-        expect={"key_store_a": req.store_key, "key_webshop": req.webshop_key},
+        expect={p: _key_expect(p, req, allowed) for p in KEY_PRINCIPALS},
         hidden_tier_ok=entitled,
         hidden_reward_ok=entitled,
-        may_see={"key_store_a": about, "key_webshop": about},
+        may_see=dict.fromkeys(KEY_PRINCIPALS, about),
     )
 
 
@@ -1081,7 +1141,57 @@ API = [
     for name, (path, method, req) in API_EXTRA.items()
 ]
 
-SURFACES = ACCOUNT + POS + ADMIN + MAIL + API
+# --- wallet: the members' card downloads are account pages; Apple's pass web service
+# answers only a request with the pass's own `ApplePass` token, which no principal has
+# (a session or an API key opens nothing there).
+ACCOUNT += [
+    _account_get(
+        "wallet apple",
+        "members:wallet_apple",
+        # 200 with the signing certificates configured, else back to the account page
+        extra={"member_a": Expect((200, 302)), "member_b": Expect((200, 302))},
+    ),
+    _account_get(
+        "wallet google",
+        "members:wallet_google",
+        extra={"member_a": Expect((302,)), "member_b": Expect((302,))},
+    ),
+]
+_WALLET_TYPE = settings.CARAT_WALLET_PASS_TYPE_ID
+_NO_TOKEN = {p: Expect((401,)) for p in PRINCIPALS}
+WALLET = [
+    Surface(
+        "wallet",
+        "register device for B's pass",
+        "post",
+        lambda w: f"/wallet/apple/v1/devices/dev1/registrations/{_WALLET_TYPE}/{w.wallet_b}",
+        data=lambda w: {"pushToken": "ab" * 32},
+        expect=_NO_TOKEN,
+    ),
+    Surface(
+        "wallet",
+        "B's latest pass",
+        "get",
+        lambda w: f"/wallet/apple/v1/passes/{_WALLET_TYPE}/{w.wallet_b}",
+        expect=_NO_TOKEN,
+    ),
+    Surface(
+        "wallet",
+        "serials of an unknown device",
+        "get",
+        lambda w: f"/wallet/apple/v1/devices/dev1/registrations/{_WALLET_TYPE}",
+        expect={p: Expect((204,)) for p in PRINCIPALS},
+    ),
+    Surface(
+        "wallet",
+        "device log (not JSON)",
+        "post",
+        lambda w: "/wallet/apple/v1/log",
+        expect={p: Expect((400,)) for p in PRINCIPALS},
+    ),
+]
+
+SURFACES = ACCOUNT + POS + ADMIN + MAIL + API + WALLET
 # Cells that fail today because of a bug: strict xfail, so the fix turns them green.
 ESCALATION = (
     "BUG: privilege escalation in the console: the Marketing group (as tests/test_admin.py "
@@ -1102,16 +1212,56 @@ CASES = [
     for surface in SURFACES
     for principal in PRINCIPALS
 ]
-# 7 principals x (12+ account, 17 POS, 6 console, 7 mail links, 18+ API operations and
-# 8 more API cells).
+# 8 principals (3 of them API keys, one per scope) x (12+ account, 17 POS, 6 console,
+# 7 mail links, 18+ API operations and 8 more API cells).
 MATRIX_SIZE = len(CASES)
 
 
 def test_the_matrix_covers_every_principal_surface_and_api_operation():
-    assert len(PRINCIPALS) == 7
+    assert len(PRINCIPALS) == 8
     assert len(OPERATIONS) >= 18
-    assert MATRIX_SIZE >= 7 * (12 + 17 + 6 + 7 + 18 + 8), MATRIX_SIZE
+    assert MATRIX_SIZE >= 8 * (12 + 17 + 6 + 7 + 18 + 8), MATRIX_SIZE
     assert len(PRINCIPALS) * len(SURFACES) == MATRIX_SIZE
+
+
+def test_every_key_scope_is_a_principal():
+    from pos.models import ApiKey
+
+    assert sorted(KEY_SCOPES.values()) == sorted(ApiKey.Scope.values)
+
+
+def _url_conf_operations() -> set[tuple[str, str]]:
+    """Every (path, method) the API's URL conf serves: each v1 pattern's view and the
+    HTTP methods it implements."""
+    from pos import api_urls
+
+    found = set()
+    for pattern in api_urls.v1:
+        path = "/api/v1/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(pattern.pattern))
+        view = pattern.callback.cls
+        found |= {(path, m) for m in METHODS if hasattr(view, m)}
+    return found
+
+
+def test_the_schema_lists_every_operation_of_the_url_conf():
+    """The matrix is generated from the schema: an endpoint left out of it (e.g. with
+    exclude=True) would escape the matrix, so the URL conf is checked against it."""
+    assert _url_conf_operations() == {(path, method) for path, method, _op in OPERATIONS}
+
+
+def test_the_docs_name_the_scopes_of_every_operation():
+    """The schema (and so the docs) show each operation's scopes as the views declare
+    them, which must be what this matrix expects; the key scheme describes them all."""
+    spec = SchemaGenerator().get_schema(request=None, public=True)
+    scheme = spec["components"]["securitySchemes"]["ApiKey"]["description"]
+    for scope in KEY_SCOPES.values():
+        assert f"`{scope}`" in scheme, scope
+    for path, method, op_id in OPERATIONS:
+        op = spec["paths"][path][method]
+        expected = sorted(scopes_expected(op_id, method))
+        assert op["x-required-scopes"] == expected, (op_id, op["x-required-scopes"])
+        line = "**API key scopes:** " + ", ".join(f"`{s}`" for s in expected) + "."
+        assert line in op["description"], op_id
 
 
 def test_every_schema_operation_has_a_specific_request():
@@ -1148,6 +1298,8 @@ def test_every_account_pos_and_mail_page_is_in_the_matrix():
         "members:invitation",
         "members:redeem",
         "members:rotate_qr",
+        "members:wallet_apple",
+        "members:wallet_google",
         "members:join_club",
         "members:privacy",
         "members:export",
@@ -1164,8 +1316,17 @@ def test_every_account_pos_and_mail_page_is_in_the_matrix():
         "campaigns:click",
         "campaigns:unsubscribe",
     }
+    from members.wallet import urls as wallet_urls
+
+    in_matrix |= {
+        "wallet:apple_registration",
+        "wallet:apple_serials",
+        "wallet:apple_latest_pass",
+        "wallet:apple_log",
+    }
     names = (
         {f"members:{p.name}" for p in member_urls.urlpatterns}
+        | {f"wallet:{p.name}" for p in wallet_urls.urlpatterns}
         | {f"pos:{p.name}" for p in pos_urls.urlpatterns}
         | {f"campaigns:{p.name}" for p in mail_urls.urlpatterns}
     )

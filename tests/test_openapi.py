@@ -45,7 +45,7 @@ def test_every_operation_needs_a_key_and_documents_the_error_shape():
     for path, method in operations(spec):
         op = spec["paths"][path][method]
         assert op["security"] == [{"ApiKey": []}], (path, method)
-        for status in ("401", "429"):
+        for status in ("401", "403", "429"):
             ref = op["responses"][status]["content"]["application/json"]["schema"]
             assert ref == {"$ref": "#/components/schemas/Error"}, (path, method, status)
         assert any(s.startswith("2") for s in op["responses"]), (path, method)

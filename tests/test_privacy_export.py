@@ -29,7 +29,7 @@ from campaigns.services import (
 )
 from campaigns.services.earning import carats_hold
 from loyalty.console.privacy import EXCLUDED, SECTIONS, member_export, section_queryset
-from members.models import Member
+from members.models import AppleRegistration, Member, WalletPass
 from members.services import ledger_post, member_erase, member_update
 from pos.services import purchase_record, return_record
 from tests.factories import UserFactory
@@ -135,6 +135,8 @@ def rich_member(program, antwerp):
         member=member, piece="Tiara", event="Gala", starts_on=date(2026, 5, 1),
         ends_on=date(2026, 5, 2),
     )  # fmt: skip
+    card = WalletPass.objects.create(member=member)
+    AppleRegistration.objects.create(wallet_pass=card, device_id="device-1", push_token="ab" * 32)
     member.refresh_from_db()
     return member
 
@@ -162,6 +164,8 @@ def assert_exports_every_row(member, *, not_yet=()) -> dict:
 def test_the_export_holds_every_row_of_every_table_that_points_at_the_member(rich_member):
     export = assert_exports_every_row(rich_member, not_yet={"members.ErasureRecord"})
     assert export["profile"]["email"] == "ada@example.com"
+    assert export["wallet_devices"][0]["device_id"] == "device-1"
+    assert "auth_token" not in export["wallet_card"][0]
     assert (
         export["profile"]["referred_by"]
         == Member.objects.get(email="grace@example.com").member_number
@@ -182,6 +186,9 @@ def test_the_export_holds_every_row_of_every_table_that_points_at_the_member(ric
 def test_the_export_of_an_erased_member_shows_the_erasure_and_no_personal_data(rich_member):
     member_erase(member=rich_member, source="member")
     rich_member.refresh_from_db()
-    export = assert_exports_every_row(rich_member)  # the history stays, anonymised
+    # The history stays, anonymised; the wallet card is deleted with the erasure.
+    export = assert_exports_every_row(
+        rich_member, not_yet={"members.WalletPass", "members.AppleRegistration"}
+    )
     assert export["erasure"][0]["source"] == "member"
     assert "ada@example.com" not in json.dumps(export)

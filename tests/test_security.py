@@ -47,17 +47,15 @@ def test_login_is_throttled_after_repeated_failures(client, db, settings):
     assert "_auth_user_id" not in client.session
 
 
-def test_lookups_have_their_own_rate_limit(client, member, settings):
+def test_lookups_have_their_own_rate_limit(client, member, monkeypatch):
     from django.core.cache import cache
-
-    cache.clear()
-    rates = dict(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], lookup="3/min")
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
-    from rest_framework.settings import api_settings
     from rest_framework.throttling import SimpleRateThrottle
 
-    api_settings.reload()
-    SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    cache.clear()
+    # Patched on the class and restored after the test (a reloaded api_settings left the
+    # 3/min rate on the class for every later test).
+    rates = {**SimpleRateThrottle.THROTTLE_RATES, "lookup": "3/min"}
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)
     try:
         _k, key = api_key_create(name="shop")
         codes = [
@@ -70,9 +68,6 @@ def test_lookups_have_their_own_rate_limit(client, member, settings):
         ]
         assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
     finally:
-        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK}
-        api_settings.reload()
-        SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
         cache.clear()
 
 

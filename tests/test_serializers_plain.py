@@ -6,6 +6,8 @@ wrong) goes both ways: where the shortcut answers, the serializer must accept th
 with the same validated data; where the serializer refuses it, the shortcut must not
 answer (the serializer then words the 400)."""
 
+from decimal import Decimal
+
 import pytest
 from django.utils import timezone
 
@@ -168,7 +170,7 @@ def test_concurrent_use_of_the_shared_fields_gives_each_caller_its_own_result():
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(one, range(2000)))
     assert [(r["receipt_id"], r["amount"]) for r in results] == [
-        (f"R-{n}", f"{n}.50") for n in range(2000)
+        (f"R-{n}", Decimal(f"{n}.50")) for n in range(2000)
     ]
 
 

@@ -16,6 +16,7 @@ from loyalty.kernel.errors import Conflict, DomainError, NotFound
 from loyalty.kernel.outbox import enqueue
 from loyalty.kernel.webhooks import emit
 from members.models import LedgerEntry, Member, User
+from members.wallet.services import wallet_card_changed, wallet_cards_changed
 
 from .models import Invitation, MemberTier, Tier, TierChange
 from .qualifying import (
@@ -55,7 +56,11 @@ class TierResult:
     changed: bool
 
 
-def _tier_event(member: Member, previous: Tier | None, tier: Tier, reason: str) -> None:
+def _tier_event(
+    member: Member, previous: Tier | None, tier: Tier, reason: str, *, card: bool = True
+) -> None:
+    if card:  # the wallet card shows the tier (the nightly job marks its cards in bulk)
+        wallet_card_changed(member=member)
     emit(
         "tier.changed",
         member_id=member.pk,
@@ -587,8 +592,9 @@ def _nightly_events(moved: list[_Move]) -> None:
 
     if not moved:
         return
+    wallet_cards_changed(member_ids=[m.member_id for m in moved])
     if not any(e.wants("tier.changed") for e in WebhookEndpoint.objects.filter(active=True)):
         return
     members = Member.objects.in_bulk([m.member_id for m in moved])
     for move in moved:
-        _tier_event(members[move.member_id], move.current, move.target, move.reason)
+        _tier_event(members[move.member_id], move.current, move.target, move.reason, card=False)

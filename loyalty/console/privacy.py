@@ -204,6 +204,20 @@ SECTIONS: tuple[Section, ...] = (
         ),
         ("created_at", "pk"),
     ),
+    Section(
+        # The card in the phone's wallet (its pass token is a credential, not shown).
+        "wallet_card",
+        "members.WalletPass",
+        "member",
+        ("serial", "created_at", "google_issued_at"),
+    ),
+    Section(
+        "wallet_devices",
+        "members.AppleRegistration",
+        "wallet_pass__member",
+        ("device_id", "created_at"),
+        ("created_at", "pk"),
+    ),
 )
 
 # Models with a path to the member that the export leaves out on purpose. Only tables

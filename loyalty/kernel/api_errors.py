@@ -1,7 +1,7 @@
 """One error shape for the whole API: {"error": {"code", "message", "fields"?}}."""
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
-from django.db import InterfaceError, OperationalError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.pagination import LimitOffsetPagination
@@ -48,6 +48,17 @@ def exception_handler(exc, context):
             }
         }
         return Response(body, status=503, headers={"Retry-After": "5"})
+    if isinstance(exc, DataError):
+        # A value the database cannot hold (integer or numeric out of range, ...) that
+        # slipped past the edge's bounds: the client's input, so a 400 in the error shape,
+        # not a 500. The transaction it broke was rolled back: nothing is half-written.
+        body = {
+            "error": {
+                "code": "out_of_range",
+                "message": "A number in the request is too large or otherwise out of range.",
+            }
+        }
+        return Response(body, status=400)
     if isinstance(exc, DomainError):
         body = {"error": {"code": exc.code, "message": exc.message}}
         if exc.field:
