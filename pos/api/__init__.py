@@ -57,9 +57,7 @@ from members.selectors import (
     member_by_number,
 )
 from members.services import member_update
-from tiers.selectors import public_tiers
-
-from .api_auth import (
+from pos.api_auth import (
     INTEGRATION,
     READ_ONLY,
     TILL,
@@ -68,9 +66,9 @@ from .api_auth import (
     LookupRateThrottle,
     scopes,
 )
-from .models import ApiKey, Channel, Store
-from .selectors import member_card, member_card_by_code, store_by_code
-from .serializers import (
+from pos.models import ApiKey, Channel, Store
+from pos.selectors import member_card, member_card_by_code, store_by_code
+from pos.serializers import (
     CART_ABANDONED,
     ClubJoinResultSerializer,
     ClubJoinSerializer,
@@ -98,7 +96,8 @@ from .serializers import (
     VoucherRedeemSerializer,
     VoucherSerializer,
 )
-from .services import purchase_record, return_record
+from pos.services import purchase_record, return_record
+from tiers.selectors import public_tiers
 
 _ERROR_DESCRIPTIONS = {
     400: "Invalid input or a business rule said no (see error.code and error.fields).",
