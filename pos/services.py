@@ -9,7 +9,6 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
@@ -58,7 +57,7 @@ from tiers.services import (
 )
 
 from .models import ApiKey, Channel, Purchase, PurchaseLine, Return, Store
-from .sale_sql import sale_facts, sale_write, upgrade_mail_statement
+from .sale_sql import SaleFacts, SaleWritten, sale_facts, sale_write, upgrade_mail_statement
 from .selectors import rate_to_eur
 
 CENT = Decimal("0.01")
@@ -197,6 +196,64 @@ def _clean_lines(lines) -> list[dict]:
     return clean
 
 
+@dataclass
+class Sale:
+    """One sale, validated (step 1): what the channel sent, converted to EUR, with its
+    receipt key. `member` is the member once the sale holds their row (step 2): a replay
+    that fails on the receipt key compares fingerprints with that member."""
+
+    member_by: tuple[str, object]
+    channel: str
+    store: Store | None
+    receipt_id: str
+    key: str
+    amount: Decimal
+    currency: str
+    occurred_at: datetime | None
+    rate: Decimal
+    amount_eur: Decimal
+    lines: list[dict]
+    actor: User | None
+    client: str
+    now: datetime
+    member: Member | None = None
+
+    @property
+    def when(self) -> datetime:
+        return self.occurred_at or self.now
+
+    def fingerprint(self, member_pk: int) -> str:
+        return _fingerprint(
+            member=member_pk,
+            amount=str(self.amount),
+            currency=self.currency,
+            occurred_at=self.occurred_at.isoformat() if self.occurred_at else None,
+            lines=self.lines,
+        )
+
+
+@dataclass(frozen=True)
+class SaleDecision:
+    """The program's decisions about one sale (step 3), before anything is written: the
+    carats and their status, the explanation, the tier it reaches."""
+
+    previous: Tier
+    first_purchase: bool
+    carats: int
+    status: str  # credited, pending (return window) or held (velocity check)
+    explanation: str
+    reason: str
+    since: datetime  # the start of the qualifying window
+    qualifying: int | None
+    target: Tier | None  # the upgrade, if the sale reaches a higher public tier
+    enrolments: list | None  # a first purchase's challenge enrolments, sent with the write
+
+    @property
+    def post(self) -> bool:
+        """The carats go on the ledger now (not kept aside)."""
+        return self.carats > 0 and self.status == "credited"
+
+
 def purchase_record(
     *,
     member: Member | None = None,
@@ -227,8 +284,58 @@ def purchase_record(
     nothing written. Everything rarer (bonus rules that match, challenges, held carats,
     referral rewards, webhooks) adds its own statements only when it happens. A replayed
     receipt fails on the purchase's unique key, which rolls the whole transaction back,
-    and then takes the replay path."""
-    now = now or timezone.now()
+    and then takes the replay path.
+
+    The story, one step a function: validate (_sale_validated) -> lock the member and
+    read the facts (_sale_lock) -> decide (_sale_decide) -> write (_sale_write) -> what
+    follows the write (_sale_after)."""
+    sale = _sale_validated(
+        member=member,
+        member_code=member_code,
+        channel=channel,
+        store=store,
+        receipt_id=receipt_id,
+        amount=amount,
+        currency=currency,
+        occurred_at=occurred_at,
+        max_age=max_age,
+        lines=lines,
+        actor=actor,
+        client=client,
+        now=now or timezone.now(),
+    )
+    try:
+        with transaction.atomic():
+            prog = program()
+            facts, velocity_day = _sale_lock(sale, prog, given=member)
+            decision = _sale_decide(sale, prog, facts, velocity_day)
+            purchase, written, upgrade_sent = _sale_write(sale, decision)
+            return _sale_after(sale, prog, facts, decision, purchase, written, upgrade_sent)
+    except IntegrityError:
+        existing = Purchase.objects.filter(receipt_key=sale.key).select_related("member").first()
+        if existing is None or sale.member is None:
+            raise
+        return _replay(existing, sale.fingerprint(sale.member.pk))
+
+
+def _sale_validated(
+    *,
+    member: Member | None,
+    member_code: str | None,
+    channel: str,
+    store: Store | None,
+    receipt_id: str,
+    amount,
+    currency: str,
+    occurred_at: datetime | None,
+    max_age: timedelta | None,
+    lines: list[dict] | None,
+    actor: User | None,
+    client: str,
+    now: datetime,
+) -> Sale:
+    """Step 1: the sale's input checked and converted to EUR at the rate valid when it
+    happened; nothing read from the member yet."""
     if (member is None) == (member_code is None):
         raise TypeError("purchase_record takes a member or a member_code")
     # A till's code is resolved under the sale's row lock, in its first round trip.
@@ -244,110 +351,73 @@ def purchase_record(
         if timezone.is_naive(occurred_at):
             raise DomainError("occurred_at needs a time zone offset.", field="occurred_at")
         _check_sale_time(occurred_at, now=now, max_age=max_age)
-    key = receipt_key(channel, store, receipt_id)
-
-    def fingerprint(member_pk: int) -> str:
-        return _fingerprint(
-            member=member_pk,
-            amount=str(amount),
-            currency=currency,
-            occurred_at=occurred_at.isoformat() if occurred_at else None,
-            lines=lines,
-        )
-
-    when = occurred_at or now
-    rate = rate_to_eur(currency, when)
+    rate = rate_to_eur(currency, occurred_at or now)
     amount_eur = to_eur(amount, rate)
     if amount_eur > MAX_AMOUNT:  # what the books (and the member's facts) can hold
         raise DomainError("amount is too large once converted to EUR.", field="amount")
-    locked: list[Member] = []  # the member, once the sale holds its row
-    try:
-        with transaction.atomic():
-            result = _sale(
-                member=member,
-                member_by=member_by,
-                locked=locked,
-                channel=channel,
-                store=store,
-                receipt_id=receipt_id,
-                key=key,
-                fingerprint=fingerprint,
-                amount=amount,
-                currency=currency,
-                rate=rate,
-                amount_eur=amount_eur,
-                when=when,
-                lines=lines,
-                actor=actor,
-                client=client,
-                now=now,
-            )
-    except IntegrityError:
-        existing = Purchase.objects.filter(receipt_key=key).select_related("member").first()
-        if existing is None or not locked:
-            raise
-        return _replay(existing, fingerprint(locked[0].pk))
-    return result
-
-
-def _sale(
-    *,
-    member: Member | None,
-    member_by: tuple[str, object],
-    locked: list[Member],
-    channel: str,
-    store: Store | None,
-    receipt_id: str,
-    key: str,
-    fingerprint: Callable[[int], str],
-    amount: Decimal,
-    currency: str,
-    rate: Decimal,
-    amount_eur: Decimal,
-    when: datetime,
-    lines: list[dict],
-    actor: User | None,
-    client: str,
-    now: datetime,
-) -> SaleResult:
-    prog = program()
-    velocity_day = None
-    if channel == Channel.STORE and prog.max_store_sales_per_day:
-        local = when.astimezone(ZoneInfo(store.time_zone))
-        velocity_day = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    since = qualification_window_start(now)
-    # Locks the member's row: this member's sales, returns and redemptions wait here, so
-    # caps, challenges and the tier upgrade see a settled member.
-    facts = sale_facts(
+    return Sale(
         member_by=member_by,
-        qualifying_since=since,
+        channel=channel,
+        store=store,
+        receipt_id=receipt_id,
+        key=receipt_key(channel, store, receipt_id),
+        amount=amount,
+        currency=currency,
+        occurred_at=occurred_at,
+        rate=rate,
+        amount_eur=amount_eur,
+        lines=lines,
+        actor=actor,
+        client=client,
+        now=now,
+    )
+
+
+def _sale_lock(sale: Sale, prog, *, given: Member | None) -> tuple[SaleFacts, datetime | None]:
+    """Step 2: lock the member's row and read the facts the program decides on, in one
+    round trip. This member's sales, returns and redemptions wait here, so caps,
+    challenges and the tier upgrade see a settled member."""
+    velocity_day = None
+    if sale.channel == Channel.STORE and prog.max_store_sales_per_day:
+        local = sale.when.astimezone(ZoneInfo(sale.store.time_zone))
+        velocity_day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    facts = sale_facts(
+        member_by=sale.member_by,
+        qualifying_since=qualification_window_start(sale.now),
         top_rank=top_public_rank(),
         velocity_day=velocity_day,
-        challenges=challenges_running(when),
+        challenges=challenges_running(sale.when),
     )
-    member = facts.member or member
-    locked.append(member)
+    sale.member = facts.member or given
+    return facts, velocity_day
+
+
+def _sale_decide(sale: Sale, prog, facts: SaleFacts, velocity_day) -> SaleDecision:
+    """Step 3: the program's decisions, from the facts and the cached configuration: the
+    carats (rules, caps, challenges), credited or kept aside, and the tier they reach."""
+    member, when = sale.member, sale.when
+    since = qualification_window_start(sale.now)
     previous = tier_by_id(facts.tier_id) if facts.tier_id else entry_tier()
     first_purchase = facts.purchase_count == 0
-    # On PostgreSQL a first purchase's challenge enrolments go with the write (below).
+    # On PostgreSQL a first purchase's challenge enrolments go with the write.
     enrolments: list | None = [] if hot_sql.available() else None
     earning = carats_for_purchase(
         member=member,
         tier=previous,
-        amount_eur=amount_eur,
+        amount_eur=sale.amount_eur,
         occurred_at=when,
-        store_code=store.code if store else None,
-        channel=channel,
-        lines=lines,
-        reference=key,
+        store_code=sale.store.code if sale.store else None,
+        channel=sale.channel,
+        lines=sale.lines,
+        reference=sale.key,
         locked=True,
     )
     challenge = challenge_on_purchase(
         member=member,
-        purchase_key=key,
-        amount_eur=amount_eur,
-        channel=channel,
-        categories={ln["category"].lower() for ln in lines if ln["category"]},
+        purchase_key=sale.key,
+        amount_eur=sale.amount_eur,
+        channel=sale.channel,
+        categories={ln["category"].lower() for ln in sale.lines if ln["category"]},
         occurred_at=when,
         first_purchase=first_purchase,
         base_carats=earning.base,
@@ -367,64 +437,82 @@ def _sale(
     else:
         status = "pending" if prog.pending_days else "credited"
     post = carats > 0 and status == "credited"
-    where = store.name if store else Channel(channel).label
-    reason = f"Purchase {receipt_id} at {where}: {explanation}"[:255]
+    where = sale.store.name if sale.store else Channel(sale.channel).label
     # The upgrade is decided before the write so the purchase row is written once; the
     # carats of this sale count if they are credited and the sale is inside the window.
     qualifying = None
     if facts.qualifying is not None:
         qualifying = facts.qualifying + (carats if post and when >= since else 0)
     target = upgrade_target(current=previous, qualifying=qualifying) if facts.tier_id else None
+    return SaleDecision(
+        previous=previous,
+        first_purchase=first_purchase,
+        carats=carats,
+        status=status,
+        explanation=explanation,
+        reason=f"Purchase {sale.receipt_id} at {where}: {explanation}"[:255],
+        since=since,
+        qualifying=qualifying,
+        target=target,
+        enrolments=enrolments,
+    )
+
+
+def _sale_write(sale: Sale, d: SaleDecision) -> tuple[Purchase, SaleWritten, bool]:
+    """Step 4: one statement moves the member's purchase facts and balance and inserts
+    the purchase and its ledger line; on PostgreSQL an upgrade and its mail, and a first
+    purchase's challenge enrolments, go in the same round trip. Returns the purchase as
+    written (no second read), what the statement returned, and whether the upgrade went
+    with it."""
+    member, actor, now = sale.member, sale.actor, sale.now
     row = {
-        "channel": channel,
-        "store_id": store.pk if store else None,
-        "receipt_id": receipt_id,
-        "receipt_key": key,
-        "fingerprint": fingerprint(member.pk),
-        "amount": amount,
-        "currency": currency,
-        "rate_to_eur": rate,
-        "amount_eur": amount_eur,
-        "occurred_at": when,
-        "carats_awarded": carats,
-        "carats_status": status,
-        "earning_reason": explanation[:255],
-        "tier_after": (target or previous).code,
-        "tier_changed": target is not None,
+        "channel": sale.channel,
+        "store_id": sale.store.pk if sale.store else None,
+        "receipt_id": sale.receipt_id,
+        "receipt_key": sale.key,
+        "fingerprint": sale.fingerprint(member.pk),
+        "amount": sale.amount,
+        "currency": sale.currency,
+        "rate_to_eur": sale.rate,
+        "amount_eur": sale.amount_eur,
+        "occurred_at": sale.when,
+        "carats_awarded": d.carats,
+        "carats_status": d.status,
+        "earning_reason": d.explanation[:255],
+        "tier_after": (d.target or d.previous).code,
+        "tier_changed": d.target is not None,
         "recorded_by_id": actor.pk if actor else None,
-        "client": client[:80],
+        "client": sale.client[:80],
         "created_at": now,
     }
-    # On PostgreSQL an upgrade and its mail go in the write's round trip: two round trips
-    # fewer for each upgrading sale (three sales in ten in the benchmark's mix); so do a
-    # first purchase's challenge enrolments (one round trip fewer, two sales in ten).
+    # Two round trips fewer for each upgrading sale (three sales in ten in the
+    # benchmark's mix), one fewer for a first purchase's enrolments (two in ten).
     then = []
-    if target is not None and hot_sql.available():
+    if d.target is not None and hot_sql.available():
         then.append(
             tier_upgrade_statement(
-                member=member, current=previous, target=target, qualifying=qualifying, now=now
+                member=member, current=d.previous, target=d.target, qualifying=d.qualifying, now=now
             )
         )
         mail = message_row(
             member=member,
             trigger="tier_upgraded",
-            occasion=_upgrade_occasion(target, now),
+            occasion=_upgrade_occasion(d.target, now),
             due_at=now,
         )
         if mail is not None:
-            then.append(upgrade_mail_statement(mail, member=member, target=target, now=now))
+            then.append(upgrade_mail_statement(mail, member=member, target=d.target, now=now))
     upgrade_sent = bool(then)  # the upgrade's statement first: written.then[0]
-    then += enrolments or []
+    then += d.enrolments or []
     written = sale_write(
         member_id=member.pk,
         purchase=row,
-        ledger_carats=carats if post else 0,
-        ledger_reason=reason,
+        ledger_carats=d.carats if d.post else 0,
+        ledger_reason=d.reason,
         actor_id=actor.pk if actor else None,
         now=now,
         then=then,
     )
-    # The row as written, for the result and the events (no second read).
     purchase = hot_sql.built(
         Purchase,
         {
@@ -434,57 +522,58 @@ def _sale(
             "balance_after": written.balance,
         },
         member=member,
-        store=store,
+        store=sale.store,
         recorded_by=actor,
     )
     member.balance = written.balance
-    if lines:
-        PurchaseLine.objects.bulk_create(PurchaseLine(purchase=purchase, **ln) for ln in lines)
+    if sale.lines:
+        PurchaseLine.objects.bulk_create(PurchaseLine(purchase=purchase, **ln) for ln in sale.lines)
+    return purchase, written, upgrade_sent
+
+
+def _sale_after(
+    sale: Sale,
+    prog,
+    facts: SaleFacts,
+    d: SaleDecision,
+    purchase: Purchase,
+    written: SaleWritten,
+    upgrade_sent: bool,
+) -> SaleResult:
+    """Step 5: what follows the write in the same transaction, each only when it happens:
+    the ledger's event or the carats kept aside, the referral reward, the service mail,
+    the tier (re-evaluated, or the upgrade finished), the webhook event."""
+    member, now = sale.member, sale.now
     ledger_key = f"purchase:{purchase.pk}"
-    if post:
+    if d.post:
         carats_changed_emit(
             member=member,
-            carats=carats,
+            carats=d.carats,
             kind=LedgerEntry.Kind.PURCHASE,
-            reason=reason,
+            reason=d.reason,
             balance=written.balance,
             key=ledger_key,
         )
-    elif carats > 0:
+    elif d.carats > 0:
         carats_hold(
             member=member,
-            carats=carats,
-            reason=reason,
+            carats=d.carats,
+            reason=d.reason,
             key=ledger_key,
-            occurred_at=when,
-            status=status,
-            release_at=now + timedelta(days=prog.pending_days) if status == "pending" else None,
+            occurred_at=sale.when,
+            status=d.status,
+            release_at=now + timedelta(days=prog.pending_days) if d.status == "pending" else None,
         )
-    if first_purchase:
+    if d.first_purchase:
         referral_first_purchase(member=member)
-    if any(ln["service_guarantee"] for ln in lines):
+    if any(ln["service_guarantee"] for ln in sale.lines):
         message_schedule(
             member=member,
             trigger="service_guarantee",
             occasion=f"guarantee:{purchase.pk}",
-            due_at=next_morning(member, after=when),
+            due_at=next_morning(member, after=sale.when),
         )
-    mailed = False  # the upgrade mail went with the write
-    if facts.tier_id is None:
-        # A member without a status yet (created outside the services): give one now.
-        tier = tier_reevaluate(member=member, now=now)
-    elif target is not None and upgrade_sent:
-        moved = written.then[0] is not None
-        mailed = moved
-        tier = tier_upgrade_done(
-            member=member, current=previous, target=target, moved=moved, now=now
-        )
-    elif target is not None:
-        tier = tier_upgrade(
-            member=member, current=previous, target=target, qualifying=qualifying, now=now
-        )
-    else:
-        tier = TierResult(tier=previous, previous=previous, changed=False)
+    tier, mailed = _sale_tier(sale, facts, d, written, upgrade_sent)
     if tier.tier.code != purchase.tier_after or tier.changed != purchase.tier_changed:
         purchase.tier_after, purchase.tier_changed = tier.tier.code, tier.changed
         purchase.save(update_fields=["tier_after", "tier_changed"])
@@ -496,7 +585,29 @@ def _sale(
             due_at=now,
         )
     emit("purchase.recorded", member_id=member.pk, data=_sale_event(purchase, member))
-    return SaleResult(purchase=purchase, created=True, tier=tier.tier, previous_tier=previous)
+    return SaleResult(purchase=purchase, created=True, tier=tier.tier, previous_tier=d.previous)
+
+
+def _sale_tier(
+    sale: Sale, facts: SaleFacts, d: SaleDecision, written: SaleWritten, upgrade_sent: bool
+) -> tuple[TierResult, bool]:
+    """The member's tier after the sale, and whether its upgrade mail went with the write."""
+    member, now = sale.member, sale.now
+    if facts.tier_id is None:
+        # A member without a status yet (created outside the services): give one now.
+        return tier_reevaluate(member=member, now=now), False
+    if d.target is not None and upgrade_sent:
+        moved = written.then[0] is not None
+        tier = tier_upgrade_done(
+            member=member, current=d.previous, target=d.target, moved=moved, now=now
+        )
+        return tier, moved
+    if d.target is not None:
+        tier = tier_upgrade(
+            member=member, current=d.previous, target=d.target, qualifying=d.qualifying, now=now
+        )
+        return tier, False
+    return TierResult(tier=d.previous, previous=d.previous, changed=False), False
 
 
 def _upgrade_occasion(tier: Tier, now: datetime) -> str:
