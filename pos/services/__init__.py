@@ -39,6 +39,9 @@ from loyalty.kernel.webhooks import emit
 from members.models import LedgerEntry, Member, User
 from members.selectors import member_code_filter
 from members.services import carats_changed_emit, ledger_post, member_record_purchase_facts
+from pos.models import ApiKey, Channel, Purchase, PurchaseLine, Return, Store
+from pos.sale_sql import SaleFacts, SaleWritten, sale_facts, sale_write, upgrade_mail_statement
+from pos.selectors import rate_to_eur
 from tiers.models import Tier
 from tiers.qualifying import qualification_window_start
 from tiers.selectors import (
@@ -55,10 +58,6 @@ from tiers.services import (
     tier_upgrade_done,
     tier_upgrade_statement,
 )
-
-from .models import ApiKey, Channel, Purchase, PurchaseLine, Return, Store
-from .sale_sql import SaleFacts, SaleWritten, sale_facts, sale_write, upgrade_mail_statement
-from .selectors import rate_to_eur
 
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("9999999999.99")
