@@ -220,7 +220,7 @@ def test_a_revoked_key_is_refused_at_once(member, antwerp):
 
 def test_keys_whose_secret_contains_an_underscore_authenticate(db, program, monkeypatch):
     """Regression: the key used to be split on every "_" (4 in 10 keys were refused)."""
-    monkeypatch.setattr("pos.services.secrets.token_urlsafe", lambda n: "se_cr-et_x")
+    monkeypatch.setattr("pos.services.keys.secrets.token_urlsafe", lambda n: "se_cr-et_x")
     _key, plain = api_key_create(name="unlucky till")
     assert client_for(plain).get("/api/v1/tiers/").status_code == 200
 

@@ -144,7 +144,7 @@ def test_an_upgrade_the_nightly_job_made_meanwhile_sends_no_mail_with_the_write(
     member, antwerp, tiers, monkeypatch
 ):
     from campaigns.models import MessageLog, TriggerConfig
-    from pos import services
+    from pos.services import sales as services
 
     TriggerConfig.objects.create(trigger="tier_upgraded", subject_en="Welcome", body_en="x")
     real = services.tier_upgrade_statement
