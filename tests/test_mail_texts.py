@@ -22,7 +22,7 @@ from campaigns.models import Broadcast, MailTexts, MessageLog, Segment, TriggerC
 from campaigns.services import messages_dispatch, triggers_select
 from campaigns.services.crm import broadcast_render, render_message, unsubscribe_token
 from loyalty.kernel import csvexport
-from loyalty.management.commands.loaddemo import TRIGGERS
+from loyalty.management.demo_data import TRIGGERS
 from members.models import Member
 from tests.factories import UserFactory
 from tiers.models import MemberTier
