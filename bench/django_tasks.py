@@ -88,8 +88,8 @@ def tiers(repeats: str = "3", raw_sql: str = "") -> None:
 def triggers() -> None:
     """One day of trigger e-mails: select (claim) and dispatch (queue to the broker)."""
     from campaigns.models import MessageLog
-    from campaigns.services.crm import messages_dispatch, triggers_select
-    from loyalty.models import OutboxTask
+    from campaigns.services.dispatch import messages_dispatch, triggers_select
+    from loyalty.kernel.models import OutboxTask
 
     now = timezone.now()
     outbox_before = OutboxTask.objects.count()

@@ -195,7 +195,7 @@ ROLLUP_SECONDS = 60.0  # target of the dashboard's rollup job (hourly, all membe
 
 def _kpi_rollup(db: str, info: dict, details: list) -> Row:
     """The hourly job that condenses sales, ledger and members into the dashboard's
-    rollups (loyalty/rollup.py); the computed dashboard below reads them."""
+    rollups (loyalty/console/rollup.py); the computed dashboard below reads them."""
     log("dashboard rollups: manage.py kpi_rollup")
     with Timer() as t:
         run = json.loads(manage(db, "kpi_rollup", "--json").stdout.strip().splitlines()[-1])
@@ -481,9 +481,9 @@ def per_request(runs: list) -> str:
 
 def measure_import(db: str, info: dict, size: dict, details: list) -> list[Row]:
     name = f"Retroactive import, {size['import']:,} historical purchases"
-    if not (ROOT / "pos" / "imports.py").exists():
-        log("import: pos/imports.py is not available: skipped")
-        return [Row(name, "not available (pos/imports.py missing)", "-", None, "<= 3x", None)]
+    if not (ROOT / "pos" / "imports" / "__init__.py").exists():
+        log("import: pos/imports/ is not available: skipped")
+        return [Row(name, "not available (pos/imports/ missing)", "-", None, "<= 3x", None)]
     with connect(db) as conn:
         done = conn.execute("SELECT exists(SELECT 1 FROM pos_purchase WHERE channel = 'import')")
         if done.fetchone()[0]:

@@ -2,9 +2,9 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 
-from loyalty.admin_tools import EstimatedCountPaginator, ReadOnlyAdmin
-from loyalty.csvexport import csv_response
-from loyalty.errors import DomainError
+from loyalty.kernel.admin_tools import EstimatedCountPaginator, ReadOnlyAdmin
+from loyalty.kernel.csvexport import csv_response
+from loyalty.kernel.errors import DomainError
 
 from . import mailtext
 from .models import (
@@ -30,7 +30,8 @@ from .models import (
 from .segments import segment_members
 from .selectors import challenge_stats
 from .services import giveaway_record, held_reject, held_release, rental_book, voucher_cancel
-from .services.crm import broadcast_render, broadcast_schedule, broadcast_test_send, message_results
+from .services.crm import broadcast_render, broadcast_test_send, message_results
+from .services.dispatch import broadcast_schedule
 
 
 @admin.register(Program)

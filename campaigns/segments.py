@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from loyalty.errors import DomainError
+from loyalty.kernel.errors import DomainError
 from members.models import Member
 
 from .models import ClubMembership, Segment, SegmentCondition

@@ -8,7 +8,7 @@ from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from campaigns.models import Club, ClubMembership, HeldCarats, Reward, Voucher
-from loyalty.errors import NotFound
+from loyalty.kernel.errors import NotFound
 from members.models import LedgerEntry, Member
 
 from .services.rewards import clubs_for_member, rewards_for_member

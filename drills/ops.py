@@ -51,7 +51,7 @@ def info(args):
 
 @action
 def webhook_setup(args):
-    from loyalty.models import WebhookEndpoint
+    from loyalty.kernel.models import WebhookEndpoint
 
     WebhookEndpoint.objects.exclude(url=args["url"]).update(active=False)
     ep, _ = WebhookEndpoint.objects.update_or_create(
@@ -85,7 +85,7 @@ def members(args):
 @action
 def marks(args):
     from campaigns.models import MessageLog
-    from loyalty.models import OutboxTask, WebhookDelivery, WebhookEvent
+    from loyalty.kernel.models import OutboxTask, WebhookDelivery, WebhookEvent
     from pos.models import Purchase
 
     def top(model):
@@ -102,7 +102,7 @@ def marks(args):
 
 @action
 def outbox_state(args):
-    from loyalty.models import OutboxTask
+    from loyalty.kernel.models import OutboxTask
 
     rows = OutboxTask.objects.filter(id__gt=args.get("since", 0))
     unpublished = rows.filter(published_at__isnull=True)
@@ -127,7 +127,7 @@ def flush(args):
 
 @action
 def events(args):
-    from loyalty.models import WebhookDelivery, WebhookEvent
+    from loyalty.kernel.models import WebhookDelivery, WebhookEvent
 
     evs = WebhookEvent.objects.filter(id__gt=args.get("since", 0)).order_by("id")
     deliveries = WebhookDelivery.objects.filter(event__id__gt=args.get("since", 0))
@@ -149,7 +149,7 @@ def events(args):
 
 @action
 def deliveries(args):
-    from loyalty.models import WebhookDelivery
+    from loyalty.kernel.models import WebhookDelivery
 
     rows = WebhookDelivery.objects.filter(id__gt=args.get("since", 0))
     sending = list(rows.filter(status="sending").values_list("event__event_id", "member_key"))

@@ -440,7 +440,7 @@ class Drill:
                 "CARAT_LOOKUP_RATE": "1000000/min",
                 "CARAT_SITE_URL": "http://127.0.0.1",
                 # The drill's webhook receiver listens on plain http on 127.0.0.1, which
-                # production refuses unless allowed (loyalty.outbound).
+                # production refuses unless allowed (loyalty.kernel.outbound).
                 "CARAT_WEBHOOK_ALLOW_HTTP": "true",
                 "CARAT_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
             }
@@ -706,10 +706,10 @@ class Drill:
                 f"({per_sale:.1f} per sale here, one `loyalty.deliver_webhooks` per emitted "
                 "event) is published after commit inside the request, and each failing "
                 "apply_async blocks ~0.6 s in kombu's default publish retry policy. Fix in "
-                "loyalty/outbox.py publish(): `apply_async(args=row.args, "
+                "loyalty/kernel/outbox.py publish(): `apply_async(args=row.args, "
                 'retry_policy={"max_retries": 0})` (measured: a failing publish then takes '
                 "~2-10 ms; the outbox is the retry), and/or enqueue one deliver_webhooks per "
-                "transaction in loyalty/webhooks.py emit(). Note `retry=False` is worse (~6 s: "
+                "transaction in loyalty/kernel/webhooks.py emit(). Note `retry=False` is worse (~6 s: "
                 "redis-py's own reconnect backoff)."
             )
         events_db = self.ops("events", {"since": marks["event"]})
@@ -1120,8 +1120,8 @@ class Drill:
                 f"{len(failed_but_committed)} sale(s) answered 503 during the PostgreSQL restart "
                 "although they were committed (the till's retry with the same receipt got the "
                 "200 replay, so nothing is doubled). The most likely window: the after-commit "
-                "callback loyalty.outbox.publish() queries OutboxTask, and an OperationalError "
-                "there propagates out of the committed sale. Fix in loyalty/outbox.py enqueue(): "
+                "callback loyalty.kernel.outbox.publish() queries OutboxTask, and an OperationalError "
+                "there propagates out of the committed sale. Fix in loyalty/kernel/outbox.py enqueue(): "
                 "`transaction.on_commit(lambda: publish(row.pk), robust=True)` (the row stays "
                 "for outbox_flush); and document in the API that a 503 on POST must be retried "
                 "with the same receipt_id/Idempotency-Key."
@@ -1137,11 +1137,11 @@ class Drill:
                 f"After the PostgreSQL restart {len(dl['sending_event_ids'])} webhook "
                 f"deliveries stay 'sending' ({stuck_received} of them were already received by "
                 "the endpoint): the worker POSTed them, then the write of the result failed "
-                "(OperationalError in loyalty/webhooks.py _post(), `.update(status='delivered')`"
+                "(OperationalError in loyalty/kernel/webhooks.py _post(), `.update(status='delivered')`"
                 "). They go back to pending only after CLAIM_TIMEOUT (5 min) and are then "
                 "sent again (a duplicate with the same id), and the same member's later events "
                 f"wait behind them meanwhile ({dl['pending_behind_sending']} pending now). "
-                "Fix in loyalty/webhooks.py: in _post(), retry the result write on "
+                "Fix in loyalty/kernel/webhooks.py: in _post(), retry the result write on "
                 "OperationalError/InterfaceError (close the broken connection, back off up to "
                 "~30 s, then write delivered/pending), and make CLAIM_TIMEOUT a small multiple "
                 "of the endpoint timeout (e.g. 60 s) instead of 5 min."

@@ -35,7 +35,7 @@ def database(url: str) -> dict:
         db["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
         db["CONN_MAX_AGE"] = 0
     elif env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
-        # Only server-binding cursors prepare: the till's hot statements (loyalty.hot_sql).
+        # Only server-binding cursors prepare: the till's hot statements (loyalty.kernel.hot_sql).
         # Django's own queries bind on the client and are never prepared.
         db.setdefault("OPTIONS", {})["prepare_threshold"] = 5
     return db
@@ -85,8 +85,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "loyalty.security.ContentSecurityPolicyMiddleware",
-    "loyalty.security.DatabaseUnavailableMiddleware",
+    "loyalty.kernel.security.ContentSecurityPolicyMiddleware",
+    "loyalty.kernel.security.DatabaseUnavailableMiddleware",
 ]
 # API requests (API_PREFIX) authenticate with API keys: sessions, CSRF, messages, the
 # language of a visitor and static files have nothing to do there. loyalty.wsgi serves
@@ -95,8 +95,8 @@ API_PREFIX = "/api/v1/"
 API_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "loyalty.security.ContentSecurityPolicyMiddleware",
-    "loyalty.security.DatabaseUnavailableMiddleware",
+    "loyalty.kernel.security.ContentSecurityPolicyMiddleware",
+    "loyalty.kernel.security.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "loyalty.urls"
@@ -119,7 +119,7 @@ TEMPLATES = [
 ]
 
 AUTH_USER_MODEL = "members.User"
-AUTHENTICATION_BACKENDS = ["loyalty.security.ThrottledModelBackend"]
+AUTHENTICATION_BACKENDS = ["loyalty.kernel.security.ThrottledModelBackend"]
 LOGIN_FAILURE_LIMIT = env.int("CARAT_LOGIN_FAILURE_LIMIT", default=10)
 LOGIN_FAILURE_WINDOW = env.int("CARAT_LOGIN_FAILURE_WINDOW", default=900)
 # Failures per (address, account) before the first wait of LOGIN_FAILURE_DELAY seconds
@@ -229,13 +229,13 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["pos.api_auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["pos.api_auth.HasApiKey"],
     "DEFAULT_SCHEMA_CLASS": "pos.api_schema.ScopedAutoSchema",
-    "EXCEPTION_HANDLER": "loyalty.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "loyalty.kernel.api_errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["pos.api_auth.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "api_key": env("CARAT_API_RATE", default="6000/min"),
         "lookup": env("CARAT_LOOKUP_RATE", default="600/min"),
     },
-    "DEFAULT_PAGINATION_CLASS": "loyalty.api_errors.ApiPagination",
+    "DEFAULT_PAGINATION_CLASS": "loyalty.kernel.api_errors.ApiPagination",
     "PAGE_SIZE": 50,
 }
 SPECTACULAR_SETTINGS = {
@@ -272,7 +272,7 @@ CARAT_UNSUBSCRIBE_TOKEN_DAYS = env.int("CARAT_UNSUBSCRIBE_TOKEN_DAYS", default=4
 
 # Outbound webhooks: https only unless this says otherwise (allowed in development).
 CARAT_WEBHOOK_ALLOW_HTTP = env.bool("CARAT_WEBHOOK_ALLOW_HTTP", default=DEBUG)
-# Loopback, private, link-local and reserved addresses are refused (loyalty.outbound);
+# Loopback, private, link-local and reserved addresses are refused (loyalty.kernel.outbound);
 # networks listed here (CIDRs, e.g. an ERP on the company network) are allowed on purpose.
 CARAT_WEBHOOK_ALLOWED_NETWORKS = env.list("CARAT_WEBHOOK_ALLOWED_NETWORKS", default=[])
 

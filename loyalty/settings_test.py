@@ -18,5 +18,7 @@ CARAT_CONFIG_CACHE_SECONDS = 0  # tests change the program between two sales
 CELERY_TASK_EAGER_PROPAGATES = True
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # One test database per test run, so parallel runs on one machine do not drop each
-# other's database (pytest-django destroys it at the end of the run).
-DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
+# other's database (pytest-django destroys it at the end of the run). On SQLite
+# (DATABASE_URL=sqlite://..., as `make run`) the test database is Django's in memory.
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}

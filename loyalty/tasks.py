@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from .outbox import outbox_flush
+from .kernel.outbox import outbox_flush
 
 
 @shared_task(name="loyalty.outbox_flush")
@@ -10,7 +10,7 @@ def flush_outbox() -> int:
 
 @shared_task(name="loyalty.deliver_webhooks")
 def deliver_webhooks() -> int:
-    from .webhooks import deliver_due
+    from .kernel.webhooks import deliver_due
 
     return deliver_due()
 
@@ -18,7 +18,7 @@ def deliver_webhooks() -> int:
 @shared_task(name="loyalty.warm_dashboard")
 def warm_dashboard() -> None:
     """Precompute the console's start page so marketing never waits for it."""
-    from .dashboard import warm_cache
+    from .console.dashboard import warm_cache
 
     warm_cache()
 
@@ -26,7 +26,7 @@ def warm_dashboard() -> None:
 @shared_task(name="loyalty.kpi_rollup")
 def kpi_rollup() -> str:
     """Rebuild the dashboard's rollups (hourly; safe to run twice)."""
-    from .rollup import kpi_rollup_build
+    from .console.rollup import kpi_rollup_build
 
     run = kpi_rollup_build()
     return f"as of {run.as_of:%Y-%m-%d %H:%M}, {run.seconds} s" if run else "not on this database"

@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
 
-from loyalty.admin_tools import EstimatedCountPaginator, ReadOnlyAdmin, ReadOnlyInline
+from loyalty.kernel.admin_tools import EstimatedCountPaginator, ReadOnlyAdmin, ReadOnlyInline
 
 from .models import ConsentChange, LedgerEntry, User
 

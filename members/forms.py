@@ -4,9 +4,9 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import PasswordResetForm
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.security import FailureThrottle, client_ip, rate_allow
-from loyalty.validators import validate_email_address
-from loyalty.widgets import IsoDateInput as DateInput
+from loyalty.kernel.security import FailureThrottle, client_ip, rate_allow
+from loyalty.kernel.validators import validate_email_address
+from loyalty.kernel.widgets import IsoDateInput as DateInput
 
 from .models import User
 from .selectors import account_open_to_member_pages

@@ -210,9 +210,6 @@ class LedgerEntry(models.Model):
         ADJUSTMENT = "adjustment", _("adjustment")
         RETROACTIVE = "retroactive", _("retroactive")
 
-    # Kinds whose carats count towards tier qualification.
-    QUALIFYING_KINDS = (Kind.PURCHASE, Kind.RETURN, Kind.RETROACTIVE)
-
     # No index of its own: ledger_member_created and ledger_member_occurred start with it.
     member = models.ForeignKey(
         Member, on_delete=models.PROTECT, related_name="ledger", db_index=False

@@ -1,12 +1,10 @@
 """Read queries about members and their carats."""
 
-from datetime import datetime
-
 from django.db.models import QuerySet, Sum
 from django.db.models.functions import Upper
 
-from loyalty import hot_sql
-from loyalty.errors import DomainError, NotFound
+from loyalty.kernel import hot_sql
+from loyalty.kernel.errors import DomainError, NotFound
 
 from . import codes
 from .models import LedgerEntry, Member, User
@@ -115,13 +113,6 @@ def member_search(query: str) -> QuerySet[Member]:
 
 def ledger_for_member(member: Member) -> QuerySet[LedgerEntry]:
     return LedgerEntry.objects.filter(member=member).order_by("-created_at", "-id")
-
-
-def qualifying_carats(member: Member, *, since: datetime) -> int:
-    total = LedgerEntry.objects.filter(
-        member=member, kind__in=LedgerEntry.QUALIFYING_KINDS, occurred_at__gte=since
-    ).aggregate(s=Sum("carats"))["s"]
-    return int(total or 0)
 
 
 def ledger_mismatches() -> QuerySet:

@@ -12,11 +12,11 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
-from loyalty.errors import Conflict, DomainError, InsufficientCarats, UnknownMember
-from loyalty.outbox import enqueue
-from loyalty.security import rate_allow
-from loyalty.validators import validate_email_address
-from loyalty.webhooks import emit
+from loyalty.kernel.errors import Conflict, DomainError, InsufficientCarats, UnknownMember
+from loyalty.kernel.outbox import enqueue
+from loyalty.kernel.security import rate_allow
+from loyalty.kernel.validators import validate_email_address
+from loyalty.kernel.webhooks import emit
 
 from . import codes
 from .models import ConsentChange, ErasureRecord, LedgerEntry, Member, User

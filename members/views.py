@@ -29,9 +29,9 @@ from campaigns.services import (
     reward_redeem,
     rewards_for_member,
 )
-from loyalty.errors import DomainError
-from loyalty.privacy import member_erase_all, member_export
-from loyalty.security import set_language_cookie
+from loyalty.console.privacy import member_erase_all, member_export
+from loyalty.kernel.errors import DomainError
+from loyalty.kernel.security import set_language_cookie
 from tiers.selectors import member_progress
 from tiers.services import invitation_accept
 
@@ -113,7 +113,7 @@ def verify(request, uidb64, token):
     if not account_activate(user=user):
         return render(request, "members/verify_failed.html", status=400)
     request.session.pop(SIGNUP_SESSION_KEY, None)
-    login(request, user, backend="loyalty.security.ThrottledModelBackend")
+    login(request, user, backend="loyalty.kernel.security.ThrottledModelBackend")
     messages.success(request, _("Your e-mail is confirmed. Welcome to the club!"))
     return redirect("members:home")
 
@@ -224,7 +224,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "members/password_set.html"
     success_url = reverse_lazy("members:home")
     post_reset_login = True
-    post_reset_login_backend = "loyalty.security.ThrottledModelBackend"
+    post_reset_login_backend = "loyalty.kernel.security.ThrottledModelBackend"
 
     def get_user(self, uidb64):
         user = super().get_user(uidb64)

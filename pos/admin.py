@@ -3,7 +3,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.urls import path
 
-from loyalty.admin_tools import EstimatedCountPaginator, ReadOnlyAdmin
+from loyalty.kernel.admin_tools import EstimatedCountPaginator, ReadOnlyAdmin
 
 from .admin_import import import_view
 from .models import ApiKey, ExchangeRate, Purchase, PurchaseLine, Return, Store
@@ -13,7 +13,7 @@ from .services import api_key_create
 @admin.register(Store)
 class StoreAdmin(admin.ModelAdmin):
     """A store's settings are the superuser's. Anyone else who may change stores (the
-    Store manager role, loyalty.roles) sees only their own stores (those they are staff
+    Store manager role, loyalty.kernel.roles) sees only their own stores (those they are staff
     of) and changes only who works there: shop assistants, never a console login (so no
     one adds themselves or a colleague of the console to a store's till)."""
 

@@ -9,8 +9,8 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
-from loyalty.errors import DomainError
-from loyalty.widgets import IsoDateInput
+from loyalty.kernel.errors import DomainError
+from loyalty.kernel.widgets import IsoDateInput
 
 from .imports import history_import
 

@@ -17,8 +17,8 @@ from django.utils.connection import ConnectionProxy
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 
-from loyalty import config
-from loyalty.errors import Forbidden
+from loyalty.kernel import config
+from loyalty.kernel.errors import Forbidden
 
 from .models import ApiKey
 

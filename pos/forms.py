@@ -8,7 +8,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.errors import DomainError
+from loyalty.kernel.errors import DomainError
 
 from .services import parse_amount
 

@@ -19,21 +19,15 @@ from django.db.models import F, Sum, Value
 from django.db.models.functions import Coalesce, Greatest, Least
 
 from campaigns.models import ChallengeEnrolment, MessageLog
-from loyalty import hot_sql
-from loyalty.errors import NotFound
+from loyalty.kernel import hot_sql
+from loyalty.kernel.errors import NotFound
 from members.models import LedgerEntry, Member
 from members.selectors import MEMBER_COLUMNS, member_from_row
 from tiers.models import MemberTier, Tier
+from tiers.qualifying import qualifying_entries, qualifying_sql
 from tiers.services import tier_upgrade_moved_condition
 
 from .models import Purchase
-
-QUALIFYING = list(LedgerEntry.QUALIFYING_KINDS)
-# The same kinds written into the statement: constants of the code (plain words, checked
-# here), so that no list is adapted as an array parameter on every sale.
-if not all(str(k).isidentifier() for k in QUALIFYING):
-    raise ValueError("ledger kinds must be plain words")
-_QUALIFYING_SQL = ", ".join(f"'{k}'" for k in QUALIFYING)
 
 
 @dataclass(frozen=True)
@@ -63,12 +57,12 @@ _LOCK_BY_CODE = (
     f"SELECT {MEMBER_COLUMNS} FROM members_member m "  # noqa: S608
     "WHERE m.{field} = %(member)s AND m.erased_at IS NULL FOR UPDATE"
 )
+_QUALIFYING = qualifying_sql(member="m.id", since="%(since)s", indent="           ")
 _FACTS = """
 SELECT m.purchase_count,
        mt.tier_id,
        CASE WHEN t.id IS NULL OR (NOT t.invite_only AND t.rank < %(top_rank)s) THEN
-         (SELECT COALESCE(SUM(l.carats), 0) FROM members_ledgerentry l
-           WHERE l.member_id = m.id AND l.kind IN ({kinds}) AND l.occurred_at >= %(since)s)
+         {qualifying}
        END,
        CASE WHEN %(day_start)s::timestamptz IS NULL THEN 0 ELSE
          (SELECT count(*) FROM pos_purchase p
@@ -89,7 +83,7 @@ MEMBER_KEYS = ("id", "qr_token", "member_number")
 _STATEMENTS = {
     field: (
         _LOCK_BY_ID if field == "id" else _LOCK_BY_CODE.format(field=field),
-        _FACTS.format(field=field, kinds=_QUALIFYING_SQL),
+        _FACTS.format(field=field, qualifying=_QUALIFYING),
     )
     for field in MEMBER_KEYS
 }
@@ -246,10 +240,7 @@ def _orm_facts(field, value, since, top_rank, day_start, day_end, challenges) ->
     qualifying = None
     if status is None or (not status.tier.invite_only and status.tier.rank < top_rank):
         qualifying = (
-            LedgerEntry.objects.filter(
-                member_id=member_id, kind__in=QUALIFYING, occurred_at__gte=since
-            ).aggregate(s=Sum("carats"))["s"]
-            or 0
+            qualifying_entries(since, member_id=member_id).aggregate(s=Sum("carats"))["s"] or 0
         )
     sales = 0
     if day_start is not None:

@@ -8,19 +8,24 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from campaigns.models import HeldCarats
-from loyalty import hot_sql
-from loyalty.config import cached
-from loyalty.errors import DomainError, MissingRate, NotFound, UnknownCurrency
-from members.models import LedgerEntry, Member
+from loyalty.kernel import hot_sql
+from loyalty.kernel.config import cached
+from loyalty.kernel.errors import DomainError, MissingRate, NotFound, UnknownCurrency
+from members.models import Member
 from members.selectors import MEMBER_COLUMNS, member_code_filter, member_from_row
 from tiers.models import Tier
+from tiers.qualifying import (
+    QUALIFYING_KINDS,
+    QUALIFYING_KINDS_PARAMS,
+    qualification_window_start,
+    qualifying_sql,
+)
 from tiers.selectors import (
     Progress,
     entry_tier,
     member_progress,
     member_tier,
     progress_for,
-    qualification_window_start,
     tier_by_id,
 )
 
@@ -93,19 +98,21 @@ def member_card(member: Member, *, with_progress: bool = False) -> MemberCard:
 
 # The till's scan: the member, their status, the 12-month qualifying carats and the
 # carats not on the balance yet, in one query (it was six); tiers come from the cached
-# configuration. On PostgreSQL a prepared statement (loyalty.hot_sql); elsewhere (SQLite)
+# configuration. On PostgreSQL a prepared statement (loyalty.kernel.hot_sql); elsewhere (SQLite)
 # a raw queryset, for Django's converters.
-_CARD_EXTRAS = """
+_QUALIFYING = qualifying_sql(
+    member="m.id", since="%s", kinds=QUALIFYING_KINDS_PARAMS, indent="         "
+)
+_CARD_EXTRAS = f"""
        mt.tier_id AS card_tier_id, mt.hold_until AS card_hold_until,
-       (SELECT COALESCE(SUM(l.carats), 0) FROM members_ledgerentry l
-         WHERE l.member_id = m.id AND l.kind IN (%s, %s, %s) AND l.occurred_at >= %s)
+       {_QUALIFYING}
          AS card_qualifying,
        (SELECT COALESCE(SUM(h.carats), 0) FROM campaigns_heldcarats h
          WHERE h.member_id = m.id AND h.status IN (%s, %s)) AS card_pending
   FROM members_member m
   LEFT JOIN tiers_membertier mt ON mt.member_id = m.id
- WHERE m.{field} = %s AND m.erased_at IS NULL
-"""
+ WHERE m.{{field}} = %s AND m.erased_at IS NULL
+"""  # noqa: S608 - the qualifying sum is a constant of the code
 _CARD = {
     "raw": "SELECT m.*," + _CARD_EXTRAS,
     "prepared": f"SELECT {MEMBER_COLUMNS}," + _CARD_EXTRAS,
@@ -118,7 +125,7 @@ def member_card_by_code(code: str, *, now: datetime | None = None) -> MemberCard
     now = now or timezone.now()
     field, value = member_code_filter(code)
     params = [
-        *LedgerEntry.QUALIFYING_KINDS,
+        *QUALIFYING_KINDS,
         qualification_window_start(now),
         HeldCarats.Status.PENDING,
         HeldCarats.Status.HELD,

@@ -34,7 +34,7 @@ from campaigns.services import (
     voucher_by_code,
     voucher_use,
 )
-from loyalty.errors import DomainError, NotFound
+from loyalty.kernel.errors import DomainError, NotFound
 from members.models import Member
 from members.selectors import member_by_code, member_by_number
 from members.services import member_invite

@@ -135,7 +135,7 @@ def test_console_pages_open(client, marketing, member):
         "campaigns_program",
     ):
         assert client.get(reverse(f"admin:{name}_changelist")).status_code == 200, name
-    # Plumbing is not marketing's (loyalty.roles; tests/test_admin_roles.py)
+    # Plumbing is not marketing's (loyalty.kernel.roles; tests/test_admin_roles.py)
     assert client.get(reverse("admin:pos_apikey_changelist")).status_code == 403
 
 

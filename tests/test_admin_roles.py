@@ -1,4 +1,4 @@
-"""The console protected from its own users: each role (loyalty.roles, applied by
+"""The console protected from its own users: each role (loyalty.kernel.roles, applied by
 manage.py setup_roles) against the console pages it must and must not reach, and the
 rows that keep the program correct, which no permission lets anyone but a superuser
 delete."""
@@ -14,8 +14,8 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from campaigns.models import MessageLog, Reward
 from campaigns.services import message_claim
-from loyalty import roles as role_defs
-from loyalty.models import WebhookEndpoint
+from loyalty.kernel import roles as role_defs
+from loyalty.kernel.models import WebhookEndpoint
 from members.models import LedgerEntry, User
 from pos.models import ApiKey
 from pos.services import api_key_create

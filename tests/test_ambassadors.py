@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from campaigns.models import Giveaway
 from campaigns.services import giveaway_record, rental_book
-from loyalty.errors import Conflict, DomainError, NotFound
+from loyalty.kernel.errors import Conflict, DomainError, NotFound
 from members.models import Member, User
 from tests.factories import UserFactory
 from tiers.models import Invitation, TierChange

@@ -17,6 +17,7 @@ from django.core.management.base import CommandError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory
 
 from members.models import LedgerEntry, Member
@@ -119,7 +120,7 @@ class _Undeclared(api.ApiView):
     """A view that forgot to declare its scopes."""
 
     def get(self, request):
-        return api.Response({"secret": 42})
+        return Response({"secret": 42})
 
 
 def test_a_view_without_declared_scopes_refuses_every_key(db, antwerp):
@@ -142,7 +143,7 @@ def test_every_api_view_declares_scopes_for_each_method_it_serves():
 
 
 def test_a_till_key_needs_a_store_and_unknown_scopes_are_refused(db):
-    from loyalty.errors import DomainError
+    from loyalty.kernel.errors import DomainError
 
     with pytest.raises(DomainError):
         api_key_create(name="till without a store", scope="till")
@@ -370,7 +371,7 @@ def test_a_database_range_error_is_the_json_error_shape(webshop, member, monkeyp
     def overflow(**kwargs):
         raise DataError("integer out of range")
 
-    monkeypatch.setattr(api, "purchase_record", overflow)
+    monkeypatch.setattr("pos.api.sales.purchase_record", overflow)
     response = send(webshop, "post", "/api/v1/purchases/", sale_body(member))
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "out_of_range"

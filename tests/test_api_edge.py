@@ -6,7 +6,7 @@ import pytest
 from django.urls import resolve, reverse
 from rest_framework.test import APIClient
 
-from loyalty import config
+from loyalty.kernel import config
 from pos import api_auth
 from pos.services import api_key_create
 

@@ -1,4 +1,4 @@
-"""The sales endpoint's lean dispatch (pos.api.ApiView.lean_dispatch) answers exactly as
+"""The sales endpoint's lean dispatch (pos.api.base.ApiView.lean_dispatch) answers exactly as
 DRF's dispatch does. The same requests are sent both ways: with `Content-Type:
 application/json` (lean) and with `; charset=utf-8` appended, which DRF's dispatch
 answers (the lean path takes only the plain type)."""

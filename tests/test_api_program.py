@@ -579,6 +579,7 @@ def test_bad_redemption_input_is_a_400_and_changes_nothing(api, member, body):
     assert snapshot() == before
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_ten_members_racing_for_the_last_unit_get_one_voucher(enroll):
     members = [enroll(email=f"race{i}@example.com") for i in range(10)]
@@ -741,6 +742,7 @@ def test_bad_redeem_input_is_a_4xx_and_changes_nothing(api, member, antwerp, bod
     assert snapshot() == before
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_ten_tills_redeeming_one_voucher_accept_it_once(enroll, antwerp):
     member = enroll(email="once@example.com", first_name="Ada")

@@ -1,7 +1,7 @@
 """The authorization matrix: every principal against every page and API operation.
 
 Principals: anonymous, member A (web login), member B (web login), and every console role
-of loyalty.roles: the shop assistant and the store manager of store A (Antwerp, not
+of loyalty.kernel.roles: the shop assistant and the store manager of store A (Antwerp, not
 London), a marketing user and an integration admin; and one API key of each scope: a till's key of store A (`till`), the web shop's key
 (`integration`, no store) and a reporting key (`read_only`).
 
@@ -53,7 +53,7 @@ from drf_spectacular.generators import SchemaGenerator
 from campaigns.models import Club, ClubMembership, MessageLog, Reward, Voucher
 from campaigns.services import member_enroll, reward_redeem
 from campaigns.services.crm import LINK_SALT, track_token, unsubscribe_token
-from loyalty.roles import (
+from loyalty.kernel.roles import (
     INTEGRATION_ADMIN,
     MARKETING,
     STORE_MANAGER,
@@ -76,7 +76,7 @@ SECRET_REWARD = "Atelier Private Preview"
 SECRET_CLUB = "Salon Prive Circle"  # a club only the hidden tier may join
 PUBLIC_REWARD = "Gift wrap voucher"
 
-# Every console role is a principal (loyalty.roles): the shop assistant and the manager of
+# Every console role is a principal (loyalty.kernel.roles): the shop assistant and the manager of
 # store A (Store staff, Store manager), marketing and the integration admin.
 SESSION_PRINCIPALS = (
     "anonymous",
@@ -164,7 +164,7 @@ def build_world() -> World:
     london = StoreFactory(code="london", name="Carat London", city="London", currency="GBP")
     make_rate("GBP", "1.170000")
 
-    roles_apply()  # the console's roles as production has them (loyalty.roles)
+    roles_apply()  # the console's roles as production has them (loyalty.kernel.roles)
     assistant = UserFactory(email="assistant@carat.example", full_name="Sam Shop")
     role_grant(user=assistant, role=STORE_STAFF, stores=[antwerp])
     manager = UserFactory(email="manager@carat.example", full_name="Mia Manager")

@@ -14,7 +14,7 @@ from campaigns.services import (
     member_profile_rewards,
     pending_release_due,
 )
-from loyalty.errors import DomainError
+from loyalty.kernel.errors import DomainError
 from members.models import LedgerEntry
 from members.services import member_update
 from pos.services import purchase_record, return_record
@@ -142,6 +142,7 @@ def test_a_budget_counts_net_of_returns(enroll, antwerp):
     assert_balance_matches_ledger(first)
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("given_before", [0, 50])
 def test_campaign_budget_holds_under_concurrent_sales(enroll, antwerp, given_before):

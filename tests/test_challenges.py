@@ -142,6 +142,7 @@ def test_budget_caps_the_challenge_rewards(enroll, antwerp):
     assert ch.carats_given == 150
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_replays_of_the_qualifying_sale_apply_the_multiplier_once(enroll, antwerp):
     sparkle()

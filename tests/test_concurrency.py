@@ -13,7 +13,7 @@ from tests.factories import make_rate
 from tests.helpers import run_in_threads
 from tiers.services import tiers_evaluate_all
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
 
 
 def test_import_running_while_tills_post_and_tiers_are_evaluated(enroll, antwerp, tmp_path):

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from campaigns.models import Program
 from campaigns.services import program
-from loyalty import config
+from loyalty.kernel import config
 
 
 def test_program_is_cached_within_the_ttl_and_reloaded_after(tiers, settings):

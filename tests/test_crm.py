@@ -154,6 +154,7 @@ def test_job_run_twice_and_two_workers_send_each_mail_once(
     assert MessageLog.objects.filter(status="sent").count() == 5
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_two_dispatchers_at_once_send_each_mail_exactly_once(enroll):
     config("birthday")

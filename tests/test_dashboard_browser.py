@@ -9,7 +9,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from campaigns.services import member_enroll
-from loyalty.roles import MARKETING, role_grant, roles_apply
+from loyalty.kernel.roles import MARKETING, role_grant, roles_apply
 from members.models import User
 from pos.services import purchase_record, return_record
 from tests.browser import screenshot

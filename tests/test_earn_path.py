@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from campaigns.models import HeldCarats
 from campaigns.services import member_enroll
-from loyalty import config
+from loyalty.kernel import config
 from members.models import LedgerEntry
 from members.services import ledger_post
 from pos import api_auth
@@ -59,6 +59,7 @@ def _statements(ctx) -> list[str]:
     return [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]
 
 
+@pytest.mark.postgresql
 def test_a_common_sale_is_two_round_trips(member, antwerp, settings):
     settings.CARAT_CONFIG_CACHE_SECONDS = 60  # the program's configuration as in production
     _sale(member, antwerp, "WARM", "10.00")  # fills the configuration cache
@@ -76,6 +77,7 @@ def test_a_common_sale_is_two_round_trips(member, antwerp, settings):
     assert member.purchase_count == 2 and member.balance == result.balance
 
 
+@pytest.mark.postgresql
 def test_an_upgrading_sale_sends_the_upgrade_and_its_mail_with_the_write(
     member, antwerp, tiers, settings
 ):
@@ -102,6 +104,7 @@ def test_an_upgrading_sale_sends_the_upgrade_and_its_mail_with_the_write(
     assert mail.occasion.startswith("tier:marquise:") and mail.status == "scheduled"
 
 
+@pytest.mark.postgresql
 def test_a_first_purchase_sends_its_challenge_enrolments_with_the_write(member, antwerp, settings):
     from campaigns.models import Challenge, ChallengeEnrolment
 
@@ -136,11 +139,12 @@ def test_a_first_purchase_sends_its_challenge_enrolments_with_the_write(member, 
     assert ChallengeEnrolment.objects.filter(member=member, status="completed").count() == 2
 
 
+@pytest.mark.postgresql
 def test_an_upgrade_the_nightly_job_made_meanwhile_sends_no_mail_with_the_write(
     member, antwerp, tiers, monkeypatch
 ):
     from campaigns.models import MessageLog, TriggerConfig
-    from pos import services
+    from pos.services import sales as services
 
     TriggerConfig.objects.create(trigger="tier_upgraded", subject_en="Welcome", body_en="x")
     real = services.tier_upgrade_statement
@@ -186,6 +190,7 @@ def test_a_back_dated_sale_outside_the_window_does_not_upgrade(member, antwerp, 
     assert member_tier(member).code == "radiant"
 
 
+@pytest.mark.postgresql
 @pytest.mark.usefixtures("sale_path")
 def test_the_scan_is_one_query_and_agrees_with_the_general_card(member, antwerp, tiers, settings):
     settings.CARAT_CONFIG_CACHE_SECONDS = 60  # tiers from the configuration cache
@@ -406,6 +411,7 @@ def _prepared() -> list[str]:
         return [row[0] for row in cur.fetchall()]
 
 
+@pytest.mark.postgresql
 def test_the_sales_statements_are_prepared_once_per_connection(member, antwerp, settings):
     settings.CARAT_CONFIG_CACHE_SECONDS = 60
     for n in range(3):
@@ -417,6 +423,7 @@ def test_the_sales_statements_are_prepared_once_per_connection(member, antwerp, 
     assert member.purchase_count == 3
 
 
+@pytest.mark.postgresql
 def test_without_prepared_statements_a_sale_is_the_same(member, antwerp, settings):
     """DATABASE_PREPARED_STATEMENTS=false (a pooler in transaction mode) leaves psycopg's
     prepare threshold unset: the same statements, planned each time."""
@@ -435,13 +442,14 @@ def test_without_prepared_statements_a_sale_is_the_same(member, antwerp, setting
     assert LedgerEntry.objects.get(key=f"purchase:{result.purchase.pk}").carats == 120
 
 
+@pytest.mark.postgresql
 def test_a_sale_by_the_scanned_code_finds_the_member_under_its_lock(
     member, antwerp, settings, sale_path
 ):
     """The API passes the till's code: the sale's first round trip locks the member by it,
     so there is no lookup before the sale; unknown codes write nothing; replays by code
     return the first result."""
-    from loyalty.errors import NotFound
+    from loyalty.kernel.errors import NotFound
     from pos.models import Purchase
 
     settings.CARAT_CONFIG_CACHE_SECONDS = 60

@@ -4,7 +4,7 @@ the first one, and Django's validator lets some of them through."""
 import pytest
 
 from campaigns.services import member_enroll
-from loyalty.errors import DomainError
+from loyalty.kernel.errors import DomainError
 from members.forms import SignupForm
 from members.models import Member
 from pos.services import api_key_create

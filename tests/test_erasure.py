@@ -19,7 +19,7 @@ from campaigns.services import (
 )
 from campaigns.services.earning import carats_hold, held_release, pending_release_due
 from campaigns.services.rewards import voucher_issue_gift
-from loyalty.errors import DomainError, NotFound
+from loyalty.kernel.errors import DomainError, NotFound
 from members.models import ErasureRecord, LedgerEntry, Member
 from members.selectors import ledger_mismatches, member_by_referral_code
 from members.services import ledger_post, member_erase
@@ -164,6 +164,7 @@ def test_a_member_erasing_their_own_account_is_recorded_too(member):
     assert record.source == "member" and record.actor is None and record.reason
 
 
+@pytest.mark.postgresql
 def test_every_earning_and_spending_path_refuses_an_erased_member(
     erased, api, till, tmp_path, sale_path
 ):
@@ -281,6 +282,7 @@ def test_an_erased_member_is_mailed_nothing(erased):
     assert log.status == MessageLog.Status.CANCELLED
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_sales_racing_an_erasure_leave_nothing_on_the_closed_account(program, antwerp, sale_path):
     """Tills selling while the member is erased: every sale either committed before the
@@ -315,9 +317,9 @@ def test_sales_racing_an_erasure_leave_nothing_on_the_closed_account(program, an
 def test_the_erasure_blanks_the_personal_data_other_tables_hold(program):
     """Mails' texts, staff notes, webhook payloads: the history stays, anonymised."""
     from campaigns.models import Giveaway
-    from loyalty import config
-    from loyalty.models import WebhookEndpoint, WebhookEvent
-    from loyalty.privacy import member_erase_all
+    from loyalty.console.privacy import member_erase_all
+    from loyalty.kernel import config
+    from loyalty.kernel.models import WebhookEndpoint, WebhookEvent
 
     WebhookEndpoint.objects.create(name="ERP", url="https://erp.example/hook", secret="s")
     config.clear()

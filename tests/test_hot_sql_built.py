@@ -7,7 +7,7 @@ from django.db import connection
 from django.db.models import signals
 from django.test.utils import CaptureQueriesContext
 
-from loyalty import config, hot_sql
+from loyalty.kernel import config, hot_sql
 from members.models import Member
 from members.selectors import MEMBER_COLUMNS, member_from_row
 from pos.models import Purchase
@@ -22,10 +22,9 @@ def _row(member):
         return cur.fetchone()
 
 
+@pytest.mark.postgresql  # rows of hand-written SQL are read on PostgreSQL only
 @pytest.mark.django_db
 def test_a_member_from_a_row_equals_the_orm_member_and_saves_as_an_update(member):
-    if connection.vendor != "postgresql":
-        pytest.skip("rows of hand-written SQL are read on PostgreSQL only")
     built = member_from_row(_row(member))  # the trailing column is not the member's
     loaded = Member.objects.get(pk=member.pk)
     for field in Member._meta.concrete_fields:

@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
-from loyalty.errors import DomainError
+from loyalty.kernel.errors import DomainError
 from members import codes
 from members.models import LedgerEntry, Member
 from members.selectors import ledger_mismatches
@@ -26,6 +26,8 @@ from pos.models import Purchase
 from tests.factories import MemberFactory, UserFactory, make_rate
 from tests.helpers import assert_balance_matches_ledger
 from tiers.models import MemberTier, TierChange
+
+pytestmark = pytest.mark.postgresql  # COPY and SQL written for PostgreSQL
 
 HEADER = "order_id,email,phone,external_id,occurred_at,store,amount,currency"
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -421,7 +423,7 @@ def test_an_unexpected_error_leaves_nothing_written(member, stores, tmp_path, mo
     def boom(**kwargs):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(imports, "tiers_evaluate_all", boom)
+    monkeypatch.setattr("pos.imports.run.tiers_evaluate_all", boom)
     path = write_csv(tmp_path, f"E-1,new@example.com,,,{day(10)},antwerp,100.00,EUR")
     before = counts()
 
@@ -524,12 +526,12 @@ def test_admin_upload_runs_a_dry_run_for_staff_with_the_permission(member, antwe
 
 
 def test_bulk_codes_are_valid_and_distinct():
-    numbers = imports.new_member_numbers(5000)
+    numbers = codes.new_member_numbers(5000)
     assert len(set(numbers)) > 4990
     assert all(codes.is_valid_member_number(n) for n in numbers)
-    tokens = imports.new_qr_tokens(1000)
+    tokens = codes.new_qr_tokens(1000)
     assert all(len(t) == 22 and codes.token_from_payload(codes.qr_payload(t)) == t for t in tokens)
-    referrals = imports.new_referral_codes(1000)
+    referrals = codes.new_referral_codes(1000)
     assert all(len(r) == 8 and set(r) <= set(codes._REFERRAL_ALPHABET) for r in referrals)
 
 

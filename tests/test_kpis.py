@@ -25,8 +25,8 @@ from campaigns.services import (
     voucher_cancel,
     voucher_issue_gift,
 )
-from loyalty import kpis
-from loyalty.kpis import Filters, Period, Rate
+from loyalty.console import kpis
+from loyalty.console.kpis import Filters, Period, Rate
 from members.models import LedgerEntry, Member, User
 from members.services import ledger_adjust, ledger_post, member_update
 from pos.services import purchase_record, return_record
@@ -640,7 +640,7 @@ def test_staff_without_sales_access_keep_the_app_list(client, db):
 def test_warming_the_cache_serves_the_start_page_without_computing(
     client, marketing, book, django_assert_max_num_queries
 ):
-    from loyalty import dashboard
+    from loyalty.console import dashboard
 
     assert set(dashboard.warm_cache(("30d", "90d"))) == {"30d", "90d"}
     # session, user, permissions, stores and tiers for the form: no KPI query

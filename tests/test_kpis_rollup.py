@@ -1,4 +1,4 @@
-"""The dashboard read from the rollups (loyalty.rollup) gives the numbers of the live
+"""The dashboard read from the rollups (loyalty.console.rollup) gives the numbers of the live
 queries: on the hand-made January 2025 book of test_kpis (whose answers are worked out
 there), for the periods and filters the console offers, and for the edge cases the
 rollups have to get right (local midnights, same-day orders, fully returned sales, the
@@ -16,10 +16,10 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from loyalty import kpis
-from loyalty.kpis import Filters, Period, Rate
-from loyalty.models import KpiRollupRun
-from loyalty.rollup import kpi_rollup_build, rollup_latest
+from loyalty.console import kpis
+from loyalty.console.kpis import Filters, Period, Rate
+from loyalty.console.models import KpiRollupRun
+from loyalty.console.rollup import kpi_rollup_build, rollup_latest
 from tests.test_kpis import (  # noqa: F401 - fixtures
     DECEMBER,
     JANUARY,
@@ -30,6 +30,8 @@ from tests.test_kpis import (  # noqa: F401 - fixtures
     sale,
     travel,
 )
+
+pytestmark = pytest.mark.postgresql  # the rollup job runs on PostgreSQL only
 
 
 @pytest.fixture

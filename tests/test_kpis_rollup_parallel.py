@@ -1,4 +1,4 @@
-"""The rollup job's parallel build (loyalty.rollup): several connections, one snapshot,
+"""The rollup job's parallel build (loyalty.console.rollup): several connections, one snapshot,
 one publishing transaction. These tests commit (transaction=True): the job's other
 connections only see committed rows."""
 
@@ -11,14 +11,14 @@ from decimal import Decimal
 import pytest
 from django.db import connection, connections
 
-from loyalty import kpis, rollup
-from loyalty.kpis import Filters, Period
-from loyalty.models import KpiRollupRun
-from loyalty.rollup import ROLLUPS, kpi_rollup_build
+from loyalty.console import kpis, rollup
+from loyalty.console.kpis import Filters, Period
+from loyalty.console.models import KpiRollupRun
+from loyalty.console.rollup import ROLLUPS, kpi_rollup_build
 from tests.test_kpis import LATER, book, sale, travel  # noqa: F401 - fixtures
 from tests.test_kpis_rollup import assert_same
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
 
 NOVEMBER = Period(date(2026, 11, 1), date(2026, 11, 30))
 

@@ -21,8 +21,8 @@ from campaigns import mailtext
 from campaigns.models import Broadcast, MailTexts, MessageLog, Segment, TriggerConfig
 from campaigns.services import messages_dispatch, triggers_select
 from campaigns.services.crm import broadcast_render, render_message, unsubscribe_token
-from loyalty import csvexport
-from loyalty.management.commands.loaddemo import TRIGGERS
+from loyalty.kernel import csvexport
+from loyalty.management.demo_data import TRIGGERS
 from members.models import Member
 from tests.factories import UserFactory
 from tiers.models import MemberTier
@@ -470,8 +470,8 @@ def test_the_csv_writer_marks_text_that_starts_a_formula(value, cell):
 
 
 def test_the_dashboard_export_uses_the_shared_writer():
-    from loyalty.dashboard import Table, csv_response
-    from loyalty.kpis import Period
+    from loyalty.console.dashboard import Table, csv_response
+    from loyalty.console.kpis import Period
 
     table = Table(
         key="revenue_by_store",

@@ -8,8 +8,8 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from loyalty.models import OutboxTask
-from loyalty.outbox import outbox_flush
+from loyalty.kernel.models import OutboxTask
+from loyalty.kernel.outbox import outbox_flush
 from members.services import member_invite
 
 

@@ -28,7 +28,7 @@ from campaigns.services import (
     reward_redeem,
 )
 from campaigns.services.earning import carats_hold
-from loyalty.privacy import EXCLUDED, SECTIONS, member_export, section_queryset
+from loyalty.console.privacy import EXCLUDED, SECTIONS, member_export, section_queryset
 from members.models import AppleRegistration, Member, WalletPass
 from members.services import ledger_post, member_erase, member_update
 from pos.services import purchase_record, return_record
@@ -59,7 +59,9 @@ MEMBER_MODELS = {m._meta.label: paths for m in apps.get_models() if (paths := pa
 def test_every_model_that_points_at_a_member_is_exported_or_excused():
     covered = {s.model for s in SECTIONS}
     missing = set(MEMBER_MODELS) - covered - set(EXCLUDED)
-    assert not missing, f"add these to loyalty.privacy.SECTIONS (or EXCLUDED, with why): {missing}"
+    assert not missing, (
+        f"add these to loyalty.console.privacy.SECTIONS (or EXCLUDED, with why): {missing}"
+    )
     for section in SECTIONS:
         assert section.path in MEMBER_MODELS[section.model], section
 

@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 from django.test import Client
 
-from loyalty.dashboard import DashboardForm
+from loyalty.console.dashboard import DashboardForm
 from members.models import User
 from tests.browser import PHONE
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from campaigns.models import Broadcast, Challenge, EarningRule, MessageLog, Reward
 from campaigns.services import broadcasts_select, messages_dispatch
-from loyalty.roles import MARKETING, role_grant, roles_apply
+from loyalty.kernel.roles import MARKETING, role_grant, roles_apply
 from members.models import Member, User
 from pos.services import purchase_record
 from tests.browser import PHONE, TABLET, screenshot

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from campaigns.models import HeldCarats, Program
 from campaigns.services import held_release, member_enroll
-from loyalty.errors import DomainError, InsufficientCarats
+from loyalty.kernel.errors import DomainError, InsufficientCarats
 from members.models import LedgerEntry, Member
 from members.services import ledger_post
 from pos.models import Purchase, Return

@@ -21,7 +21,7 @@ from campaigns.services import (
     voucher_cancel,
     voucher_use,
 )
-from loyalty.errors import Conflict, DomainError, InsufficientCarats, NotFound
+from loyalty.kernel.errors import Conflict, DomainError, InsufficientCarats, NotFound
 from members.models import LedgerEntry, Member
 from members.services import ledger_post
 from tests.factories import UserFactory
@@ -124,6 +124,7 @@ def test_invite_only_rewards_are_visible_to_ambassadors_only(member, enroll, tie
     assert open_reward.pk
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_fifty_members_racing_for_the_last_unit_never_oversell(enroll):
     reward = make_reward(stock=1)
@@ -140,6 +141,7 @@ def test_fifty_members_racing_for_the_last_unit_never_oversell(enroll):
         assert_balance_matches_ledger(m)
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_one_member_racing_for_rewards_with_carats_for_three(enroll):
     member = enroll(email="spender@example.com")

@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from loyalty.errors import Conflict, DomainError, MissingRate, NotFound, UnknownCurrency
+from loyalty.kernel.errors import Conflict, DomainError, MissingRate, NotFound, UnknownCurrency
 from members.models import LedgerEntry
 from members.services import ledger_post
 from pos.models import Purchase, Return
@@ -186,6 +186,7 @@ def test_replayed_return_changes_nothing_and_unknown_receipt_is_not_found(member
     assert member.balance == 50
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_twenty_threads_replaying_one_receipt_award_once(enroll, antwerp):
     member = enroll(email="threads@example.com")
@@ -201,6 +202,7 @@ def test_twenty_threads_replaying_one_receipt_award_once(enroll, antwerp):
     assert_balance_matches_ledger(member)
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_partial_returns_cannot_exceed_the_sale(enroll, antwerp):
     member = enroll(email="returns@example.com")

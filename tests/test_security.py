@@ -144,7 +144,7 @@ def test_a_database_outage_is_a_503_with_retry_after(client, member, monkeypatch
     def down(*args, **kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr("pos.api.member_card_by_code", down)
+    monkeypatch.setattr("pos.api.members.member_card_by_code", down)
     response = client.get(
         "/api/v1/members/lookup/",
         {"code": member.member_number},

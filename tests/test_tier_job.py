@@ -8,7 +8,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from loyalty.models import WebhookEndpoint, WebhookEvent
+from loyalty.kernel.models import WebhookEndpoint, WebhookEvent
 from members.services import ledger_post
 from tests.factories import UserFactory
 from tiers import services
@@ -90,6 +90,7 @@ def test_a_member_exactly_at_a_threshold_reaches_it(enroll, carats, tier):
         assert status.hold_until > timezone.now() + timedelta(days=364)
 
 
+@pytest.mark.postgresql
 def test_no_downgrade_inside_the_hold(enroll, tiers):
     m = enroll()
     put_on(m, tiers["emerald"], hold_days=1)
@@ -156,6 +157,7 @@ def test_negative_qualifying_carats_fall_to_the_entry_tier(enroll, tiers):
     assert member_tier(m).code == "radiant"
 
 
+@pytest.mark.postgresql
 def test_invite_only_members_are_never_moved(enroll, tiers):
     rich, poor = enroll(), enroll()
     marketing = UserFactory(email="mkt@example.com", is_staff=True)
@@ -170,6 +172,7 @@ def test_invite_only_members_are_never_moved(enroll, tiers):
     assert [row_version(m) for m in (rich, poor)] == before
 
 
+@pytest.mark.postgresql
 def test_members_whose_tier_does_not_change_are_not_written(enroll, tiers):
     stays = [enroll() for _ in range(3)]
     earn(stays[1], 700)
@@ -189,6 +192,7 @@ def test_members_whose_tier_does_not_change_are_not_written(enroll, tiers):
     assert TierChange.objects.filter(member=moves, reason="upgrade").count() == 1
 
 
+@pytest.mark.postgresql
 def test_a_second_run_writes_nothing(enroll, tiers):
     up, down = enroll(), enroll()
     earn(up, 1500)
@@ -241,6 +245,7 @@ def test_tier_changed_events_for_each_member_moved(enroll, tiers):
     assert same.pk not in events
 
 
+@pytest.mark.postgresql
 def test_the_planner_settings_do_not_outlive_the_job(enroll):
     """The history import runs the job inside its own transaction: the settings the job's
     read uses must not stay on for the rest of it."""
@@ -263,6 +268,7 @@ def _vacuums_of_statuses() -> int:
         return cur.fetchone()[0]
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_the_nightly_run_vacuums_the_statuses_for_the_next_index_only_read(
     enroll, tiers, write_path
@@ -287,6 +293,7 @@ def test_the_nightly_run_vacuums_the_statuses_for_the_next_index_only_read(
         assert cur.fetchone()[0] is True
 
 
+@pytest.mark.postgresql
 def test_inside_a_callers_transaction_the_run_does_not_vacuum(enroll, tiers, write_path):
     enroll()
     with transaction.atomic():

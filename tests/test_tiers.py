@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from loyalty.errors import DomainError
+from loyalty.kernel.errors import DomainError
 from members.services import ledger_post
 from pos.services import purchase_record
 from tests.factories import UserFactory
@@ -133,6 +133,7 @@ def test_progress_never_offers_the_hidden_tier(member, antwerp, tiers):
     assert progress.next_tier is None
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_sales_and_nightly_evaluation_keep_one_consistent_tier(enroll, antwerp):
     member = enroll(email="tier-race@example.com")

@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from loyalty.models import OutboxTask
+from loyalty.kernel.models import OutboxTask
 from members.models import AppleRegistration, Member, User, WalletPass
 from members.services import ledger_post, member_rotate_qr
 from members.wallet import apns
@@ -396,7 +396,7 @@ def test_a_new_qr_code_reissues_the_card_and_the_old_one_stops_at_once(
     assert len(apns_server.requests) == 2
     member.refresh_from_db()
     assert member.qr_payload != old
-    from loyalty.errors import NotFound
+    from loyalty.kernel.errors import NotFound
     from members.selectors import member_by_code
 
     with pytest.raises(NotFound):

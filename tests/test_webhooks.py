@@ -12,9 +12,9 @@ import pytest
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from loyalty.models import OutboxTask, WebhookDelivery, WebhookEndpoint
-from loyalty.outbox import outbox_flush
-from loyalty.webhooks import deliver_due, resend
+from loyalty.kernel.models import OutboxTask, WebhookDelivery, WebhookEndpoint
+from loyalty.kernel.outbox import outbox_flush
+from loyalty.kernel.webhooks import deliver_due, resend
 from pos.services import purchase_record
 from tests.helpers import run_in_threads
 
@@ -23,7 +23,7 @@ SECRET = "whsec-test-123"
 
 @pytest.fixture(autouse=True)
 def _the_local_receiver_is_allowed(settings):
-    """The receiver listens on 127.0.0.1, which loyalty.outbound refuses unless allowed
+    """The receiver listens on 127.0.0.1, which loyalty.kernel.outbound refuses unless allowed
     (tests/test_webhooks_ssrf.py tests the refusals)."""
     settings.CARAT_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]
     settings.CARAT_WEBHOOK_ALLOW_HTTP = True
@@ -180,6 +180,7 @@ def test_a_tier_change_produces_tier_changed(
     )
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_events_of_one_member_arrive_in_order_under_concurrent_sales(enroll, antwerp):
     r = Receiver(fail_first=2)

@@ -8,9 +8,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.urls import reverse
 
-from loyalty import outbound
-from loyalty.models import WebhookDelivery, WebhookEndpoint
-from loyalty.webhooks import deliver_due, emit
+from loyalty.kernel import outbound
+from loyalty.kernel.models import WebhookDelivery, WebhookEndpoint
+from loyalty.kernel.webhooks import deliver_due, emit
 from members.models import User
 
 

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.utils.translation import gettext as _
 
-from loyalty.admin_tools import EstimatedCountPaginator, ReadOnlyAdmin
+from loyalty.kernel.admin_tools import EstimatedCountPaginator, ReadOnlyAdmin
 
 from .models import Invitation, MemberTier, Tier, TierChange
 from .selectors import tiers_in_use

@@ -6,20 +6,12 @@ from datetime import datetime
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from loyalty.config import cached
-from loyalty.errors import DomainError
+from loyalty.kernel.config import cached
+from loyalty.kernel.errors import DomainError
 from members.models import Member
-from members.selectors import qualifying_carats
 
 from .models import MemberTier, Tier
-
-
-def qualification_window_start(now: datetime) -> datetime:
-    """Rolling 12 months back from `now`."""
-    try:
-        return now.replace(year=now.year - 1)
-    except ValueError:
-        return now.replace(year=now.year - 1, day=28)
+from .qualifying import qualification_window_start, qualifying_carats, target_tier
 
 
 def auto_tiers():
@@ -40,8 +32,7 @@ def entry_tier() -> Tier:
 
 
 def target_tier_for(qualifying: int) -> Tier | None:
-    reached = [t for t in _auto_tier_list() if t.threshold <= qualifying]
-    return max(reached, key=lambda t: t.rank) if reached else None
+    return target_tier(_auto_tier_list(), qualifying)
 
 
 def tier_by_id(pk: int) -> Tier:

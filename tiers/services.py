@@ -2,8 +2,7 @@
 only after the 12-month hold, invite-only tiers by marketing's hand."""
 
 import secrets
-from bisect import bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,21 +11,22 @@ from typing import ClassVar
 from django.db import connection, transaction
 from django.utils import timezone
 
-from loyalty import hot_sql
-from loyalty.errors import Conflict, DomainError, NotFound
-from loyalty.outbox import enqueue
-from loyalty.webhooks import emit
+from loyalty.kernel import hot_sql
+from loyalty.kernel.errors import Conflict, DomainError, NotFound
+from loyalty.kernel.outbox import enqueue
+from loyalty.kernel.webhooks import emit
 from members.models import LedgerEntry, Member, User
-from members.selectors import qualifying_carats
 from members.wallet.services import wallet_card_changed, wallet_cards_changed
 
 from .models import Invitation, MemberTier, Tier, TierChange
-from .selectors import (
-    auto_tiers,
-    entry_tier,
+from .qualifying import (
+    QUALIFYING_KINDS,
+    QUALIFYING_KINDS_PARAMS,
     qualification_window_start,
-    target_tier_for,
+    qualifying_carats,
+    target_tier_bisect,
 )
+from .selectors import auto_tiers, entry_tier, target_tier_for
 
 
 def hold_end(start: datetime) -> datetime:
@@ -395,13 +395,12 @@ def _tier_moves(cur, *, tiers: list[Tier], now: datetime) -> list[_Move]:
             params += [tier.pk, *part_params]
     if not clauses:
         return []  # a single public tier: nobody can move
-    kinds = list(LedgerEntry.QUALIFYING_KINDS)
     sql = f"""
         SELECT s.member_id, s.tier_id, {qc}
         FROM {MemberTier._meta.db_table} s
         LEFT JOIN (
             SELECT member_id, SUM(carats) AS qc FROM {LedgerEntry._meta.db_table}
-            WHERE kind IN ({", ".join(["%s"] * len(kinds))}) AND occurred_at >= %s
+            WHERE kind IN ({QUALIFYING_KINDS_PARAMS}) AND occurred_at >= %s
             GROUP BY member_id
         ) q ON q.member_id = s.member_id
         WHERE {" OR ".join(clauses)}
@@ -415,28 +414,13 @@ def _tier_moves(cur, *, tiers: list[Tier], now: datetime) -> list[_Move]:
     # this statement only. JIT compiling took 60-70 ms of it and gained nothing (5 runs
     # each way: 1.11 s without, 1.15 s with). No ORDER BY: it would turn the join around.
     with _pg_settings(cur, enable_hashjoin="off", parallel_tuple_cost="0.01", jit="off"):
-        cur.execute(sql, [*kinds, qualification_window_start(now), *params])
+        cur.execute(sql, [*QUALIFYING_KINDS, qualification_window_start(now), *params])
         rows = sorted(cur.fetchall())  # member order: the order the writes lock in
-    by_id, target = {t.pk: t for t in tiers}, _target_tier(tiers)
+    by_id, target = {t.pk: t for t in tiers}, target_tier_bisect(tiers)
     return [
         _Move(member_id, by_id[tier_id], target(qualifying), qualifying)
         for member_id, tier_id, qualifying in rows
     ]
-
-
-def _target_tier(tiers: list[Tier]) -> Callable[[int], Tier]:
-    """`target_tier_for` over `tiers` (lowest rank first), falling back to the entry tier,
-    as a bisection over the thresholds."""
-    by_threshold = sorted(tiers, key=lambda t: (t.threshold, t.rank))
-    thresholds, best = [t.threshold for t in by_threshold], []
-    for tier in by_threshold:  # the highest rank among the thresholds reached so far
-        best.append(tier if not best or tier.rank > best[-1].rank else best[-1])
-
-    def target(qualifying: int) -> Tier:
-        i = bisect_right(thresholds, qualifying)
-        return best[i - 1] if i else tiers[0]
-
-    return target
 
 
 def _postgres() -> bool:
@@ -604,7 +588,7 @@ def invitation_accept(*, token: str, member: Member) -> TierResult:
 
 def _nightly_events(moved: list[_Move]) -> None:
     """tier.changed for each member the nightly job moved (only if someone listens)."""
-    from loyalty.models import WebhookEndpoint
+    from loyalty.kernel.models import WebhookEndpoint
 
     if not moved:
         return

@@ -10,17 +10,19 @@ from .challenges import (
     challenges_running,
 )
 from .crm import (
+    message_deliver,
+    message_results,
+    unsubscribe,
+)
+from .dispatch import (
     broadcast_schedule,
     broadcasts_select,
     cart_abandoned,
-    message_deliver,
-    message_results,
     message_row,
     message_schedule,
     messages_dispatch,
     next_morning,
     triggers_select,
-    unsubscribe,
 )
 from .earning import (
     ActionResult,

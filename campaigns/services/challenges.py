@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from campaigns.models import Badge, Challenge, ChallengeEnrolment
 from campaigns.segments import segment_members
-from loyalty import hot_sql
-from loyalty.config import cached
+from loyalty.kernel import hot_sql
+from loyalty.kernel.config import cached
 from members.models import LedgerEntry, Member
 from members.services import ledger_post
 from tiers.models import Tier

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from campaigns.models import ActionRule, ActionType, Award, EarningRule, HeldCarats, Program
 from campaigns.periods import period_start
-from loyalty.config import cached
-from loyalty.errors import Conflict, DomainError
+from loyalty.kernel.config import cached
+from loyalty.kernel.errors import Conflict, DomainError
 from members.models import LedgerEntry, Member, User
 from members.selectors import member_by_referral_code
 from members.services import (

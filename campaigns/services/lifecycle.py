@@ -13,7 +13,7 @@ from campaigns.models import BirthdayGift, ClubMembership
 from campaigns.services.earning import program
 from campaigns.services.messaging import message_claim
 from campaigns.services.rewards import voucher_issue_gift
-from loyalty.errors import Conflict, InsufficientCarats, NotFound
+from loyalty.kernel.errors import Conflict, InsufficientCarats, NotFound
 from members.models import LedgerEntry, Member
 from members.services import ledger_post
 
@@ -96,8 +96,14 @@ def _expiring_amounts(*, cutoff: datetime, member_ids=None) -> list[tuple[int, i
     expired before). One GROUP BY over the ledger, whatever the number of members (or
     over the ledgers of `member_ids`)."""
     table = LedgerEntry._meta.db_table
-    only = "" if member_ids is None else "WHERE member_id = ANY(%s)"
-    params = [cutoff] if member_ids is None else [cutoff, list(member_ids)]
+    # The cutoff as the ORM stores it (text on SQLite, where `make run` runs the job).
+    params = [connection.ops.adapt_datetimefield_value(cutoff)]
+    only = ""
+    if member_ids is not None and connection.vendor == "postgresql":
+        only, params = "WHERE member_id = ANY(%s)", [*params, list(member_ids)]
+    elif member_ids is not None:
+        ids = list(member_ids)
+        only, params = f"WHERE member_id IN ({', '.join(['%s'] * len(ids))})", [*params, *ids]
     with connection.cursor() as cur:
         cur.execute(
             f"""

@@ -1,7 +1,7 @@
 """Claiming trigger e-mails from the program's jobs (birthday, expiry, club renewal).
 
 The unique (member, trigger, occasion) row is the claim: at most once, even if beat
-fires twice. The dispatcher (campaigns.services.crm.messages_dispatch) applies consent,
+fires twice. The dispatcher (campaigns.services.dispatch.messages_dispatch) applies consent,
 priority and the weekly cap, and queues the sending."""
 
 from django.db import IntegrityError, transaction

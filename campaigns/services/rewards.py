@@ -9,8 +9,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from campaigns.models import Club, ClubMembership, Reward, Voucher
-from loyalty.errors import Conflict, DomainError, NotFound, UnknownMember
-from loyalty.webhooks import emit
+from loyalty.kernel.errors import Conflict, DomainError, NotFound, UnknownMember
+from loyalty.kernel.webhooks import emit
 from members.models import LedgerEntry, Member, User
 from members.services import ledger_post, member_lock
 from tiers.models import Tier

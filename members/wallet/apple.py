@@ -20,7 +20,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from PIL import Image, ImageDraw
 
-from loyalty.errors import DomainError
+from loyalty.kernel.errors import DomainError
 
 from .card import CardFacts
 from .models import WalletPass

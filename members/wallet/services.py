@@ -16,8 +16,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from loyalty.errors import DomainError
-from loyalty.outbox import enqueue
+from loyalty.kernel.errors import DomainError
+from loyalty.kernel.outbox import enqueue
 
 from ..models import Member
 from .models import AppleRegistration, WalletPass

@@ -20,7 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from loyalty.errors import DomainError
+from loyalty.kernel.errors import DomainError
 
 from ..models import Member
 from . import apple, google

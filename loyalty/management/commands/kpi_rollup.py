@@ -4,7 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from loyalty.rollup import kpi_rollup_build
+from loyalty.console.rollup import kpi_rollup_build
 
 
 class Command(BaseCommand):

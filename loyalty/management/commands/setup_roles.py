@@ -1,9 +1,9 @@
-"""Write the console's roles (loyalty.roles) as groups with exactly their permissions
+"""Write the console's roles (loyalty.kernel.roles) as groups with exactly their permissions
 (idempotent): run on deploy, after migrate. With --grant, also give a login a role."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from loyalty.roles import ROLES, role_grant, roles_apply
+from loyalty.kernel.roles import ROLES, role_grant, roles_apply
 from members.models import User
 from pos.models import Store
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from loyalty.errors import DomainError
+from loyalty.kernel.errors import DomainError
 from pos.models import ApiKey
 from pos.selectors import store_by_code
 from pos.services import api_key_create

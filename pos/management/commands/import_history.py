@@ -3,7 +3,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
 
-from loyalty.errors import DomainError
+from loyalty.kernel.errors import DomainError
 from pos.imports import history_import
 
 

@@ -306,7 +306,7 @@ def member_erase_all(
     giveaways and rentals and the personal fields of webhook payloads are blanked, and
     pending or held carats are cancelled (the account is closed)."""
     from campaigns.models import Giveaway, HeldCarats, MessageLog, Rental
-    from loyalty.models import WebhookEvent
+    from loyalty.kernel.models import WebhookEvent
     from members.services import member_erase
 
     member = member_erase(member=member, source=source, actor=actor, reason=reason)

@@ -5,10 +5,10 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .admin_tools import EstimatedCountPaginator
-from .models import WebhookDelivery, WebhookEndpoint
-from .outbound import UnsafeDestination, check_url, resolve_public
-from .webhooks import endpoint_secret_roll, new_secret, resend
+from loyalty.kernel.admin_tools import EstimatedCountPaginator
+from loyalty.kernel.models import WebhookDelivery, WebhookEndpoint
+from loyalty.kernel.outbound import UnsafeDestination, check_url, resolve_public
+from loyalty.kernel.webhooks import endpoint_secret_roll, new_secret, resend
 
 
 class EndpointForm(forms.ModelForm):
@@ -25,7 +25,7 @@ class EndpointForm(forms.ModelForm):
         fields = ["name", "url", "events", "active", "timeout_seconds"]
 
     def clean_url(self):
-        """A friendly message at save; the real guard is loyalty.outbound at connect time
+        """A friendly message at save; the real guard is loyalty.kernel.outbound at connect time
         (the name may resolve elsewhere by then)."""
         url = self.cleaned_data["url"]
         try:

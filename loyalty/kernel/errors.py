@@ -1,5 +1,5 @@
 """The one domain error type. Services raise these; each edge maps them in one place
-(`loyalty.api_errors` for the API, a message on pages)."""
+(`loyalty.kernel.api_errors` for the API, a message on pages)."""
 
 
 class DomainError(Exception):

@@ -5,7 +5,7 @@ endpoint in the caller's transaction. After commit the delivery job is queued (t
 the outbox); it also runs every minute. Delivery: JSON body {id, type, created_at, data},
 header `X-Carat-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 Retries back off exponentially for a day, then the delivery is marked failed (visible
-and resendable in the console). Endpoints are reached through loyalty.outbound: https
+and resendable in the console). Endpoints are reached through loyalty.kernel.outbound: https
 only in production, never a loopback, private, link-local or reserved address (checked
 after DNS, at connect time), no redirects; the log keeps 200 characters of the answer. A member's next event waits until the previous one to
 the same endpoint is delivered or has failed for good."""

@@ -9,7 +9,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from loyalty.errors import DomainError
+from loyalty.kernel.errors import DomainError
 
 
 def _flatten(detail):

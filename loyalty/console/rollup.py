@@ -1,8 +1,8 @@
 """The dashboard's rollups: the service that rebuilds them (the only writer).
 
-The console's KPIs (loyalty.kpis) are set-based queries over the sales and the ledger.
+The console's KPIs (loyalty.console.kpis) are set-based queries over the sales and the ledger.
 At a million members those scans take seconds each, so a job condenses the raw tables
-into small facts (loyalty.models.Kpi*): sales per day, carats per day, members per join
+into small facts (loyalty.console.models.Kpi*): sales per day, carats per day, members per join
 day, the changes of the 12-month activity per day, each buyer's first and second order,
 and the monthly cohorts. The dashboard then answers any period and filter from them in
 milliseconds, with the same definitions as the live queries (tests compare both).
@@ -40,7 +40,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from psycopg import IsolationLevel, sql
 
-from loyalty.models import (
+from loyalty.console.models import (
     KpiActivity,
     KpiCohort,
     KpiFirstOrder,

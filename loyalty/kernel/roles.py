@@ -136,7 +136,7 @@ def _permissions(spec: dict[str, tuple[str, ...]]) -> list[Permission]:
     missing = wanted - {(p.content_type.app_label, p.codename) for p in found}
     if missing:
         raise ImproperlyConfigured(
-            f"Unknown permissions in loyalty.roles (migrate first?): {sorted(missing)}"
+            f"Unknown permissions in loyalty.kernel.roles (migrate first?): {sorted(missing)}"
         )
     return found
 

@@ -1,0 +1,69 @@
+"""The program's tables, one module per part of the program (as in services/): the program
+and its earning rules, rewards and clubs, lifecycle gifts, challenges, and the CRM's
+segments, mails and message log."""
+
+from .challenges import (
+    Badge,
+    Challenge,
+    ChallengeEnrolment,
+)
+from .crm import (
+    Broadcast,
+    MailTexts,
+    MessageLog,
+    Segment,
+    SegmentCondition,
+    Trigger,
+    TriggerConfig,
+)
+from .earning import (
+    ActionRule,
+    ActionType,
+    Award,
+    EarningRule,
+    HeldCarats,
+    Period,
+    RuleBase,
+)
+from .lifecycle import (
+    BirthdayGift,
+)
+from .program import (
+    Program,
+)
+from .rewards import (
+    Club,
+    ClubMembership,
+    Giveaway,
+    Rental,
+    Reward,
+    Voucher,
+)
+
+__all__ = [
+    "ActionRule",
+    "ActionType",
+    "Award",
+    "Badge",
+    "BirthdayGift",
+    "Broadcast",
+    "Challenge",
+    "ChallengeEnrolment",
+    "Club",
+    "ClubMembership",
+    "EarningRule",
+    "Giveaway",
+    "HeldCarats",
+    "MailTexts",
+    "MessageLog",
+    "Period",
+    "Program",
+    "Rental",
+    "Reward",
+    "RuleBase",
+    "Segment",
+    "SegmentCondition",
+    "Trigger",
+    "TriggerConfig",
+    "Voucher",
+]

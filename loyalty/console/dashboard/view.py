@@ -1,0 +1,113 @@
+"""The page: computed once per period and filter (cached, re-warmed by beat), CSV
+downloads, and its place as the console's start page."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from functools import wraps
+
+from django.contrib.admin import AdminSite
+from django.core.cache import cache
+from django.http import HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from loyalty.console import kpis
+from loyalty.console.kpis import Dashboard, Filters, Period
+from loyalty.kernel import csvexport
+
+from .chart_data import charts
+from .data_tables import Table, cohort_rows, tables
+from .form import CACHE_SECONDS, DashboardForm, can_view_dashboard, preset_period
+from .number_cards import cards
+
+# --- the view -----------------------------------------------------------------------
+
+
+def _cache_key(period: Period, filters: Filters) -> str:
+    raw = f"{period.start}:{period.end}:{filters.store_id}:{filters.channel}:{filters.tier_id}"
+    return "carat:dashboard:v2:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def computed(
+    period: Period, filters: Filters, *, refresh: bool = False, ttl: int = CACHE_SECONDS
+) -> Dashboard:
+    key = _cache_key(period, filters)
+    result = None if refresh else cache.get(key)
+    if result is None:
+        result = kpis.dashboard(period, filters)
+        cache.set(key, result, ttl)
+    return result
+
+
+def warm_cache(presets: tuple[str, ...] = ("30d",), *, ttl: int = 20 * 60) -> dict[str, float]:
+    """Compute and keep the start page's views (no filters) so nobody waits for them:
+    for a periodic job (e.g. every 15 minutes with the default 20-minute lifetime).
+    Returns the seconds each took."""
+    today = timezone.localdate()
+    took = {}
+    for preset in presets:
+        started = time.monotonic()
+        computed(preset_period(preset, today), Filters(), refresh=True, ttl=ttl)
+        took[preset] = round(time.monotonic() - started, 2)
+    return took
+
+
+def csv_response(table: Table, period: Period) -> HttpResponse:
+    headers = list(table.headers)
+    if table.csv_rows and len(table.csv_rows[0]) < len(headers):
+        headers = headers[: len(table.csv_rows[0])]
+    return csvexport.csv_response(
+        f"carat-{table.key}-{period.start}-{period.end}.csv", headers, table.csv_rows, stream=False
+    )
+
+
+def dashboard_view(request, site: AdminSite, extra_context=None):
+    form = DashboardForm(request.GET or None, today=timezone.localdate())
+    period, filters, labels = form.selection()
+    data = computed(period, filters, refresh=request.GET.get("refresh") == "1")
+    card_groups = cards(data)
+    all_tables = tables(data, card_groups)
+    export = request.GET.get("export")
+    if export:
+        if export not in all_tables:
+            return HttpResponse("Unknown table.", status=404, content_type="text/plain")
+        return csv_response(all_tables[export], period)
+    query = request.GET.copy()
+    for k in ("export", "refresh"):
+        query.pop(k, None)
+    context = {
+        **site.each_context(request),
+        "title": "Dashboard",
+        "subtitle": None,
+        "form": form,
+        "period": period,
+        "previous": period.previous(),
+        "filter_labels": labels,
+        "filters": filters,
+        "dashboard": data,
+        "cards": card_groups,
+        "tables": all_tables,
+        "cohort_rows": cohort_rows(data),
+        "conversion_waiting": all(r.value is None for r in data.current.conversion.within.values()),
+        "charts": charts(data),
+        "query": (query.urlencode() + "&") if query else "",
+        "cache_minutes": CACHE_SECONDS // 60,
+        **(extra_context or {}),
+    }
+    request.current_app = site.name
+    return TemplateResponse(request, "admin/dashboard.html", context)
+
+
+def install(site: AdminSite) -> None:
+    """Make the dashboard the site's start page (for staff allowed to see sales)."""
+    app_index = site.index
+
+    @wraps(app_index)
+    def index(request, extra_context=None):
+        if not can_view_dashboard(request.user):
+            return app_index(request, extra_context)
+        return dashboard_view(request, site, extra_context)
+
+    site.index = index

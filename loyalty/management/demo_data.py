@@ -1,0 +1,366 @@
+"""The demo program that `manage.py loaddemo` loads: tiers, rewards, clubs, actions, mail
+texts, stores, rates, names and the demo logins (declarative tables)."""
+
+from loyalty.kernel import roles
+
+DEMO_PASSWORD = "carat-demo"  # noqa: S105 - documented demo password, refused unless DEBUG
+
+TIERS = [
+    (
+        "radiant",
+        "Radiant",
+        1,
+        0,
+        "5",
+        "1",
+        True,
+        False,
+        "#c9a96e",
+        "5% off every purchase\nBirthday surprise\nEarly news of new collections",
+    ),
+    (
+        "marquise",
+        "Marquise",
+        2,
+        500,
+        "10",
+        "1.25",
+        True,
+        False,
+        "#8e6fb5",
+        "10% off every purchase\n1.25 carats per EUR\nFree engraving\nBirthday surprise",
+    ),
+    (
+        "emerald",
+        "Emerald",
+        3,
+        1500,
+        "15",
+        "1.5",
+        True,
+        False,
+        "#2e8b57",
+        "15% off every purchase\n1.5 carats per EUR\nPrivate shopping hours\nFree cleaning and resizing",
+    ),
+    (
+        "ambassador",
+        "Ambassador",
+        4,
+        0,
+        "20",
+        "2",
+        False,
+        True,
+        "#1d1d1f",
+        "20% off\nVIP services and events\nProduct rental for brand events\nA free piece for each giveaway you host",
+    ),
+]
+REWARDS = [
+    ("EUR 25 voucher", "amount", 500, "25", None, [], "On any purchase in store or online."),
+    ("Free jewelry cleaning and check", "product", 300, "0", None, [], "In any of our stores."),
+    (
+        "15% off your next piece",
+        "percent",
+        1200,
+        "15",
+        None,
+        ["marquise", "emerald", "ambassador"],
+        "One piece, any collection.",
+    ),
+    (
+        "Private evening at the atelier",
+        "experience",
+        2500,
+        "0",
+        20,
+        ["emerald", "ambassador"],
+        "Meet our designers, for two.",
+    ),
+    (
+        "Rent a piece for your event",
+        "experience",
+        1000,
+        "0",
+        10,
+        ["ambassador"],
+        "For brand events and shoots.",
+    ),
+]
+CLUBS = [
+    (
+        "Bridal Circle",
+        2000,
+        "Early access to new engagement collections\nFree engraving\nA private fitting",
+        "For brides and grooms to be.",
+    ),
+    (
+        "Collectors' Club",
+        2000,
+        "First look at limited editions\nInvitations to launch evenings",
+        "For those who collect our pieces.",
+    ),
+]
+ACTIONS = [
+    ("signup", "Welcome to the club", 100, {}),
+    ("profile_completed", "Complete your profile", 50, {}),
+    ("sms_opt_in", "Text message opt-in", 25, {}),
+    ("review", "Product review", 20, {"max_per_member": 100, "cap_period": "month"}),
+    (
+        "review_photo",
+        "Product review with a photo",
+        40,
+        {"max_per_member": 200, "cap_period": "month"},
+    ),
+    ("social_follow", "Follow us on social media", 25, {}),
+    (
+        "referral_referrer",
+        "A friend's first purchase",
+        200,
+        {"max_per_member": 2000, "cap_period": "year", "once_per_reference": True},
+    ),
+    ("referral_friend", "Welcome from a friend", 50, {}),
+    ("ugc", "Your photos with our jewelry", 50, {"max_per_member": 200, "cap_period": "month"}),
+    ("event_attendance", "Brand event attendance", 75, {}),
+]
+_HELLO = {
+    "en": "Dear {{ first_name }},",
+    "nl": "Beste {{ first_name }},",
+    "fr": "Chère, cher {{ first_name }},",
+}
+TRIGGERS = [
+    (
+        "welcome",
+        False,
+        5,
+        1,
+        0,
+        {
+            "en": (
+                "Welcome to the Diamond Club: your 100 carats are inside",
+                _HELLO["en"]
+                + "\n\nWelcome! Your first 100 carats are on your card. Show your QR code at the till: {{ site_url }}/account/",
+            ),
+            "nl": (
+                "Welkom in de Diamond Club: je 100 karaten zitten erin",
+                _HELLO["nl"]
+                + "\n\nWelkom! Je eerste 100 karaten staan op je kaart. Toon je QR-code aan de kassa: {{ site_url }}/account/",
+            ),
+            "fr": (
+                "Bienvenue au Diamond Club : vos 100 carats sont là",
+                _HELLO["fr"]
+                + "\n\nBienvenue ! Vos 100 premiers carats sont sur votre carte. Montrez votre QR code en caisse : {{ site_url }}/account/",
+            ),
+        },
+    ),
+    (
+        "thank_you",
+        True,
+        20,
+        1,
+        0,
+        {
+            "en": (
+                "Thank you for your visit, {{ first_name }}: a better discount awaits",
+                _HELLO["en"]
+                + "\n\nThank you for your purchase. Complete your profile and enjoy a better discount next time: {{ site_url }}/account/profile/"
+                + "\n\n{{ challenges }}",
+            ),
+            "nl": (
+                "Bedankt voor je bezoek, {{ first_name }}: een betere korting wacht",
+                _HELLO["nl"]
+                + "\n\nBedankt voor je aankoop. Vul je profiel aan voor een betere korting de volgende keer: {{ site_url }}/account/profile/",
+            ),
+        },
+    ),
+    (
+        "service_guarantee",
+        False,
+        15,
+        1,
+        0,
+        {
+            "en": (
+                "Your service guarantee is active",
+                _HELLO["en"] + "\n\nYour piece is covered by our service guarantee.",
+            ),
+        },
+    ),
+    (
+        "cart_abandoned",
+        True,
+        40,
+        2,
+        0,
+        {
+            "en": (
+                "You left something beautiful in your basket",
+                _HELLO["en"] + "\n\nYour basket is waiting for you:\n\n{{ basket }}",
+            ),
+        },
+    ),
+    (
+        "win_back",
+        True,
+        30,
+        180,
+        100,
+        {
+            "en": (
+                "We miss you, {{ first_name }}: 100 carats are waiting in store",
+                _HELLO["en"]
+                + "\n\nIt has been a while. Come and see our new collection: {{ gift }} are on your card.",
+            ),
+            "nl": (
+                "We missen je, {{ first_name }}: 100 karaten wachten in de winkel",
+                _HELLO["nl"]
+                + "\n\nHet is even geleden. Kom onze nieuwe collectie ontdekken: {{ gift }} staan op je kaart.",
+            ),
+        },
+    ),
+    (
+        "birthday_soon",
+        True,
+        12,
+        7,
+        0,
+        {
+            "en": (
+                "Your birthday is coming: a surprise is waiting",
+                _HELLO["en"] + "\n\nYour birthday is next week. A surprise awaits you in store.",
+            ),
+        },
+    ),
+    (
+        "birthday",
+        True,
+        10,
+        0,
+        0,
+        {
+            "en": (
+                "Happy birthday, {{ first_name }}: a gift is inside",
+                _HELLO["en"] + "\n\nHappy birthday! Your birthday surprise is on your card.",
+            ),
+            "nl": (
+                "Gelukkige verjaardag, {{ first_name }}: er zit een cadeau in",
+                _HELLO["nl"] + "\n\nGelukkige verjaardag! Je verrassing staat op je kaart.",
+            ),
+            "fr": (
+                "Joyeux anniversaire, {{ first_name }} : un cadeau vous attend",
+                _HELLO["fr"] + "\n\nJoyeux anniversaire ! Votre surprise est sur votre carte.",
+            ),
+        },
+    ),
+    (
+        "wedding",
+        True,
+        25,
+        0,
+        0,
+        {
+            "en": (
+                "Your wedding anniversary month: celebrate with us",
+                _HELLO["en"] + "\n\nHappy anniversary month.",
+            ),
+        },
+    ),
+    (
+        "anniversary",
+        True,
+        35,
+        0,
+        50,
+        {
+            "en": (
+                "One more year in the Diamond Club: a gift is inside",
+                _HELLO["en"] + "\n\nThank you for another year: {{ gift }} are on your card.",
+            ),
+        },
+    ),
+    (
+        "tier_upgraded",
+        False,
+        8,
+        0,
+        0,
+        {
+            "en": (
+                "You are now {{ tier }}",
+                _HELLO["en"] + "\n\nCongratulations: you reached {{ tier }}.",
+            ),
+        },
+    ),
+    (
+        "tier_at_risk",
+        True,
+        18,
+        30,
+        0,
+        {
+            "en": (
+                "Keep your {{ tier }} status",
+                _HELLO["en"]
+                + "\n\nA purchase before {{ tier_deadline }} keeps your {{ tier }} benefits.",
+            ),
+        },
+    ),
+]
+STORES = [
+    ("antwerp", "Carat Antwerp", "Antwerp", "EUR", "Europe/Brussels"),
+    ("london", "Carat London", "London", "GBP", "Europe/London"),
+    ("geneva", "Carat Geneva", "Geneva", "CHF", "Europe/Zurich"),
+]
+RATES = {"GBP": "1.170000", "CHF": "1.060000", "USD": "0.920000"}
+FIRST = [
+    "Emma",
+    "Louise",
+    "Olivia",
+    "Lucas",
+    "Noah",
+    "Marie",
+    "Julie",
+    "Lars",
+    "Anna",
+    "Sofia",
+    "Elise",
+    "Victor",
+    "Camille",
+    "Amélie",
+    "Charlotte",
+    "Mila",
+    "Nora",
+    "Jules",
+    "Lina",
+    "Ines",
+]
+LAST = [
+    "Peeters",
+    "Janssens",
+    "Maes",
+    "Jacobs",
+    "Mertens",
+    "Willems",
+    "Claes",
+    "Goossens",
+    "Wouters",
+    "De Smet",
+    "Dubois",
+    "Lambert",
+    "Martin",
+    "Smith",
+    "Brown",
+    "Müller",
+    "Meyer",
+    "Dupont",
+    "Leroy",
+    "Vermeulen",
+]
+CATEGORIES = [("RING", "rings"), ("NECK", "necklaces"), ("EAR", "earrings"), ("BRAC", "bracelets")]
+
+
+DEMO_LOGINS = [
+    ("marketing@carat.example", "Marketing Team", roles.MARKETING, []),
+    ("shop@carat.example", "Sam Shop", roles.STORE_STAFF, ["antwerp"]),
+    ("manager@carat.example", "Morgan Manager", roles.STORE_MANAGER, ["antwerp"]),
+    ("integration@carat.example", "Ivo Integration", roles.INTEGRATION_ADMIN, []),
+]
