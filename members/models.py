@@ -158,7 +158,9 @@ class Member(models.Model):
     # The member's card is in a phone's wallet (an Apple device registered, or a Google
     # object issued): only then does a change of the card cost the sale anything (see
     # members.wallet.services.wallet_card_changed). Written by the wallet services only.
-    wallet_live = models.BooleanField(default=False, editable=False)
+    # The database default lets bulk loads (the import's and the benchmark's COPY) leave
+    # the column out.
+    wallet_live = models.BooleanField(default=False, db_default=False, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
