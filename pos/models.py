@@ -205,3 +205,14 @@ class ApiKey(models.Model):
     def clean(self):
         if self.scope == self.Scope.TILL and self.store_id is None:
             raise ValidationError({"store": "A till key belongs to a store: choose one."})
+
+
+# The client book's models live with their module (pos/clienteling) and load with the app.
+from .clienteling.models import (  # noqa: E402, F401
+    Appointment,
+    AppointmentSlot,
+    ClientNote,
+    ClientProfile,
+    StoreClient,
+    WishlistItem,
+)

@@ -36,11 +36,13 @@ from campaigns.services import (
 )
 from loyalty.errors import DomainError, NotFound
 from members.models import Member
-from members.selectors import member_by_code, member_by_number
+from members.selectors import member_by_code, member_by_number, member_duplicates
 from members.services import member_invite
 from tiers.models import Tier
 from tiers.selectors import member_progress
 
+from .clienteling.models import StoreClient
+from .clienteling.services import store_client_add
 from .forms import RegisterForm, ReturnForm, SaleForm, ScanForm, StoreForm
 from .models import Channel, ExchangeRate, Purchase, Return, Store
 from .selectors import stores_for_user
@@ -215,6 +217,8 @@ def _render_page(request, *, member=None, status=200, **parts):
         or RegisterForm(initial={"language": _page_language(request)}),
         "active": parts.get("active", ""),
         "page_error": parts.get("page_error", ""),
+        "duplicates": parts.get("duplicates", ()),
+        "phone_only": parts.get("phone_only", False),
     }
     if member is not None:
         context.update(_member_context(member, store))
@@ -277,6 +281,10 @@ def scan(request):
         except DomainError as exc:
             form.add_domain_error(exc)
         else:
+            # A client scanned for a sale joins the store's client book (who sees what).
+            store_client_add(
+                store=request.pos_store, member=member, reason=StoreClient.Reason.SCANNED
+            )
             # The QR payload never goes into a URL (history, logs): the member number does.
             return HttpResponseRedirect(_member_url(member))
     return _render_page(request, scan_form=form, status=_error_status(form))
@@ -375,16 +383,34 @@ def sale_return(request, number):
 @pos_staff_required
 def register(request):
     form = RegisterForm(request.POST)
+    duplicates = []
     if form.is_valid():
         data = form.cleaned_data
+        # The client may be a member already (same e-mail, or same phone): show them and
+        # offer to use that account. A shared phone (a couple) may still register anew.
+        duplicates = member_duplicates(email=data["email"], phone=data["phone"])
+        same_email = any(m.email == data["email"].lower() for m in duplicates)
+        if same_email or (duplicates and not data["new_despite_phone"]):
+            return _render_page(
+                request,
+                register_form=form,
+                active="register",
+                duplicates=duplicates,
+                phone_only=not same_email,
+                status=409,
+            )
         try:
             with transaction.atomic():
                 member = member_enroll(
                     email=data["email"],
                     first_name=data["first_name"],
                     last_name=data["last_name"],
+                    phone=data["phone"],
                     language=data["language"] or _page_language(request),
                     source=Member.Source.STORE,
+                )
+                store_client_add(
+                    store=request.pos_store, member=member, reason=StoreClient.Reason.REGISTERED
                 )
                 # The invitation to set a password is e-mailed after commit.
                 member_invite(member=member)

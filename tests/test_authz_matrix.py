@@ -57,6 +57,8 @@ from loyalty.roles import MARKETING, STORE_STAFF, role_grant, roles_apply
 from members.models import AppleRegistration, LedgerEntry, Member, User, WalletPass
 from members.qr import qr_svg
 from members.services import ledger_post
+from pos.clienteling.models import Appointment, ClientNote, ClientProfile, WishlistItem
+from pos.clienteling.services import appointment_book
 from pos.models import Purchase, Return
 from pos.services import api_key_create, purchase_record
 from tests.factories import StoreFactory, UserFactory, make_program, make_rate
@@ -112,6 +114,8 @@ class World:
     invitation_b: str  # B's pending invitation token
     mail: dict = field(default_factory=dict)  # tokens of a mail sent to B
     wallet_b: str = ""  # the serial of B's wallet card
+    number_c: str = ""  # a client of London only: not in Antwerp's client book
+    appointment_london: int = 0  # B's appointment at London
 
     def private_of(self, who: str) -> list[str]:
         person = self.a if who == "a" else self.b
@@ -220,6 +224,22 @@ def build_world() -> World:
         "unsubscribe": unsubscribe_token(b),
     }
 
+    # Clienteling: C bought in London only; B has an appointment at London.
+    c = member_enroll(email="cecilia@example.com", first_name="Cecilia", last_name="Quist")
+    purchase_record(
+        member=c, channel="store", store=london, receipt_id="C-1", amount="80.00", currency="GBP"
+    )
+    london_associate = UserFactory(email="lou@carat.example", full_name="Lou London")
+    role_grant(user=london_associate, role=STORE_STAFF, stores=[london])
+    appointment_london = appointment_book(
+        store=london,
+        member=b,
+        associate=london_associate,
+        starts_at=(timezone.now() + timedelta(days=3)).replace(minute=0, second=0, microsecond=0),
+        minutes=60,
+        purpose="viewing",
+    )
+
     _k, store_key = api_key_create(name="antwerp till", store=antwerp)
     _k, web_key = api_key_create(name="web shop")
     _k, read_key = api_key_create(name="reporting", scope="read_only")
@@ -244,6 +264,8 @@ def build_world() -> World:
         invitation_b=invitation.token,
         mail=mail,
         wallet_b=WalletPass.objects.create(member=b).serial,
+        number_c=c.member_number,
+        appointment_london=appointment_london.pk,
     )
 
 
@@ -273,6 +295,10 @@ def snapshot() -> tuple:
         ),
         LedgerEntry.objects.count(),
         AppleRegistration.objects.count(),
+        ClientNote.objects.count(),
+        list(ClientProfile.objects.order_by("pk").values_list("pk", "ring_size", "associate")),
+        list(WishlistItem.objects.order_by("pk").values_list("pk", "removed_at")),
+        list(Appointment.objects.order_by("pk").values_list("pk", "status")),
         list(Purchase.objects.order_by("pk").values_list("pk", "receipt_key")),
         list(Return.objects.order_by("pk").values_list("pk", "return_key")),
         list(Voucher.objects.order_by("pk").values_list("pk", "member_id", "status")),
@@ -530,7 +556,9 @@ if _optional_url("members:export"):
 # --- POS surfaces ---------------------------------------------------------------------------
 
 
-def _pos(name, method, path, data=None, *, expect, subject=None, writes=False):
+def _pos(
+    name, method, path, data=None, *, expect, subject=None, writes=False, contains=(), check=None
+):
     """`subject`: whose member page this is ("a" may show the hidden tier)."""
     return Surface(
         "pos",
@@ -538,7 +566,9 @@ def _pos(name, method, path, data=None, *, expect, subject=None, writes=False):
         method,
         path,
         data=data,
-        expect={"assistant_a": Expect(*expect, writes=writes)} if expect else {},
+        expect={"assistant_a": Expect(*expect, writes=writes, contains=contains, check=check)}
+        if expect
+        else {},
         hidden_tier_ok=("assistant_a",) if subject == "a" else (),
         hidden_reward_ok=("assistant_a",) if subject == "a" else (),
         may_see={"assistant_a": (subject,) if subject else ()},
@@ -681,6 +711,131 @@ POS = [
         subject="b",
     ),
 ]
+
+
+def _book(w, who, name="pos:client_book"):
+    number = {"a": w.a.number, "b": w.b.number, "c": w.number_c}[who]
+    return reverse(name, args=[number])
+
+
+def _no_c(response, world, principal):
+    assert "Cecilia" not in response.content.decode(), "a client of another store shown"
+
+
+def _in_three_days():
+    day = (timezone.localdate() + timedelta(days=3)).isoformat()
+    return {"day": day, "time": "11:00", "minutes": "60", "purpose": "styling"}
+
+
+CLIENTELING = [
+    # The search finds the store's clients only: C (London) never, whatever is typed.
+    _pos(
+        "client search",
+        "get",
+        lambda w: reverse("pos:clients") + "?q=quist",
+        expect=((200,),),
+        contains=("Annabel",),
+        check=_no_c,
+        subject="a",
+    ),
+    _pos("client book A", "get", lambda w: _book(w, "a"), expect=((200,),), subject="a"),
+    _pos("client book B", "get", lambda w: _book(w, "b"), expect=((200,),), subject="b"),
+    _pos(
+        "client book of another store's client",
+        "get",
+        lambda w: _book(w, "c"),
+        expect=((404,),),
+        check=_no_c,
+    ),
+    _pos(
+        "note on B",
+        "post",
+        lambda w: _book(w, "b", "pos:client_note"),
+        lambda w: {"text": "Prefers rose gold"},
+        expect=((302,),),
+        subject="b",
+        writes=True,
+    ),
+    _pos(
+        "note on another store's client",
+        "post",
+        lambda w: _book(w, "c", "pos:client_note"),
+        lambda w: {"text": "x"},
+        expect=((404,),),
+        check=_no_c,
+    ),
+    _pos(
+        "preferences of B",
+        "post",
+        lambda w: _book(w, "b", "pos:client_profile"),
+        lambda w: {"ring_size": "52"},
+        expect=((302,),),
+        subject="b",
+        writes=True,
+    ),
+    _pos(
+        "preferences of another store's client",
+        "post",
+        lambda w: _book(w, "c", "pos:client_profile"),
+        lambda w: {"ring_size": "52"},
+        expect=((404,),),
+        check=_no_c,
+    ),
+    _pos(
+        "wish for B",
+        "post",
+        lambda w: _book(w, "b", "pos:client_wish"),
+        lambda w: {"description": "Tennis bracelet"},
+        expect=((302,),),
+        subject="b",
+        writes=True,
+    ),
+    _pos(
+        "wish for another store's client",
+        "post",
+        lambda w: _book(w, "c", "pos:client_wish"),
+        lambda w: {"description": "Tennis bracelet"},
+        expect=((404,),),
+        check=_no_c,
+    ),
+    _pos(
+        "remove a wish of B",
+        "post",
+        lambda w: _book(w, "b", "pos:client_wish_remove"),
+        lambda w: {"item": "999999"},
+        expect=((302,),),
+        subject="b",
+    ),
+    _pos(
+        "appointment for B at store A",
+        "post",
+        lambda w: _book(w, "b", "pos:appointment_book"),
+        lambda w: {
+            **_in_three_days(),
+            "store": "antwerp",
+            "associate": str(w.users["assistant_a"].pk),
+        },
+        expect=((302,),),
+        subject="b",
+        writes=True,
+    ),
+    _pos(
+        "appointment for B at store B",
+        "post",
+        lambda w: _book(w, "b", "pos:appointment_book"),
+        lambda w: {**_in_three_days(), "store": "london", "associate": "1"},
+        expect=((403,),),
+        subject="b",
+    ),
+    _pos("day view", "get", lambda w: reverse("pos:day"), expect=((200,),)),
+    _pos(
+        "cancel an appointment at store B",
+        "post",
+        lambda w: reverse("pos:appointment_cancel", args=[w.appointment_london]),
+        expect=((404,),),
+    ),
+]
+POS += CLIENTELING
 
 # --- console surfaces -----------------------------------------------------------------------
 
@@ -1312,6 +1467,15 @@ def test_every_account_pos_and_mail_page_is_in_the_matrix():
         "pos:register",
         "pos:store",
         "pos:scan",
+        "pos:clients",
+        "pos:client_book",
+        "pos:client_note",
+        "pos:client_profile",
+        "pos:client_wish",
+        "pos:client_wish_remove",
+        "pos:appointment_book",
+        "pos:day",
+        "pos:appointment_cancel",
         "campaigns:open",
         "campaigns:click",
         "campaigns:unsubscribe",

@@ -31,6 +31,13 @@ from campaigns.services.earning import carats_hold
 from loyalty.privacy import EXCLUDED, SECTIONS, member_export, section_queryset
 from members.models import AppleRegistration, Member, WalletPass
 from members.services import ledger_post, member_erase, member_update
+from pos.clienteling.services import (
+    appointment_book,
+    client_note_add,
+    client_profile_update,
+    store_client_add,
+    wishlist_add,
+)
 from pos.services import purchase_record, return_record
 from tests.factories import UserFactory
 from tiers.models import Invitation, Tier
@@ -135,6 +142,22 @@ def rich_member(program, antwerp):
     )  # fmt: skip
     card = WalletPass.objects.create(member=member)
     AppleRegistration.objects.create(wallet_pass=card, device_id="device-1", push_token="ab" * 32)
+    # The client book at the store.
+    store_client_add(store=antwerp, member=member, reason="registered")
+    associate = UserFactory(email="sam@carat.example", full_name="Sam Shop")
+    antwerp.staff.add(associate)
+    client_note_add(member=member, store=antwerp, author=associate, text="Loves pearls")
+    client_profile_update(member=member, actor=associate, ring_size="52", associate=associate)
+    wishlist_add(member=member, description="Pearl studs", source="counter", store=antwerp)
+    appointment_book(
+        store=antwerp,
+        member=member,
+        associate=associate,
+        starts_at=(timezone.now() + timedelta(days=2)).replace(minute=0, second=0, microsecond=0),
+        minutes=60,
+        purpose="viewing",
+        note="Anniversary gift",
+    )
     member.refresh_from_db()
     return member
 
@@ -179,6 +202,10 @@ def test_the_export_holds_every_row_of_every_table_that_points_at_the_member(ric
     assert export["held_carats"][0]["carats"] == 30
     assert export["club_memberships"][0]["club__name"] == "Watch Club"
     assert export["messages"][0]["trigger"] == "welcome"
+    assert export["client_notes"][0]["text"] == "Loves pearls"
+    assert export["client_preferences"][0]["ring_size"] == "52"
+    assert export["wishlist"][0]["description"] == "Pearl studs"
+    assert export["appointments"][0]["note"] == "Anniversary gift"
 
 
 def test_the_export_of_an_erased_member_shows_the_erasure_and_no_personal_data(rich_member):
