@@ -259,6 +259,8 @@ def day(request):
         chosen = parse_date((request.GET.get("date") or "")[:10]) or today
     except ValueError:  # well formed but no such day
         chosen = today
+    if abs((chosen - today).days) > 3660:  # the diary spans years, not millennia
+        chosen = today
     from datetime import timedelta
 
     return render(
