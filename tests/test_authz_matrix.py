@@ -58,7 +58,7 @@ from members.models import AppleRegistration, LedgerEntry, Member, User, WalletP
 from members.qr import qr_svg
 from members.services import ledger_post
 from pos.clienteling.models import Appointment, ClientNote, ClientProfile, WishlistItem
-from pos.clienteling.services import appointment_book
+from pos.clienteling.services import appointment_book, wishlist_add
 from pos.models import Purchase, Return
 from pos.services import api_key_create, purchase_record
 from tests.factories import StoreFactory, UserFactory, make_program, make_rate
@@ -116,6 +116,7 @@ class World:
     wallet_b: str = ""  # the serial of B's wallet card
     number_c: str = ""  # a client of London only: not in Antwerp's client book
     appointment_london: int = 0  # B's appointment at London
+    wish_b: int = 0  # a piece on B's wishlist
 
     def private_of(self, who: str) -> list[str]:
         person = self.a if who == "a" else self.b
@@ -266,6 +267,7 @@ def build_world() -> World:
         wallet_b=WalletPass.objects.create(member=b).serial,
         number_c=c.member_number,
         appointment_london=appointment_london.pk,
+        wish_b=wishlist_add(member=b, description="Pearl drops", source="account").pk,
     )
 
 
@@ -424,6 +426,10 @@ def _account_get(name, url_name, *, args=None, extra=None, a_ok=True):
     )
 
 
+def _no_pearls(response):
+    assert "Pearl drops" not in response.content.decode(), "another member's wishlist shown"
+
+
 def _optional_url(url_name: str) -> bool:
     try:
         reverse(url_name)
@@ -432,8 +438,43 @@ def _optional_url(url_name: str) -> bool:
     return True
 
 
+def _account_post(name, url_name, data, *, member_a, member_b):
+    return Surface(
+        "account",
+        name,
+        "post",
+        lambda w: reverse(url_name),
+        data=data,
+        expect={"member_a": member_a, "member_b": member_b, **NO_MEMBERSHIP},
+        may_see=OWN,
+    )
+
+
 ACCOUNT = [
     _account_get("home", "members:home"),
+    _account_get(
+        "wishlist",
+        "account_wishlist",
+        extra={
+            "member_a": Expect((200,), check=lambda r, w, p: _no_pearls(r)),
+            "member_b": Expect((200,), contains=("Pearl drops",)),
+        },
+    ),
+    # A cannot remove B's wish (the remove is scoped to the member's own list).
+    _account_post(
+        "remove B's wish",
+        "account_wishlist",
+        lambda w: {"remove": str(w.wish_b)},
+        member_a=Expect((302,)),
+        member_b=Expect((302,), writes=True),
+    ),
+    _account_post(
+        "add a wish",
+        "account_wishlist",
+        lambda w: {"description": "Signet ring"},
+        member_a=Expect((302,), writes=True),
+        member_b=Expect((302,), writes=True),
+    ),
     _account_get(
         "qr.svg",
         "members:qr",
