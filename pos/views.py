@@ -7,6 +7,7 @@ number (and the return number) are the idempotency keys, so a double submit is a
 with the first result. A shop assistant only ever acts for one of their own stores."""
 
 import re
+import secrets
 from functools import wraps
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -42,6 +43,7 @@ from tiers.models import Tier
 from tiers.selectors import member_progress
 
 from .clienteling.models import StoreClient
+from .clienteling.sale_help import carats_parts
 from .clienteling.services import store_client_add
 from .forms import RegisterForm, ReturnForm, SaleForm, ScanForm, StoreForm
 from .models import Channel, ExchangeRate, Purchase, Return, Store
@@ -184,10 +186,13 @@ def _sale_result(request, member: Member, pk: str | None) -> dict | None:
     if purchase is None:
         return None
     tier = Tier.objects.filter(code=purchase.tier_after).first()
+    parts = carats_parts(purchase.earning_reason)
     return {
         "purchase": purchase,
         "tier": tier,
         "upgraded": purchase.tier_changed and tier is not None,
+        # "+500 = 250 base + 250 Second sparkle", when the sale earned more than its base.
+        "parts": parts if parts and len(parts) > 1 else None,
     }
 
 
@@ -226,6 +231,9 @@ def _render_page(request, *, member=None, status=200, **parts):
             initial={"store": store.code, "currency": store.currency},
             currencies=_currencies(store),
         )
+        if parts.get("focus_amount"):
+            context["sale_form"].fields["amount"].widget.attrs["autofocus"] = True
+            context["active"] = "sale"
         context["return_form"] = parts.get("return_form") or ReturnForm(
             initial={"store": store.code}
         )
@@ -306,7 +314,19 @@ def member_page(request, number):
         "issued_voucher": member.vouchers.filter(code=request.GET.get("issued", "")).first(),
         "registered": request.GET.get("new") == "1",
     }
-    return _render_page(request, member=member, results=results)
+    parts = {}
+    receipt = (request.GET.get("return_of") or "").strip()[:64]
+    if receipt:
+        # One tap from a recent sale to its return: the form opened with the receipt.
+        parts["return_form"] = ReturnForm(
+            initial={"store": request.pos_store.code, "receipt_id": receipt}
+        )
+        parts["return_form"].fields["return_id"].widget.attrs["autofocus"] = True
+        parts["active"] = "return"
+    elif not any(results.values()):
+        # Just scanned: the cursor waits in Amount (Enter goes on to Receipt, then records).
+        parts["focus_amount"] = True
+    return _render_page(request, member=member, results=results, **parts)
 
 
 @require_POST
@@ -455,6 +475,30 @@ def use_voucher(request, number):
     return HttpResponseRedirect(_member_url(member, voucher=voucher.code))
 
 
+def _confirm_redemption(request, member, reward):
+    """The redemption's confirmation: no carats move until the associate confirms."""
+    if not any(r.pk == reward.pk for r in rewards_for_member(member)):
+        raise NotFound(_("This reward is not available to this member."), field="reward")
+    after = member.balance - reward.cost_carats
+    if after < 0:
+        raise DomainError(
+            _("Not enough carats: %(name)s costs %(cost)s, the balance is %(balance)s.")
+            % {"name": reward.name, "cost": reward.cost_carats, "balance": member.balance},
+            code="insufficient_balance",
+        )
+    from .clienteling.sale_help import confirmation
+
+    return _render_page(
+        request,
+        member=member,
+        results={
+            "confirm": confirmation(
+                reward, member, request.POST.get("once") or secrets.token_urlsafe(12)
+            )
+        },
+    )
+
+
 @require_POST
 @pos_staff_required
 def redeem_reward(request, number):
@@ -472,6 +516,9 @@ def redeem_reward(request, number):
     try:
         if reward is None:
             raise DomainError(_("Choose a reward."), field="reward")
+        if request.POST.get("confirm") != "1":
+            # Spending carats is confirmed first, with what it costs and what is left.
+            return _confirm_redemption(request, member, reward)
         redemption = reward_redeem(
             member=member,
             reward=reward,
