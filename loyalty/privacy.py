@@ -258,6 +258,13 @@ SECTIONS: tuple[Section, ...] = (
         ("created_at", "pk"),
     ),
     Section(
+        "client_contacts",
+        "pos.ClientContact",
+        "member",
+        ("created_at", "store__name", "channel", "reason", "note"),
+        ("created_at", "pk"),
+    ),
+    Section(
         "appointments",
         "pos.Appointment",
         "member",
@@ -342,11 +349,13 @@ def member_export(member: Member) -> dict:
 
 def _client_book_erase(member: Member) -> None:
     """The client book goes with the member: notes, preferences and the wishlist are
-    deleted; appointments stay for the store's diary, without their note, and the ones to
+    deleted; contacts and appointments stay (the message log and the store's diary),
+    without their notes, and the appointments to
     come are cancelled (the associate's time is freed)."""
     from pos.clienteling.models import (
         Appointment,
         AppointmentSlot,
+        ClientContact,
         ClientNote,
         ClientProfile,
         WishlistItem,
@@ -355,6 +364,7 @@ def _client_book_erase(member: Member) -> None:
     ClientNote.objects.filter(member=member).delete()
     ClientProfile.objects.filter(member=member).delete()
     WishlistItem.objects.filter(member=member).delete()
+    ClientContact.objects.filter(member=member).exclude(note="").update(note="")
     Appointment.objects.filter(member=member).exclude(note="").update(note="")
     upcoming = Appointment.objects.filter(
         member=member, status=Appointment.Status.BOOKED, ends_at__gt=timezone.now()

@@ -166,7 +166,10 @@ def client_search(query: str, *, scope: Q | None = None, limit: int = CLIENT_SEA
         ]
     found: dict[int, Member] = {}
     for qs, key in candidates:
-        for member in qs.order_by(key, "pk")[:limit]:
+        # In the index's order only: a tie-break (e.g. the pk) would make PostgreSQL read
+        # and sort every member of a common name before the first 20 (measured: 200 ms
+        # at 1,000,000 members; 2 ms without).
+        for member in qs.order_by(key)[:limit]:
             found.setdefault(member.pk, member)
     return sorted(found.values(), key=lambda m: (fold(m.last_name), fold(m.first_name), m.pk))[
         :limit

@@ -26,6 +26,8 @@ urlpatterns = [
     path("m/<str:number>/wish/", client_views.wish_add, name="client_wish"),
     path("m/<str:number>/wish/remove/", client_views.wish_remove, name="client_wish_remove"),
     path("m/<str:number>/appointment/", client_views.appointment_book, name="appointment_book"),
+    path("m/<str:number>/contact/", client_views.contact_log, name="client_contact"),
+    path("outreach/", client_views.outreach, name="outreach"),
     path("day/", client_views.day, name="day"),
     path(
         "appointment/<int:pk>/cancel/", client_views.appointment_cancel, name="appointment_cancel"

@@ -57,7 +57,13 @@ from loyalty.roles import MARKETING, STORE_STAFF, role_grant, roles_apply
 from members.models import AppleRegistration, LedgerEntry, Member, User, WalletPass
 from members.qr import qr_svg
 from members.services import ledger_post
-from pos.clienteling.models import Appointment, ClientNote, ClientProfile, WishlistItem
+from pos.clienteling.models import (
+    Appointment,
+    ClientContact,
+    ClientNote,
+    ClientProfile,
+    WishlistItem,
+)
 from pos.clienteling.services import appointment_book, wishlist_add
 from pos.models import Purchase, Return
 from pos.services import api_key_create, purchase_record
@@ -301,6 +307,7 @@ def snapshot() -> tuple:
         list(ClientProfile.objects.order_by("pk").values_list("pk", "ring_size", "associate")),
         list(WishlistItem.objects.order_by("pk").values_list("pk", "removed_at")),
         list(Appointment.objects.order_by("pk").values_list("pk", "status")),
+        ClientContact.objects.count(),
         list(Purchase.objects.order_by("pk").values_list("pk", "receipt_key")),
         list(Return.objects.order_by("pk").values_list("pk", "return_key")),
         list(Voucher.objects.order_by("pk").values_list("pk", "member_id", "status")),
@@ -610,9 +617,9 @@ def _pos(
         expect={"assistant_a": Expect(*expect, writes=writes, contains=contains, check=check)}
         if expect
         else {},
-        hidden_tier_ok=("assistant_a",) if subject == "a" else (),
+        hidden_tier_ok=("assistant_a",) if "a" in (subject or "") else (),
         hidden_reward_ok=("assistant_a",) if subject == "a" else (),
-        may_see={"assistant_a": (subject,) if subject else ()},
+        may_see={"assistant_a": tuple(subject) if subject else ()},  # "ab": both
     )
 
 
@@ -869,6 +876,32 @@ CLIENTELING = [
         subject="b",
     ),
     _pos("day view", "get", lambda w: reverse("pos:day"), expect=((200,),)),
+    _pos(
+        "outreach",
+        "get",
+        lambda w: reverse("pos:outreach"),
+        expect=((200,),),
+        contains=("Annabel", "Pearl drops"),  # an Ambassador to care for; B's new wish
+        check=_no_c,
+        subject="ab",
+    ),
+    _pos(
+        "log a call with B",
+        "post",
+        lambda w: _book(w, "b", "pos:client_contact"),
+        lambda w: {"channel": "call", "note": "Asked about the pearls"},
+        expect=((302,),),
+        subject="b",
+        writes=True,
+    ),
+    _pos(
+        "log a call with another store's client",
+        "post",
+        lambda w: _book(w, "c", "pos:client_contact"),
+        lambda w: {"channel": "call"},
+        expect=((404,),),
+        check=_no_c,
+    ),
     _pos(
         "redemption's confirmation for B (nothing spent yet)",
         "post",
@@ -1533,6 +1566,8 @@ def test_every_account_pos_and_mail_page_is_in_the_matrix():
         "pos:appointment_book",
         "pos:day",
         "pos:appointment_cancel",
+        "pos:client_contact",
+        "pos:outreach",
         "campaigns:open",
         "campaigns:click",
         "campaigns:unsubscribe",

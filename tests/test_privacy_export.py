@@ -31,6 +31,7 @@ from campaigns.services.earning import carats_hold
 from loyalty.privacy import EXCLUDED, SECTIONS, member_export, section_queryset
 from members.models import AppleRegistration, Member, WalletPass
 from members.services import ledger_post, member_erase, member_update
+from pos.clienteling.outreach import contact_log
 from pos.clienteling.services import (
     appointment_book,
     client_note_add,
@@ -159,6 +160,13 @@ def rich_member(program, antwerp):
         note="Anniversary gift",
     )
     member.refresh_from_db()
+    contact_log(
+        member=member,
+        store=antwerp,
+        associate=associate,
+        channel="call",
+        note="Called about the anniversary",
+    )
     return member
 
 
@@ -206,6 +214,7 @@ def test_the_export_holds_every_row_of_every_table_that_points_at_the_member(ric
     assert export["client_preferences"][0]["ring_size"] == "52"
     assert export["wishlist"][0]["description"] == "Pearl studs"
     assert export["appointments"][0]["note"] == "Anniversary gift"
+    assert export["client_contacts"][0]["note"] == "Called about the anniversary"
 
 
 def test_the_export_of_an_erased_member_shows_the_erasure_and_no_personal_data(rich_member):

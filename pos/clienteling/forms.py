@@ -70,3 +70,28 @@ class AppointmentForm(_PosForm):
         self.fields["minutes"].choices = [(m, _("%(n)s minutes") % {"n": m}) for m in DURATIONS]
         times = [f"{h:02d}:{m:02d}" for h in range(8, 21) for m in (0, 15, 30, 45)]
         self.fields["time"].widget = forms.Select(choices=[(t, t) for t in times])
+
+
+class ContactForm(_PosForm):
+    channel = forms.ChoiceField(label=_("How"), choices=())
+    reason = forms.CharField(required=False, max_length=24, widget=forms.HiddenInput)
+    note = forms.CharField(
+        label=_("What was said"),
+        required=False,
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 2, **_TEXT}),
+    )
+    subject = forms.CharField(label=_("E-mail subject"), required=False, max_length=200)
+    body = forms.CharField(
+        label=_("E-mail text"),
+        required=False,
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 6, **_TEXT}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        from .models import ClientContact
+
+        super().__init__(*args, **kwargs)
+        self.fields["channel"].choices = ClientContact.Channel.choices
+        self.fields["subject"].widget.attrs.update(_TEXT)

@@ -185,3 +185,33 @@ class AppointmentSlot(models.Model):
 
     def __str__(self):
         return f"{self.associate_id} at {self.starts_at:%Y-%m-%d %H:%M}"
+
+
+class ClientContact(models.Model):
+    """An associate's contact with a client (a call, a message, an e-mail). Each also
+    writes a campaigns.MessageLog row, so it shows in the message log and counts for the
+    weekly mail cap; an e-mail is sent by the dispatcher like any marketing mail."""
+
+    class Channel(models.TextChoices):
+        CALL = "call", _("call")
+        MESSAGE = "message", _("message")
+        EMAIL = "email", _("e-mail")
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="client_contacts")
+    store = models.ForeignKey("pos.Store", on_delete=models.PROTECT, related_name="+")
+    associate = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    reason = models.CharField(max_length=24, blank=True)
+    note = models.CharField(max_length=300, blank=True)
+    message = models.ForeignKey(
+        "campaigns.MessageLog", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["member", "-created_at"], name="clientcontact_member")]
+
+    def __str__(self):
+        return f"{self.channel} {self.member_id} {self.created_at:%Y-%m-%d}"

@@ -19,8 +19,9 @@ from loyalty.errors import DomainError, NotFound
 from members.selectors import CLIENT_SEARCH_MIN, member_by_number
 
 from ..views import _not_your_store, _posted_store, _store_zone, pos_staff_required
+from . import outreach as outreach_mod
 from . import selectors, services
-from .forms import AppointmentForm, NoteForm, ProfileForm, WishForm
+from .forms import AppointmentForm, ContactForm, NoteForm, ProfileForm, WishForm
 from .models import Appointment, WishlistItem
 
 
@@ -92,7 +93,70 @@ def _book_context(request, member, **forms):
         ),
         "active": forms.get("active", ""),
         "saved": request.GET.get("saved", ""),
+        "contact_form": forms.get("contact_form") or _contact_form(request, member),
+        "contacts": outreach_mod.recent_contacts(member),
+        "templates": list(outreach_mod.TEMPLATES),
     }
+
+
+def _contact_form(request, member):
+    """The contact form, its e-mail started from the template asked for (?template=), in
+    the client's language."""
+    key = request.GET.get("template", "")
+    subject, body = outreach_mod.template_texts(key, member)
+    channel = "email" if member.email_opt_in else "call"
+    return ContactForm(
+        initial={"channel": channel, "subject": subject, "body": body, "reason": key[:24]}
+    )
+
+
+def _is_manager(user) -> bool:
+    from loyalty.roles import STORE_MANAGER
+
+    return user.groups.filter(name=STORE_MANAGER).exists()
+
+
+@require_GET
+@pos_staff_required
+def outreach(request):
+    manager = _is_manager(request.user)
+    return render(
+        request,
+        "pos/clienteling/outreach.html",
+        {
+            "store": request.pos_store,
+            "stores": request.pos_stores,
+            "outreach": outreach_mod.outreach_for(request.pos_store, request.user, manager=manager),
+            "window": outreach_mod.WINDOW_DAYS,
+        },
+    )
+
+
+@require_POST
+@pos_staff_required
+def contact_log(request, number):
+    member = _client_or_404(request, number)
+    if member is None:
+        return _not_a_client(request)
+    form = ContactForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            outreach_mod.contact_log(
+                member=member,
+                store=request.pos_store,
+                associate=request.user,
+                channel=data["channel"],
+                reason=data["reason"],
+                note=data["note"],
+                subject=data["subject"],
+                body=data["body"],
+            )
+        except DomainError as exc:
+            form.add_domain_error(exc)
+        else:
+            return HttpResponseRedirect(_book_url(member, saved="contact") + "#contact")
+    return _render_book(request, member, _status(form), contact_form=form, active="contact")
 
 
 def _book_url(member, **params):
