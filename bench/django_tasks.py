@@ -413,7 +413,7 @@ def client_search(sample_file: str, queries: str = "400") -> None:
     qs = (
         Member.objects.annotate(_k=Fold("last_name"))
         .filter(_k__startswith=fold(people[0][1])[:2], erased_at__isnull=True)
-        .order_by("_k", "pk")[:20]
+        .order_by("_k")[:20]
     )
     sql, params = qs.query.sql_with_params()
     with connection.cursor() as cursor:

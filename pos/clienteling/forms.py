@@ -93,5 +93,9 @@ class ContactForm(_PosForm):
         from .models import ClientContact
 
         super().__init__(*args, **kwargs)
-        self.fields["channel"].choices = ClientContact.Channel.choices
+        self.fields["channel"].choices = [
+            (ClientContact.Channel.CALL, _("Call")),
+            (ClientContact.Channel.MESSAGE, _("Message (text, WhatsApp)")),
+            (ClientContact.Channel.EMAIL, _("E-mail")),
+        ]
         self.fields["subject"].widget.attrs.update(_TEXT)
