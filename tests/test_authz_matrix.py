@@ -947,6 +947,9 @@ ADMIN = [
     _admin("member changelist", lambda w: reverse("admin:members_member_changelist")),
     _admin("member change A", lambda w: reverse("admin:members_member_change", args=[w.a.pk])),
     _admin("ledger changelist", lambda w: reverse("admin:members_ledgerentry_changelist")),
+    # Every store's client book, read-only for marketing.
+    _admin("client appointments", lambda w: reverse("admin:pos_appointment_changelist")),
+    _admin("client wishlists", lambda w: reverse("admin:pos_wishlistitem_changelist")),
 ]
 
 
