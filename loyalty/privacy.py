@@ -265,6 +265,13 @@ SECTIONS: tuple[Section, ...] = (
         ("created_at", "pk"),
     ),
     Section(
+        "redemption_requests",
+        "pos.RedemptionRequest",
+        "member",
+        ("created_at", "store__name", "reward__name", "status", "decided_at"),
+        ("created_at", "pk"),
+    ),
+    Section(
         "appointments",
         "pos.Appointment",
         "member",

@@ -20,6 +20,8 @@ urlpatterns = [
     path(settings.ADMIN_PATH, admin.site.urls),
     # The member's wishlist (pos.clienteling), next to the account pages it belongs to.
     path("account/wishlist/", wishlist_views.wishlist, name="account_wishlist"),
+    path("account/confirm/", wishlist_views.confirm_poll, name="account_confirm"),
+    path("account/confirm/<int:pk>/", wishlist_views.confirm_decide, name="account_confirm_decide"),
     path("account/", include("members.urls")),
     path("wallet/", include("members.wallet.urls")),
     path("pos/", include("pos.urls")),

@@ -218,6 +218,7 @@ from .clienteling.models import (  # noqa: E402, F401
     ClientContact,
     ClientNote,
     ClientProfile,
+    RedemptionRequest,
     StoreClient,
     WishlistItem,
 )

@@ -28,6 +28,11 @@ urlpatterns = [
     path("m/<str:number>/appointment/", client_views.appointment_book, name="appointment_book"),
     path("m/<str:number>/contact/", client_views.contact_log, name="client_contact"),
     path("outreach/", client_views.outreach, name="outreach"),
+    path(
+        "m/<str:number>/redemption/<int:pk>/",
+        client_views.redemption_status,
+        name="redemption_status",
+    ),
     path("day/", client_views.day, name="day"),
     path(
         "appointment/<int:pk>/cancel/", client_views.appointment_cancel, name="appointment_cancel"

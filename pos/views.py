@@ -486,17 +486,16 @@ def _confirm_redemption(request, member, reward):
             % {"name": reward.name, "cost": reward.cost_carats, "balance": member.balance},
             code="insufficient_balance",
         )
+    from .clienteling import confirm as phone
     from .clienteling.sale_help import confirmation
 
-    return _render_page(
-        request,
-        member=member,
-        results={
-            "confirm": confirmation(
-                reward, member, request.POST.get("once") or secrets.token_urlsafe(12)
-            )
-        },
-    )
+    once = request.POST.get("once") or secrets.token_urlsafe(12)
+    results = {"confirm": confirmation(reward, member, once)}
+    if phone.account_is_open(member) and request.POST.get("here") != "1":
+        results["phone_request"] = phone.request_create(
+            member=member, reward=reward, store=request.pos_store, actor=request.user, once=once
+        )
+    return _render_page(request, member=member, results=results)
 
 
 @require_POST
@@ -517,7 +516,8 @@ def redeem_reward(request, number):
         if reward is None:
             raise DomainError(_("Choose a reward."), field="reward")
         if request.POST.get("confirm") != "1":
-            # Spending carats is confirmed first, with what it costs and what is left.
+            # Spending carats is confirmed first, with what it costs and what is left:
+            # on the client's phone when their account page is open, else here.
             return _confirm_redemption(request, member, reward)
         redemption = reward_redeem(
             member=member,

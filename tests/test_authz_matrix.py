@@ -445,12 +445,12 @@ def _optional_url(url_name: str) -> bool:
     return True
 
 
-def _account_post(name, url_name, data, *, member_a, member_b):
+def _account_post(name, url_name, data, *, member_a, member_b, args=None):
     return Surface(
         "account",
         name,
         "post",
-        lambda w: reverse(url_name),
+        (lambda w: reverse(url_name, args=args(w))) if args else (lambda w: reverse(url_name)),
         data=data,
         expect={"member_a": member_a, "member_b": member_b, **NO_MEMBERSHIP},
         may_see=OWN,
@@ -466,6 +466,16 @@ ACCOUNT = [
             "member_a": Expect((200,), check=lambda r, w, p: _no_pearls(r)),
             "member_b": Expect((200,), contains=("Pearl drops",)),
         },
+    ),
+    # What waits for the member's confirmation on their phone: their own, never another's.
+    _account_get("till confirmation poll", "account_confirm"),
+    _account_post(
+        "answer a till request that is not theirs",
+        "account_confirm_decide",
+        lambda w: {"answer": "yes"},
+        member_a=Expect((302,)),
+        member_b=Expect((302,)),
+        args=lambda w: [999999],
     ),
     # A cannot remove B's wish (the remove is scoped to the member's own list).
     _account_post(
@@ -876,6 +886,12 @@ CLIENTELING = [
         subject="b",
     ),
     _pos("day view", "get", lambda w: reverse("pos:day"), expect=((200,),)),
+    _pos(
+        "redemption status of a request that is not there",
+        "get",
+        lambda w: reverse("pos:redemption_status", args=[w.b.number, 999999]),
+        expect=((404,),),
+    ),
     _pos(
         "outreach",
         "get",
@@ -1571,6 +1587,7 @@ def test_every_account_pos_and_mail_page_is_in_the_matrix():
         "pos:appointment_cancel",
         "pos:client_contact",
         "pos:outreach",
+        "pos:redemption_status",
         "campaigns:open",
         "campaigns:click",
         "campaigns:unsubscribe",

@@ -148,3 +148,46 @@ def test_a_duplicate_registration_is_linked_to_the_member(
     page.wait_for_url(re.compile(rf"/pos/m/{chloe.member_number}/$"))
     assert page.locator("#member-name").inner_text() == "Chloé Dupré"
     assert not Member.objects.filter(email="someone.new@example.com").exists()
+
+
+@pytest.mark.parametrize(("size", "viewport"), SIZES)
+def test_a_redemption_confirmed_on_the_clients_phone(
+    live_server, page_factory, boutique, size, viewport
+):
+    from campaigns.models import Reward
+    from members.models import User
+    from members.services import ledger_post
+    from tests.browser import PHONE
+
+    chloe = boutique["chloe"]
+    user = User.objects.create_user(email=chloe.email, password="sparkle-2026!")
+    Member.objects.filter(pk=chloe.pk).update(user=user)
+    ledger_post(member=chloe, carats=300, kind="bonus", reason="x", key="fund")
+    Reward.objects.create(
+        name="Gift wrap",
+        kind="amount",
+        cost_carats=100,
+        value=Decimal("10"),
+        starts_at=timezone.now() - timedelta(days=1),
+    )
+    phone = page_factory(PHONE)
+    phone.goto(f"{live_server.url}/account/login/")
+    phone.fill("#id_username", chloe.email)
+    phone.fill("#id_password", "sparkle-2026!")
+    phone.click("button[type=submit]")
+    phone.wait_for_selector("#member-qr")
+
+    till = page_factory(viewport)
+    login(till, live_server.url)
+    till.goto(f"{live_server.url}/pos/m/{chloe.member_number}/")
+    till.click("#redeem-reward")
+    till.wait_for_selector("#phone-wait")
+    shot(till, f"cl-{size}-waiting-for-phone")
+    phone.wait_for_selector("#till-confirm:not([hidden])", timeout=15_000)
+    assert "balance after: 200" in phone.locator("#till-confirm").inner_text()
+    screenshot(phone, f"cl-{size}-phone-confirm")
+    phone.click("#till-confirm-yes")
+    till.wait_for_selector("#voucher-result", timeout=15_000)
+    assert "Gift wrap" in till.locator("#voucher-result").inner_text()
+    chloe.refresh_from_db()
+    assert chloe.balance == 200

@@ -31,6 +31,7 @@ from campaigns.services.earning import carats_hold
 from loyalty.privacy import EXCLUDED, SECTIONS, member_export, section_queryset
 from members.models import AppleRegistration, Member, WalletPass
 from members.services import ledger_post, member_erase, member_update
+from pos.clienteling.confirm import request_create
 from pos.clienteling.outreach import contact_log
 from pos.clienteling.services import (
     appointment_book,
@@ -160,6 +161,7 @@ def rich_member(program, antwerp):
         note="Anniversary gift",
     )
     member.refresh_from_db()
+    request_create(member=member, reward=reward, store=antwerp, actor=associate, once="x1")
     contact_log(
         member=member,
         store=antwerp,

@@ -53,3 +53,67 @@ def wishlist(request):
         {"member": member, "items": items, "form": form},
         status=status,
     )
+
+
+# --- a redemption confirmed on the member's phone (pos.clienteling.confirm) ---------------
+
+
+@never_cache
+@login_required(login_url="members:login")
+def confirm_poll(request):
+    """Asked every few seconds by the open account page: marks it open, and tells what
+    waits for the member's confirmation (JSON)."""
+    from django.http import JsonResponse
+
+    from .confirm import account_open_mark, pending_for
+
+    member = Member.objects.filter(user=request.user, erased_at__isnull=True).first()
+    if member is None:
+        return JsonResponse({"error": "no membership"}, status=403)
+    account_open_mark(member)
+    req = pending_for(member)
+    if req is None:
+        return JsonResponse({"pending": None})
+    return JsonResponse(
+        {
+            "pending": {
+                "id": req.pk,
+                "title": _("%(store)s asks you to confirm") % {"store": req.store.name},
+                "text": _("Redeem %(reward)s for %(cost)s carats? Your balance after: %(after)s.")
+                % {
+                    "reward": req.reward.name,
+                    "cost": req.reward.cost_carats,
+                    "after": member.balance - req.reward.cost_carats,
+                },
+                "yes": _("Confirm"),
+                "no": _("Decline"),
+            }
+        }
+    )
+
+
+@login_required(login_url="members:login")
+def confirm_decide(request, pk):
+    from django.views.decorators.http import require_POST
+
+    from .confirm import request_decide
+
+    @require_POST
+    def inner(request):
+        member = Member.objects.filter(user=request.user, erased_at__isnull=True).first()
+        if member is None:
+            return render(request, "members/no_membership.html", status=403)
+        try:
+            req = request_decide(
+                member=member, request_id=pk, accept=request.POST.get("answer") == "yes"
+            )
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            if req.status == req.Status.CONFIRMED:
+                messages.success(request, _("Confirmed: your voucher is ready at the till."))
+            else:
+                messages.info(request, _("Declined: nothing was spent."))
+        return redirect("members:home")
+
+    return inner(request)

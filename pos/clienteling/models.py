@@ -215,3 +215,32 @@ class ClientContact(models.Model):
 
     def __str__(self):
         return f"{self.channel} {self.member_id} {self.created_at:%Y-%m-%d}"
+
+
+class RedemptionRequest(models.Model):
+    """A redemption the associate asked the client to confirm on their phone (their
+    account page was open). Carats move only when the client confirms; the request lapses
+    after a few minutes (pos.clienteling.confirm)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("waiting for the client")
+        CONFIRMED = "confirmed", _("confirmed by the client")
+        DECLINED = "declined", _("declined by the client")
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    reward = models.ForeignKey("campaigns.Reward", on_delete=models.PROTECT, related_name="+")
+    store = models.ForeignKey("pos.Store", on_delete=models.PROTECT, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    once = models.CharField(max_length=64)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    voucher_code = models.CharField(max_length=16, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["member", "-created_at"], name="redemptionreq_member")]
+
+    def __str__(self):
+        return f"{self.reward_id} for {self.member_id} ({self.status})"

@@ -352,3 +352,22 @@ def appointment_cancel(request, pk):
     services.appointment_cancel(appointment=appointment, actor=request.user)
     day = timezone.localtime(appointment.starts_at, _store_zone(appointment.store)).date()
     return HttpResponseRedirect(reverse("pos:day") + f"?date={day.isoformat()}")
+
+
+@require_GET
+@pos_staff_required
+def redemption_status(request, number, pk):
+    """The till asks whether the client answered on their phone (JSON)."""
+    from django.http import JsonResponse
+
+    from .models import RedemptionRequest
+
+    req = RedemptionRequest.objects.filter(
+        pk=pk, member__member_number=number, store__in=request.pos_stores
+    ).first()
+    if req is None:
+        return JsonResponse({"error": "not found"}, status=404)
+    url = reverse("pos:member", args=[number])
+    if req.status == RedemptionRequest.Status.CONFIRMED:
+        url += f"?issued={req.voucher_code}"
+    return JsonResponse({"status": req.status, "url": url})
