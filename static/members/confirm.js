@@ -17,7 +17,7 @@
           box.querySelector("[data-text]").textContent = p.text;
           box.querySelector("[data-yes]").textContent = p.yes;
           box.querySelector("[data-no]").textContent = p.no;
-          box.querySelector("form").action = box.dataset.decideUrl.replace("/0/", "/" + p.id + "/");
+          document.getElementById("till-confirm-form").action = box.dataset.decideUrl.replace("/0/", "/" + p.id + "/");
           box.hidden = false;
         } else if (!p) {
           box.hidden = true;
