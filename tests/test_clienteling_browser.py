@@ -143,6 +143,8 @@ def test_a_duplicate_registration_is_linked_to_the_member(
     page.click("#register")
     page.wait_for_selector("#duplicates")
     assert "Chloé Dupré" in page.locator("#duplicates").inner_text()
+    # The way forward has the focus: Enter uses the existing member.
+    assert page.evaluate("document.activeElement.classList.contains('use-member')")
     shot(page, f"cl-{size}-duplicate")
     page.locator("#duplicates .use-member").first.click()
     page.wait_for_url(re.compile(rf"/pos/m/{chloe.member_number}/$"))
