@@ -148,8 +148,10 @@ def client_search(query: str, *, scope: Q | None = None, limit: int = CLIENT_SEA
     candidates = []  # (queryset, the expression it is read in order of)
     number = digits(text)
     if len(number) >= 3 and not text.strip("+0123456789 -().").strip():
-        # A phone number as people type it: "+32 470 12", "0470-12".
-        candidates.append((base.annotate(_k=ph).filter(_k__startswith=number), "_k"))
+        # A phone number as people type it: "+32 470 12", "0032 470", or the national
+        # "0470 12" of a number stored as +32 470 12...: one small range per country.
+        for prefix in _phone_prefixes(number):
+            candidates.append((base.annotate(_k=ph).filter(_k__startswith=prefix), "_k"))
     elif len(words) == 1:
         candidates += [
             (base.annotate(_k=ln).filter(_k__startswith=whole), "_k"),
@@ -174,6 +176,19 @@ def client_search(query: str, *, scope: Q | None = None, limit: int = CLIENT_SEA
     return sorted(found.values(), key=lambda m: (fold(m.last_name), fold(m.first_name), m.pk))[
         :limit
     ]
+
+
+# Countries whose national numbers start with a trunk 0 that the international form drops
+# (the stores' countries and their neighbours): "0470 12" is also looked up as "3247012".
+TRUNK_ZERO_COUNTRY_CODES = ("32", "31", "33", "352", "41", "43", "44", "49", "39")
+
+
+def _phone_prefixes(number: str) -> list[str]:
+    if number.startswith("00"):
+        return [number[2:]]
+    if number.startswith("0") and len(number) >= 4:
+        return [number] + [code + number[1:] for code in TRUNK_ZERO_COUNTRY_CODES]
+    return [number]
 
 
 def member_duplicates(*, email: str = "", phone: str = "") -> list[Member]:

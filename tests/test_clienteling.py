@@ -69,6 +69,9 @@ def clients(program):
         ("anne.dupre@", {"dupre"}),
         ("+32 470 12", {"dupre"}),
         ("3247012", {"dupre"}),
+        ("0470 12 34", {"dupre"}),  # the national form of +32 470 12 34 56
+        ("0032 470", {"dupre"}),
+        ("0471", set()),
         ("d", set()),  # too short: would match a letter's share of a million members
         ("upre", set()),  # a prefix search, never a substring scan
         ("dup%", set()),  # the wildcard is a character, not a pattern
