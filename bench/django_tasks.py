@@ -6,6 +6,7 @@ production settings from the environment). Each prints one JSON line on stdout.
     python bench/django_tasks.py admin SAMPLE_FILE REPEATS
     python bench/django_tasks.py earn_queries SAMPLE_FILE API_KEY
     python bench/django_tasks.py superuser
+    python bench/django_tasks.py client_search SAMPLE_FILE QUERIES
 """
 
 from __future__ import annotations
@@ -345,6 +346,79 @@ def earn_queries(sample_file: str, api_key: str, repeats: str = "60") -> None:
         }
     lo, hi = int(rows[0][0]), int(rows[-1][0])
     result["raw"] = raw_earn_cpu(int(repeats) * 5, lo, hi)
+    out(result)
+
+
+def client_search(sample_file: str, queries: str = "400") -> None:
+    """The client search at the counter (members.selectors.client_search): prefixes of
+    sampled members' last names, first names, e-mails and phones, over all members and
+    within one store's clients (pos.clienteling.selectors.clients_find). Timed per call,
+    rows fetched included; the first 20 calls warm the connection and are not counted."""
+    import random
+
+    from members.folding import fold
+    from members.models import Member
+    from members.selectors import client_search as search
+    from pos.clienteling.selectors import clients_find
+    from pos.models import Store
+
+    rng = random.Random(7)
+    rows = [line.split("\t") for line in Path(sample_file).read_text().splitlines()]
+    ids = [int(r[0]) for r in rng.sample(rows, min(len(rows), 2000))]
+    people = list(
+        Member.objects.filter(pk__in=ids).values_list("first_name", "last_name", "email", "phone")
+    )
+    store = Store.objects.order_by("pk").first()
+
+    def prefixes():
+        while True:
+            first, last, mail, tel = rng.choice(people)
+            kind = rng.choice(("last name", "first name", "e-mail", "phone"))
+            n = rng.randint(2, 5)
+            if kind == "last name":
+                yield kind, fold(last)[:n]
+            elif kind == "first name":
+                yield kind, fold(first)[:n]
+            elif kind == "e-mail":
+                yield kind, mail[: n + 2]
+            else:
+                yield kind, tel[: n + 4]
+
+    result = {"members": Member.objects.count(), "store": store.code, "kinds": {}}
+    for scope in ("all", "store"):
+        times = collections.defaultdict(list)
+        found = collections.defaultdict(list)
+        gen = prefixes()
+        for i in range(int(queries) + 20):
+            kind, query = next(gen)
+            t0 = time.perf_counter()
+            hits = search(query) if scope == "all" else clients_find(query, [store])
+            elapsed = time.perf_counter() - t0
+            if i >= 20:
+                times[kind].append(elapsed)
+                times["any"].append(elapsed)
+                found[kind].append(len(hits))
+        for kind, values in times.items():
+            values.sort()
+            result["kinds"][f"{scope}: {kind}"] = {
+                "n": len(values),
+                "p50_ms": round(values[len(values) // 2] * 1000, 2),
+                "p99_ms": round(values[min(len(values) - 1, int(len(values) * 0.99))] * 1000, 2),
+                "max_ms": round(values[-1] * 1000, 2),
+                "mean_hits": round(sum(found[kind]) / len(found[kind]), 1) if found[kind] else None,
+            }
+    # The plan of one name-prefix candidate list, for the record.
+    from members.folding import Fold
+
+    qs = (
+        Member.objects.annotate(_k=Fold("last_name"))
+        .filter(_k__startswith=fold(people[0][1])[:2], erased_at__isnull=True)
+        .order_by("_k")[:20]
+    )
+    sql, params = qs.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+        result["plan"] = [r[0] for r in cursor.fetchall()]
     out(result)
 
 

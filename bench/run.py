@@ -77,6 +77,7 @@ TARGETS = {
     "tiers_ratio": 1.5,
     "triggers_seconds": 60.0,
     "page_seconds": 1.0,
+    "client_search_p99": 50.0,
 }
 RESULTS = BENCH / "results.md"
 KEEP_RUNS = 12
@@ -262,6 +263,37 @@ def measure_admin(db: str, info: dict, details: list) -> list[Row]:
         f"{r['change_member_ledger_rows']} ledger rows):"
     )
     details += notes
+    return rows
+
+
+def measure_clients(db: str, info: dict, details: list) -> list[Row]:
+    log("client search at the counter: name, e-mail and phone prefixes")
+    r = django_task(db, "client_search", info["sample_file"], "400")
+    rows = []
+    for label, k in r["kinds"].items():
+        if not label.endswith(("any", "last name")):
+            continue
+        ok = k["p99_ms"] < TARGETS["client_search_p99"]
+        rows.append(
+            Row(
+                f"Client search, {label} prefix, p99",
+                f"{k['p99_ms']:.1f} ms (p50 {k['p50_ms']:.1f})",
+                "-",
+                None,
+                f"< {TARGETS['client_search_p99']:.0f} ms",
+                ok,
+            )
+        )
+    details.append(
+        f"- Client search (members.selectors.client_search, {r['members']:,} members; "
+        f"'store' = the clients of store {r['store']}): "
+        + "; ".join(
+            f"{label}: p50 {k['p50_ms']} ms, p99 {k['p99_ms']} ms, max {k['max_ms']} ms, "
+            f"{k['mean_hits']} hits"
+            for label, k in r["kinds"].items()
+        )
+    )
+    details.append("  - plan of a last-name prefix: " + " / ".join(r["plan"][:4]))
     return rows
 
 
@@ -607,8 +639,8 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="py-spy the workers under load")
     parser.add_argument(
         "--only",
-        default="tiers,triggers,admin,http,import",
-        help="comma-separated subset of: tiers, triggers, admin, http, import",
+        default="tiers,triggers,admin,clients,http,import",
+        help="comma-separated subset of: tiers, triggers, admin, clients, http, import",
     )
     parser.add_argument("--no-write", action="store_true", help="do not touch results.md")
     args = parser.parse_args()
@@ -642,6 +674,7 @@ def main() -> int:
         ("tiers", lambda: measure_tiers(db, info, details)),
         ("triggers", lambda: measure_triggers(db, info, details)),
         ("admin", lambda: measure_admin(db, info, details)),
+        ("clients", lambda: measure_clients(db, info, details)),
         ("http", lambda: measure_http(db, info, size, args, details)),
         ("import", lambda: measure_import(db, info, size, details)),
     ]

@@ -148,6 +148,7 @@ MEMBER_COLS = [
     "lifetime_spend_eur",
     "created_at",
     "updated_at",
+    "wallet_live",
 ]
 LEDGER_COLS = [
     "id",
@@ -589,7 +590,7 @@ def generate(db: str, prog: Program, n_members: int, n_ledger: int, now: datetim
             f"{referral_code(i, ref_offset)}\t{balance}\t{fmt(last_activity)}\t"
             f"{fmt(first_p) if first_p is not None else chr(92) + 'N'}\t"
             f"{fmt(last_p) if last_p is not None else chr(92) + 'N'}\t{count}\t"
-            f"{spend_cents // 100}.{spend_cents % 100:02d}\t{jt}\t{fmt(now_s)}\n"
+            f"{spend_cents // 100}.{spend_cents % 100:02d}\t{jt}\t{fmt(now_s)}\tfalse\n"
         )
         # Tier status: what the last 12 months earned; some keep a tier earned before
         # (downgraded at night once the hold has passed), a few lag behind (upgraded).

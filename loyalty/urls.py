@@ -4,6 +4,8 @@ from django.http import JsonResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from pos.clienteling import account_views as wishlist_views
+
 
 def healthz(request):
     return JsonResponse({"status": "ok"})
@@ -16,6 +18,10 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="members:home", permanent=False)),
     path("healthz", healthz),
     path(settings.ADMIN_PATH, admin.site.urls),
+    # The member's wishlist (pos.clienteling), next to the account pages it belongs to.
+    path("account/wishlist/", wishlist_views.wishlist, name="account_wishlist"),
+    path("account/confirm/", wishlist_views.confirm_poll, name="account_confirm"),
+    path("account/confirm/<int:pk>/", wishlist_views.confirm_decide, name="account_confirm_decide"),
     path("account/", include("members.urls")),
     path("wallet/", include("members.wallet.urls")),
     path("pos/", include("pos.urls")),

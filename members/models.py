@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import codes
+from .folding import Digits, Fold
 
 
 class UserManager(BaseUserManager):
@@ -179,6 +180,12 @@ class Member(models.Model):
             models.Index(fields=["phone"], name="member_phone"),
             models.Index(Upper("last_name"), name="member_last_name_upper"),
             models.Index(Upper("first_name"), name="member_first_name_upper"),
+            # The client search at the counter: prefixes of the folded names, e-mail and
+            # phone digits (members.folding; members.selectors.client_search).
+            models.Index(Fold("last_name"), name="member_last_name_fold"),
+            models.Index(Fold("first_name"), name="member_first_name_fold"),
+            models.Index(Fold("email"), name="member_email_fold"),
+            models.Index(Digits("phone"), name="member_phone_digits"),
         ]
 
     def __str__(self):

@@ -1,12 +1,13 @@
 """Read queries about members and their carats."""
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import Upper
 
 from loyalty.kernel import hot_sql
 from loyalty.kernel.errors import DomainError, NotFound
 
 from . import codes
+from .folding import Digits, Fold, digits, fold
 from .models import LedgerEntry, Member, User
 
 
@@ -109,6 +110,102 @@ def member_search(query: str) -> QuerySet[Member]:
     return qs.annotate(_ln=Upper("last_name"), _fn=Upper("first_name")).filter(
         _ln__startswith=upper
     ) | qs.annotate(_ln=Upper("last_name"), _fn=Upper("first_name")).filter(_fn__startswith=upper)
+
+
+CLIENT_SEARCH_MIN = 2  # characters: one letter would match a twentieth of the members
+CLIENT_SEARCH_LIMIT = 20
+
+
+def client_search(query: str, *, scope: Q | None = None, limit: int = CLIENT_SEARCH_LIMIT):
+    """Members (not erased) whose first or last name, e-mail or phone starts with what was
+    typed, accents and case aside ("dupré", "Dupre" and "DUPRE" find Dupré); "anne dup"
+    matches first and last name (either order). `scope` narrows to the members someone may
+    see (a store's clients). At most `limit` members, sorted by name.
+
+    Each candidate list is one prefix range of an expression index (members.folding), read
+    in index order and cut at `limit`, so the cost does not grow with the members:
+    - a phone number (digits, spaces, +-().): the phone's digits;
+    - one word: last name, first name, e-mail;
+    - more words: first word on the first name and the rest on the last name, the other
+      way round, and the whole on the last name ("van den").
+    Too short a query (under CLIENT_SEARCH_MIN characters) finds nothing."""
+    text = " ".join((query or "").split())[:80]
+    if len(text) < CLIENT_SEARCH_MIN:
+        return []
+    base = Member.objects.filter(erased_at__isnull=True)
+    if scope is not None:
+        base = base.filter(scope)
+    words = fold(text).split(" ")
+    whole = " ".join(words)
+    ln, fn, em, ph = (
+        Fold("last_name"),
+        Fold("first_name"),
+        Fold("email"),
+        Digits("phone"),
+    )
+    candidates = []  # (queryset, the expression it is read in order of)
+    number = digits(text)
+    if len(number) >= 3 and not text.strip("+0123456789 -().").strip():
+        # A phone number as people type it: "+32 470 12", "0032 470", or the national
+        # "0470 12" of a number stored as +32 470 12...: one small range per country.
+        for prefix in _phone_prefixes(number):
+            candidates.append((base.annotate(_k=ph).filter(_k__startswith=prefix), "_k"))
+    elif len(words) == 1:
+        candidates += [
+            (base.annotate(_k=ln).filter(_k__startswith=whole), "_k"),
+            (base.annotate(_k=fn).filter(_k__startswith=whole), "_k"),
+            (base.annotate(_k=em).filter(_k__startswith=whole), "_k"),
+        ]
+    else:
+        first, rest = words[0], " ".join(words[1:])
+        both = base.annotate(_k=fn, _l=ln)
+        candidates += [
+            (both.filter(_k__startswith=first, _l__startswith=rest), "_k"),
+            (base.annotate(_k=ln, _f=fn).filter(_k__startswith=first, _f__startswith=rest), "_k"),
+            (base.annotate(_k=ln).filter(_k__startswith=whole), "_k"),
+        ]
+    found: dict[int, Member] = {}
+    for qs, key in candidates:
+        # In the index's order only: a tie-break (e.g. the pk) would make PostgreSQL read
+        # and sort every member of a common name before the first 20 (measured: 200 ms
+        # at 1,000,000 members; 2 ms without).
+        for member in qs.order_by(key)[:limit]:
+            found.setdefault(member.pk, member)
+    return sorted(found.values(), key=lambda m: (fold(m.last_name), fold(m.first_name), m.pk))[
+        :limit
+    ]
+
+
+# Countries whose national numbers start with a trunk 0 that the international form drops
+# (the stores' countries and their neighbours): "0470 12" is also looked up as "3247012".
+TRUNK_ZERO_COUNTRY_CODES = ("32", "31", "33", "352", "41", "43", "44", "49", "39")
+
+
+def _phone_prefixes(number: str) -> list[str]:
+    if number.startswith("00"):
+        return [number[2:]]
+    if number.startswith("0") and len(number) >= 4:
+        return [number] + [code + number[1:] for code in TRUNK_ZERO_COUNTRY_CODES]
+    return [number]
+
+
+def member_duplicates(*, email: str = "", phone: str = "") -> list[Member]:
+    """Members (not erased) who already have this e-mail or phone number (its digits),
+    for a registration at the counter to offer them instead of a second account."""
+    query = Q()
+    email = (email or "").strip().lower()
+    number = digits(phone)
+    if email:
+        query |= Q(email=email)
+    if len(number) >= 6:
+        query |= Q(_phone=number)
+    if not query:
+        return []
+    return list(
+        Member.objects.annotate(_phone=Digits("phone"))
+        .filter(query, erased_at__isnull=True)
+        .order_by("pk")[:5]
+    )
 
 
 def ledger_for_member(member: Member) -> QuerySet[LedgerEntry]:

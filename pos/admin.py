@@ -191,3 +191,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # deactivate instead, so past sales keep their client
+
+
+# The client book (pos/clienteling), read-only in the console.
+from .clienteling import admin as _clienteling_admin  # noqa: E402, F401

@@ -150,6 +150,14 @@ class RegisterForm(_PosForm):
     last_name = forms.CharField(
         label=_("Last name"), max_length=80, widget=forms.TextInput(attrs={"autocomplete": "off"})
     )
+    phone = forms.CharField(
+        label=_("Phone"),
+        max_length=32,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "tel"}),
+    )
     language = forms.ChoiceField(
         label=_("Language of e-mails"), choices=settings.LANGUAGES, required=False
     )
+    # Set by the page's "register as a new member anyway" when only the phone matched.
+    new_despite_phone = forms.BooleanField(required=False, widget=forms.HiddenInput)

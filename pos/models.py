@@ -97,7 +97,11 @@ class Purchase(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["member", "-occurred_at"], name="purchase_member"),
+            # store: the client book's "bought at this store" is an index-only probe
+            # (pos.clienteling.selectors.client_scope), not a visit of each sale's row.
+            models.Index(
+                fields=["member", "-occurred_at"], name="purchase_member", include=["store"]
+            ),
             models.Index(
                 fields=["recorded_by"],
                 condition=Q(recorded_by__isnull=False),
@@ -205,3 +209,16 @@ class ApiKey(models.Model):
     def clean(self):
         if self.scope == self.Scope.TILL and self.store_id is None:
             raise ValidationError({"store": "A till key belongs to a store: choose one."})
+
+
+# The client book's models live with their module (pos/clienteling) and load with the app.
+from .clienteling.models import (  # noqa: E402, F401
+    Appointment,
+    AppointmentSlot,
+    ClientContact,
+    ClientNote,
+    ClientProfile,
+    RedemptionRequest,
+    StoreClient,
+    WishlistItem,
+)

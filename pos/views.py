@@ -7,6 +7,7 @@ number (and the return number) are the idempotency keys, so a double submit is a
 with the first result. A shop assistant only ever acts for one of their own stores."""
 
 import re
+import secrets
 from functools import wraps
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -36,11 +37,14 @@ from campaigns.services import (
 )
 from loyalty.kernel.errors import DomainError, NotFound
 from members.models import Member
-from members.selectors import member_by_code, member_by_number
+from members.selectors import member_by_code, member_by_number, member_duplicates
 from members.services import member_invite
 from tiers.models import Tier
 from tiers.selectors import member_progress
 
+from .clienteling.models import StoreClient
+from .clienteling.sale_help import carats_parts
+from .clienteling.services import store_client_add
 from .forms import RegisterForm, ReturnForm, SaleForm, ScanForm, StoreForm
 from .models import Channel, ExchangeRate, Purchase, Return, Store
 from .selectors import stores_for_user
@@ -182,10 +186,13 @@ def _sale_result(request, member: Member, pk: str | None) -> dict | None:
     if purchase is None:
         return None
     tier = Tier.objects.filter(code=purchase.tier_after).first()
+    parts = carats_parts(purchase.earning_reason)
     return {
         "purchase": purchase,
         "tier": tier,
         "upgraded": purchase.tier_changed and tier is not None,
+        # "+500 = 250 base + 250 Second sparkle", when the sale earned more than its base.
+        "parts": parts if parts and len(parts) > 1 else None,
     }
 
 
@@ -215,6 +222,8 @@ def _render_page(request, *, member=None, status=200, **parts):
         or RegisterForm(initial={"language": _page_language(request)}),
         "active": parts.get("active", ""),
         "page_error": parts.get("page_error", ""),
+        "duplicates": parts.get("duplicates", ()),
+        "phone_only": parts.get("phone_only", False),
     }
     if member is not None:
         context.update(_member_context(member, store))
@@ -222,6 +231,9 @@ def _render_page(request, *, member=None, status=200, **parts):
             initial={"store": store.code, "currency": store.currency},
             currencies=_currencies(store),
         )
+        if parts.get("focus_amount"):
+            context["sale_form"].fields["amount"].widget.attrs["autofocus"] = True
+            context["active"] = "sale"
         context["return_form"] = parts.get("return_form") or ReturnForm(
             initial={"store": store.code}
         )
@@ -277,6 +289,10 @@ def scan(request):
         except DomainError as exc:
             form.add_domain_error(exc)
         else:
+            # A client scanned for a sale joins the store's client book (who sees what).
+            store_client_add(
+                store=request.pos_store, member=member, reason=StoreClient.Reason.SCANNED
+            )
             # The QR payload never goes into a URL (history, logs): the member number does.
             return HttpResponseRedirect(_member_url(member))
     return _render_page(request, scan_form=form, status=_error_status(form))
@@ -298,7 +314,19 @@ def member_page(request, number):
         "issued_voucher": member.vouchers.filter(code=request.GET.get("issued", "")).first(),
         "registered": request.GET.get("new") == "1",
     }
-    return _render_page(request, member=member, results=results)
+    parts = {}
+    receipt = (request.GET.get("return_of") or "").strip()[:64]
+    if receipt:
+        # One tap from a recent sale to its return: the form opened with the receipt.
+        parts["return_form"] = ReturnForm(
+            initial={"store": request.pos_store.code, "receipt_id": receipt}
+        )
+        parts["return_form"].fields["return_id"].widget.attrs["autofocus"] = True
+        parts["active"] = "return"
+    elif not any(results.values()):
+        # Just scanned: the cursor waits in Amount (Enter goes on to Receipt, then records).
+        parts["focus_amount"] = True
+    return _render_page(request, member=member, results=results, **parts)
 
 
 @require_POST
@@ -375,16 +403,34 @@ def sale_return(request, number):
 @pos_staff_required
 def register(request):
     form = RegisterForm(request.POST)
+    duplicates = []
     if form.is_valid():
         data = form.cleaned_data
+        # The client may be a member already (same e-mail, or same phone): show them and
+        # offer to use that account. A shared phone (a couple) may still register anew.
+        duplicates = member_duplicates(email=data["email"], phone=data["phone"])
+        same_email = any(m.email == data["email"].lower() for m in duplicates)
+        if same_email or (duplicates and not data["new_despite_phone"]):
+            return _render_page(
+                request,
+                register_form=form,
+                active="register",
+                duplicates=duplicates,
+                phone_only=not same_email,
+                status=409,
+            )
         try:
             with transaction.atomic():
                 member = member_enroll(
                     email=data["email"],
                     first_name=data["first_name"],
                     last_name=data["last_name"],
+                    phone=data["phone"],
                     language=data["language"] or _page_language(request),
                     source=Member.Source.STORE,
+                )
+                store_client_add(
+                    store=request.pos_store, member=member, reason=StoreClient.Reason.REGISTERED
                 )
                 # The invitation to set a password is e-mailed after commit.
                 member_invite(member=member)
@@ -429,6 +475,29 @@ def use_voucher(request, number):
     return HttpResponseRedirect(_member_url(member, voucher=voucher.code))
 
 
+def _confirm_redemption(request, member, reward):
+    """The redemption's confirmation: no carats move until the associate confirms."""
+    if not any(r.pk == reward.pk for r in rewards_for_member(member)):
+        raise NotFound(_("This reward is not available to this member."), field="reward")
+    after = member.balance - reward.cost_carats
+    if after < 0:
+        raise DomainError(
+            _("Not enough carats: %(name)s costs %(cost)s, the balance is %(balance)s.")
+            % {"name": reward.name, "cost": reward.cost_carats, "balance": member.balance},
+            code="insufficient_balance",
+        )
+    from .clienteling import confirm as phone
+    from .clienteling.sale_help import confirmation
+
+    once = request.POST.get("once") or secrets.token_urlsafe(12)
+    results = {"confirm": confirmation(reward, member, once)}
+    if phone.account_is_open(member) and request.POST.get("here") != "1":
+        results["phone_request"] = phone.request_create(
+            member=member, reward=reward, store=request.pos_store, actor=request.user, once=once
+        )
+    return _render_page(request, member=member, results=results)
+
+
 @require_POST
 @pos_staff_required
 def redeem_reward(request, number):
@@ -446,6 +515,10 @@ def redeem_reward(request, number):
     try:
         if reward is None:
             raise DomainError(_("Choose a reward."), field="reward")
+        if request.POST.get("confirm") != "1":
+            # Spending carats is confirmed first, with what it costs and what is left:
+            # on the client's phone when their account page is open, else here.
+            return _confirm_redemption(request, member, reward)
         redemption = reward_redeem(
             member=member,
             reward=reward,

@@ -173,6 +173,13 @@ CELLS = {
     "tiers_tier_add": {MARKETING: ALLOWED, MANAGER: DENIED, INTEGRATION: DENIED},
     "pos_store_changelist": {MARKETING: ALLOWED, MANAGER: ALLOWED, INTEGRATION: ALLOWED},
     "pos_store_add": {MARKETING: DENIED, MANAGER: DENIED, INTEGRATION: DENIED},
+    # The client book: marketing sees every store's, read-only; the counter writes it.
+    "pos_clientnote_changelist": {MARKETING: ALLOWED, MANAGER: DENIED, INTEGRATION: DENIED},
+    "pos_clientnote_add": {MARKETING: DENIED, MANAGER: DENIED, INTEGRATION: DENIED},
+    "pos_appointment_changelist": {MARKETING: ALLOWED, MANAGER: DENIED, INTEGRATION: DENIED},
+    "pos_wishlistitem_changelist": {MARKETING: ALLOWED, MANAGER: DENIED, INTEGRATION: DENIED},
+    "pos_clientcontact_changelist": {MARKETING: ALLOWED, MANAGER: DENIED, INTEGRATION: DENIED},
+    "pos_clientprofile_changelist": {MARKETING: ALLOWED, MANAGER: DENIED, INTEGRATION: DENIED},
 }
 
 

@@ -64,6 +64,14 @@ from loyalty.kernel.roles import (
 from members.models import AppleRegistration, LedgerEntry, Member, User, WalletPass
 from members.qr import qr_svg
 from members.services import ledger_post
+from pos.clienteling.models import (
+    Appointment,
+    ClientContact,
+    ClientNote,
+    ClientProfile,
+    WishlistItem,
+)
+from pos.clienteling.services import appointment_book, wishlist_add
 from pos.models import Purchase, Return
 from pos.services import api_key_create, purchase_record
 from tests.factories import StoreFactory, UserFactory, make_program, make_rate
@@ -132,6 +140,9 @@ class World:
     invitation_b: str  # B's pending invitation token
     mail: dict = field(default_factory=dict)  # tokens of a mail sent to B
     wallet_b: str = ""  # the serial of B's wallet card
+    number_c: str = ""  # a client of London only: not in Antwerp's client book
+    appointment_london: int = 0  # B's appointment at London
+    wish_b: int = 0  # a piece on B's wishlist
 
     def private_of(self, who: str) -> list[str]:
         person = self.a if who == "a" else self.b
@@ -244,6 +255,22 @@ def build_world() -> World:
         "unsubscribe": unsubscribe_token(b),
     }
 
+    # Clienteling: C bought in London only; B has an appointment at London.
+    c = member_enroll(email="cecilia@example.com", first_name="Cecilia", last_name="Quist")
+    purchase_record(
+        member=c, channel="store", store=london, receipt_id="C-1", amount="80.00", currency="GBP"
+    )
+    london_associate = UserFactory(email="lou@carat.example", full_name="Lou London")
+    role_grant(user=london_associate, role=STORE_STAFF, stores=[london])
+    appointment_london = appointment_book(
+        store=london,
+        member=b,
+        associate=london_associate,
+        starts_at=(timezone.now() + timedelta(days=3)).replace(minute=0, second=0, microsecond=0),
+        minutes=60,
+        purpose="viewing",
+    )
+
     _k, store_key = api_key_create(name="antwerp till", store=antwerp)
     _k, web_key = api_key_create(name="web shop")
     _k, read_key = api_key_create(name="reporting", scope="read_only")
@@ -270,6 +297,9 @@ def build_world() -> World:
         invitation_b=invitation.token,
         mail=mail,
         wallet_b=WalletPass.objects.create(member=b).serial,
+        number_c=c.member_number,
+        appointment_london=appointment_london.pk,
+        wish_b=wishlist_add(member=b, description="Pearl drops", source="account").pk,
     )
 
 
@@ -299,6 +329,11 @@ def snapshot() -> tuple:
         ),
         LedgerEntry.objects.count(),
         AppleRegistration.objects.count(),
+        ClientNote.objects.count(),
+        list(ClientProfile.objects.order_by("pk").values_list("pk", "ring_size", "associate")),
+        list(WishlistItem.objects.order_by("pk").values_list("pk", "removed_at")),
+        list(Appointment.objects.order_by("pk").values_list("pk", "status")),
+        ClientContact.objects.count(),
         list(Purchase.objects.order_by("pk").values_list("pk", "receipt_key")),
         list(Return.objects.order_by("pk").values_list("pk", "return_key")),
         list(Voucher.objects.order_by("pk").values_list("pk", "member_id", "status")),
@@ -426,6 +461,10 @@ def _account_get(name, url_name, *, args=None, extra=None, a_ok=True):
     )
 
 
+def _no_pearls(response):
+    assert "Pearl drops" not in response.content.decode(), "another member's wishlist shown"
+
+
 def _optional_url(url_name: str) -> bool:
     try:
         reverse(url_name)
@@ -434,8 +473,53 @@ def _optional_url(url_name: str) -> bool:
     return True
 
 
+def _account_post(name, url_name, data, *, member_a, member_b, args=None):
+    return Surface(
+        "account",
+        name,
+        "post",
+        (lambda w: reverse(url_name, args=args(w))) if args else (lambda w: reverse(url_name)),
+        data=data,
+        expect={"member_a": member_a, "member_b": member_b, **NO_MEMBERSHIP},
+        may_see=OWN,
+    )
+
+
 ACCOUNT = [
     _account_get("home", "members:home"),
+    _account_get(
+        "wishlist",
+        "account_wishlist",
+        extra={
+            "member_a": Expect((200,), check=lambda r, w, p: _no_pearls(r)),
+            "member_b": Expect((200,), contains=("Pearl drops",)),
+        },
+    ),
+    # What waits for the member's confirmation on their phone: their own, never another's.
+    _account_get("till confirmation poll", "account_confirm"),
+    _account_post(
+        "answer a till request that is not theirs",
+        "account_confirm_decide",
+        lambda w: {"answer": "yes"},
+        member_a=Expect((302,)),
+        member_b=Expect((302,)),
+        args=lambda w: [999999],
+    ),
+    # A cannot remove B's wish (the remove is scoped to the member's own list).
+    _account_post(
+        "remove B's wish",
+        "account_wishlist",
+        lambda w: {"remove": str(w.wish_b)},
+        member_a=Expect((302,)),
+        member_b=Expect((302,), writes=True),
+    ),
+    _account_post(
+        "add a wish",
+        "account_wishlist",
+        lambda w: {"description": "Signet ring"},
+        member_a=Expect((302,), writes=True),
+        member_b=Expect((302,), writes=True),
+    ),
     _account_get(
         "qr.svg",
         "members:qr",
@@ -556,7 +640,9 @@ if _optional_url("members:export"):
 # --- POS surfaces ---------------------------------------------------------------------------
 
 
-def _pos(name, method, path, data=None, *, expect, subject=None, writes=False):
+def _pos(
+    name, method, path, data=None, *, expect, subject=None, writes=False, contains=(), check=None
+):
     """`subject`: whose member page this is ("a" may show the hidden tier)."""
     return Surface(
         "pos",
@@ -564,10 +650,14 @@ def _pos(name, method, path, data=None, *, expect, subject=None, writes=False):
         method,
         path,
         data=data,
-        expect={p: Expect(*expect, writes=writes) for p in STAFF_AT_A} if expect else {},
-        hidden_tier_ok=STAFF_AT_A if subject == "a" else (),
+        expect={
+            p: Expect(*expect, writes=writes, contains=contains, check=check) for p in STAFF_AT_A
+        }
+        if expect
+        else {},
+        hidden_tier_ok=STAFF_AT_A if "a" in (subject or "") else (),
         hidden_reward_ok=STAFF_AT_A if subject == "a" else (),
-        may_see={p: (subject,) if subject else () for p in STAFF_AT_A},
+        may_see={p: tuple(subject) if subject else () for p in STAFF_AT_A},  # "ab": both
     )
 
 
@@ -663,7 +753,7 @@ POS = [
         "redeem a public reward for B",
         "post",
         lambda w: _member(w, "b", "reward"),
-        lambda w: {"store": "antwerp", "reward": str(w.public_reward)},
+        lambda w: {"store": "antwerp", "reward": str(w.public_reward), "confirm": "1"},
         expect=((302,),),
         subject="b",
         writes=True,
@@ -672,7 +762,7 @@ POS = [
         "redeem the invite-only reward for B",
         "post",
         lambda w: _member(w, "b", "reward"),
-        lambda w: {"store": "antwerp", "reward": str(w.secret_reward)},
+        lambda w: {"store": "antwerp", "reward": str(w.secret_reward), "confirm": "1"},
         expect=((404,),),
         subject="b",
     ),
@@ -708,6 +798,179 @@ POS = [
     ),
 ]
 
+
+def _book(w, who, name="pos:client_book"):
+    number = {"a": w.a.number, "b": w.b.number, "c": w.number_c}[who]
+    return reverse(name, args=[number])
+
+
+def _no_c(response, world, principal):
+    assert "Cecilia" not in response.content.decode(), "a client of another store shown"
+
+
+def _in_three_days():
+    day = (timezone.localdate() + timedelta(days=3)).isoformat()
+    return {"day": day, "time": "11:00", "minutes": "60", "purpose": "styling"}
+
+
+CLIENTELING = [
+    # The search finds the store's clients only: C (London) never, whatever is typed.
+    _pos(
+        "client search",
+        "get",
+        lambda w: reverse("pos:clients") + "?q=quist",
+        expect=((200,),),
+        contains=("Annabel",),
+        check=_no_c,
+        subject="a",
+    ),
+    _pos("client book A", "get", lambda w: _book(w, "a"), expect=((200,),), subject="a"),
+    _pos("client book B", "get", lambda w: _book(w, "b"), expect=((200,),), subject="b"),
+    _pos(
+        "client book of another store's client",
+        "get",
+        lambda w: _book(w, "c"),
+        expect=((404,),),
+        check=_no_c,
+    ),
+    _pos(
+        "note on B",
+        "post",
+        lambda w: _book(w, "b", "pos:client_note"),
+        lambda w: {"text": "Prefers rose gold"},
+        expect=((302,),),
+        subject="b",
+        writes=True,
+    ),
+    _pos(
+        "note on another store's client",
+        "post",
+        lambda w: _book(w, "c", "pos:client_note"),
+        lambda w: {"text": "x"},
+        expect=((404,),),
+        check=_no_c,
+    ),
+    _pos(
+        "preferences of B",
+        "post",
+        lambda w: _book(w, "b", "pos:client_profile"),
+        lambda w: {"ring_size": "52"},
+        expect=((302,),),
+        subject="b",
+        writes=True,
+    ),
+    _pos(
+        "preferences of another store's client",
+        "post",
+        lambda w: _book(w, "c", "pos:client_profile"),
+        lambda w: {"ring_size": "52"},
+        expect=((404,),),
+        check=_no_c,
+    ),
+    _pos(
+        "wish for B",
+        "post",
+        lambda w: _book(w, "b", "pos:client_wish"),
+        lambda w: {"description": "Tennis bracelet"},
+        expect=((302,),),
+        subject="b",
+        writes=True,
+    ),
+    _pos(
+        "wish for another store's client",
+        "post",
+        lambda w: _book(w, "c", "pos:client_wish"),
+        lambda w: {"description": "Tennis bracelet"},
+        expect=((404,),),
+        check=_no_c,
+    ),
+    _pos(
+        "remove a wish of B",
+        "post",
+        lambda w: _book(w, "b", "pos:client_wish_remove"),
+        lambda w: {"item": "999999"},
+        expect=((302,),),
+        subject="b",
+    ),
+    _pos(
+        "appointment for B at store A",
+        "post",
+        lambda w: _book(w, "b", "pos:appointment_book"),
+        lambda w: {
+            **_in_three_days(),
+            "store": "antwerp",
+            "associate": str(w.users["assistant_a"].pk),
+        },
+        expect=((302,),),
+        subject="b",
+        writes=True,
+    ),
+    _pos(
+        "appointment for B at store B",
+        "post",
+        lambda w: _book(w, "b", "pos:appointment_book"),
+        lambda w: {**_in_three_days(), "store": "london", "associate": "1"},
+        expect=((403,),),
+        subject="b",
+    ),
+    _pos("day view", "get", lambda w: reverse("pos:day"), expect=((200,),)),
+    _pos(
+        "redemption status of a request that is not there",
+        "get",
+        lambda w: reverse("pos:redemption_status", args=[w.b.number, 999999]),
+        expect=((404,),),
+    ),
+    _pos(
+        "outreach",
+        "get",
+        lambda w: reverse("pos:outreach"),
+        expect=((200,),),
+        contains=("Annabel", "Pearl drops"),  # an Ambassador to care for; B's new wish
+        check=_no_c,
+        subject="ab",
+    ),
+    _pos(
+        "log a call with B",
+        "post",
+        lambda w: _book(w, "b", "pos:client_contact"),
+        lambda w: {"channel": "call", "note": "Asked about the pearls"},
+        expect=((302,),),
+        subject="b",
+        writes=True,
+    ),
+    _pos(
+        "log a call with another store's client",
+        "post",
+        lambda w: _book(w, "c", "pos:client_contact"),
+        lambda w: {"channel": "call"},
+        expect=((404,),),
+        check=_no_c,
+    ),
+    _pos(
+        "redemption's confirmation for B (nothing spent yet)",
+        "post",
+        lambda w: _member(w, "b", "reward"),
+        lambda w: {"store": "antwerp", "reward": str(w.public_reward)},
+        expect=((200,),),
+        subject="b",
+    ),
+    _pos(
+        "confirmation of the invite-only reward for B",
+        "post",
+        lambda w: _member(w, "b", "reward"),
+        lambda w: {"store": "antwerp", "reward": str(w.secret_reward)},
+        expect=((404,),),
+        subject="b",
+    ),
+    _pos(
+        "cancel an appointment at store B",
+        "post",
+        lambda w: reverse("pos:appointment_cancel", args=[w.appointment_london]),
+        expect=((404,),),
+    ),
+]
+POS += CLIENTELING
+
 # --- console surfaces -----------------------------------------------------------------------
 
 
@@ -737,6 +1000,9 @@ ADMIN = [
     _admin("member changelist", lambda w: reverse("admin:members_member_changelist")),
     _admin("member change A", lambda w: reverse("admin:members_member_change", args=[w.a.pk])),
     _admin("ledger changelist", lambda w: reverse("admin:members_ledgerentry_changelist")),
+    # Every store's client book, read-only for marketing.
+    _admin("client appointments", lambda w: reverse("admin:pos_appointment_changelist")),
+    _admin("client wishlists", lambda w: reverse("admin:pos_wishlistitem_changelist")),
 ]
 
 
@@ -1347,6 +1613,18 @@ def test_every_account_pos_and_mail_page_is_in_the_matrix():
         "pos:register",
         "pos:store",
         "pos:scan",
+        "pos:clients",
+        "pos:client_book",
+        "pos:client_note",
+        "pos:client_profile",
+        "pos:client_wish",
+        "pos:client_wish_remove",
+        "pos:appointment_book",
+        "pos:day",
+        "pos:appointment_cancel",
+        "pos:client_contact",
+        "pos:outreach",
+        "pos:redemption_status",
         "campaigns:open",
         "campaigns:click",
         "campaigns:unsubscribe",

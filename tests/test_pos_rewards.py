@@ -87,12 +87,16 @@ def test_a_voucher_of_another_member_is_refused(till, member, enroll, reward):
 def test_assistant_redeems_a_reward_for_the_member(till, member, reward):
     ledger_post(member=member, carats=150, kind="bonus", reason="x", key="fund")
     response = till.post(
-        member_url(member, "pos:reward"), {"store": "antwerp", "reward": reward.pk}, follow=True
+        member_url(member, "pos:reward"),
+        {"store": "antwerp", "reward": reward.pk, "confirm": "1"},
+        follow=True,
     )
     assert "Reward redeemed: EUR 25 off" in response.content.decode()
     member.refresh_from_db()
     assert member.balance == 50
-    poor = till.post(member_url(member, "pos:reward"), {"store": "antwerp", "reward": reward.pk})
+    poor = till.post(
+        member_url(member, "pos:reward"), {"store": "antwerp", "reward": reward.pk, "confirm": "1"}
+    )
     assert poor.status_code == 409
     member.refresh_from_db()
     assert member.balance == 50

@@ -31,6 +31,15 @@ from campaigns.services.earning import carats_hold
 from loyalty.console.privacy import EXCLUDED, SECTIONS, member_export, section_queryset
 from members.models import AppleRegistration, Member, WalletPass
 from members.services import ledger_post, member_erase, member_update
+from pos.clienteling.confirm import request_create
+from pos.clienteling.outreach import contact_log
+from pos.clienteling.services import (
+    appointment_book,
+    client_note_add,
+    client_profile_update,
+    store_client_add,
+    wishlist_add,
+)
 from pos.services import purchase_record, return_record
 from tests.factories import UserFactory
 from tiers.models import Invitation, Tier
@@ -137,7 +146,31 @@ def rich_member(program, antwerp):
     )  # fmt: skip
     card = WalletPass.objects.create(member=member)
     AppleRegistration.objects.create(wallet_pass=card, device_id="device-1", push_token="ab" * 32)
+    # The client book at the store.
+    store_client_add(store=antwerp, member=member, reason="registered")
+    associate = UserFactory(email="sam@carat.example", full_name="Sam Shop")
+    antwerp.staff.add(associate)
+    client_note_add(member=member, store=antwerp, author=associate, text="Loves pearls")
+    client_profile_update(member=member, actor=associate, ring_size="52", associate=associate)
+    wishlist_add(member=member, description="Pearl studs", source="counter", store=antwerp)
+    appointment_book(
+        store=antwerp,
+        member=member,
+        associate=associate,
+        starts_at=(timezone.now() + timedelta(days=2)).replace(minute=0, second=0, microsecond=0),
+        minutes=60,
+        purpose="viewing",
+        note="Anniversary gift",
+    )
     member.refresh_from_db()
+    request_create(member=member, reward=reward, store=antwerp, actor=associate, once="x1")
+    contact_log(
+        member=member,
+        store=antwerp,
+        associate=associate,
+        channel="call",
+        note="Called about the anniversary",
+    )
     return member
 
 
@@ -181,6 +214,11 @@ def test_the_export_holds_every_row_of_every_table_that_points_at_the_member(ric
     assert export["held_carats"][0]["carats"] == 30
     assert export["club_memberships"][0]["club__name"] == "Watch Club"
     assert export["messages"][0]["trigger"] == "welcome"
+    assert export["client_notes"][0]["text"] == "Loves pearls"
+    assert export["client_preferences"][0]["ring_size"] == "52"
+    assert export["wishlist"][0]["description"] == "Pearl studs"
+    assert export["appointments"][0]["note"] == "Anniversary gift"
+    assert export["client_contacts"][0]["note"] == "Called about the anniversary"
 
 
 def test_the_export_of_an_erased_member_shows_the_erasure_and_no_personal_data(rich_member):

@@ -218,11 +218,74 @@ SECTIONS: tuple[Section, ...] = (
         ("device_id", "created_at"),
         ("created_at", "pk"),
     ),
+    # The client book at the stores (pos.clienteling): the associates' notes are internal
+    # at the counter, but they are personal data, so the member's copy holds them.
+    Section(
+        "store_client_books",
+        "pos.StoreClient",
+        "member",
+        ("store__name", "reason", "created_at"),
+        ("created_at", "pk"),
+    ),
+    Section(
+        "client_preferences",
+        "pos.ClientProfile",
+        "member",
+        (
+            "metals",
+            "stones",
+            "style",
+            "ring_size",
+            "bracelet_size",
+            "partner_name",
+            "partner_birthday",
+            "associate__full_name",
+            "updated_at",
+        ),
+    ),
+    Section(
+        "client_notes",
+        "pos.ClientNote",
+        "member",
+        ("created_at", "store__name", "text", "follow_up_on"),
+        ("created_at", "pk"),
+    ),
+    Section(
+        "wishlist",
+        "pos.WishlistItem",
+        "member",
+        ("created_at", "description", "sku", "source", "removed_at"),
+        ("created_at", "pk"),
+    ),
+    Section(
+        "client_contacts",
+        "pos.ClientContact",
+        "member",
+        ("created_at", "store__name", "channel", "reason", "note"),
+        ("created_at", "pk"),
+    ),
+    Section(
+        "redemption_requests",
+        "pos.RedemptionRequest",
+        "member",
+        ("created_at", "store__name", "reward__name", "status", "decided_at"),
+        ("created_at", "pk"),
+    ),
+    Section(
+        "appointments",
+        "pos.Appointment",
+        "member",
+        ("starts_at", "ends_at", "store__name", "purpose", "note", "status"),
+        ("starts_at", "pk"),
+    ),
 )
 
 # Models with a path to the member that the export leaves out on purpose. Only tables
 # that hold nothing about the person beyond what a section above already shows.
-EXCLUDED: dict[str, str] = {}
+EXCLUDED: dict[str, str] = {
+    "pos.AppointmentSlot": "the quarter hours an appointment holds in the associate's "
+    "diary (the double-booking guard); the appointment itself is in `appointments`",
+}
 
 _PROFILE_FIELDS = (
     "member_number",
@@ -291,6 +354,32 @@ def member_export(member: Member) -> dict:
     return export
 
 
+def _client_book_erase(member: Member) -> None:
+    """The client book goes with the member: notes, preferences and the wishlist are
+    deleted; contacts and appointments stay (the message log and the store's diary),
+    without their notes, and the appointments to
+    come are cancelled (the associate's time is freed)."""
+    from pos.clienteling.models import (
+        Appointment,
+        AppointmentSlot,
+        ClientContact,
+        ClientNote,
+        ClientProfile,
+        WishlistItem,
+    )
+
+    ClientNote.objects.filter(member=member).delete()
+    ClientProfile.objects.filter(member=member).delete()
+    WishlistItem.objects.filter(member=member).delete()
+    ClientContact.objects.filter(member=member).exclude(note="").update(note="")
+    Appointment.objects.filter(member=member).exclude(note="").update(note="")
+    upcoming = Appointment.objects.filter(
+        member=member, status=Appointment.Status.BOOKED, ends_at__gt=timezone.now()
+    )
+    AppointmentSlot.objects.filter(appointment__in=upcoming).delete()
+    upcoming.update(status=Appointment.Status.CANCELLED)
+
+
 # Personal data a webhook payload may carry (members.services.member_event_data).
 _PERSONAL_EVENT_KEYS = ("email", "first_name", "last_name", "phone", "external_id")
 
@@ -316,6 +405,7 @@ def member_erase_all(
     MessageLog.objects.filter(member=member).exclude(context={}).update(context={})
     Giveaway.objects.filter(member=member).exclude(notes="").update(notes="")
     Rental.objects.filter(member=member).exclude(notes="").update(notes="")
+    _client_book_erase(member)
     HeldCarats.objects.filter(
         member=member, status__in=[HeldCarats.Status.HELD, HeldCarats.Status.PENDING]
     ).update(status=HeldCarats.Status.CANCELLED, decided_by=actor, decided_at=timezone.now())

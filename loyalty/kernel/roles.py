@@ -11,8 +11,12 @@ taken away again on the next deploy.
   jobs), no API keys, no webhooks (their secrets), no outbox, no KPI rollup tables; it
   views stores but changes none.
 - **Store manager** manages the staff of their own stores (the stores they are staff of)
-  and nothing else: a store's code, currency and time zone are the superuser's.
+  and nothing else: a store's code, currency and time zone are the superuser's. On the POS
+  page, the whole store's outreach list (store staff see their own clients' and the
+  clients without an associate).
 - **Store staff** work the POS scan page of their stores (a store's staff list); no console.
+  They see the client book of their stores' clients (registered, bought or scanned there).
+- Marketing views every store's client book in the console (read-only).
 - **Integration admin** manages API keys (a till key's store is fixed when it is made) and
   webhook endpoints and deliveries; it views stores.
 
@@ -85,6 +89,12 @@ ROLES: dict[str, Role] = {
             "pos.purchase": ("add", "view"),  # add: the history import
             "pos.purchaseline": VIEW,
             "pos.return": VIEW,
+            # The client book of every store (written at the counter only).
+            "pos.clientnote": VIEW,
+            "pos.clientprofile": VIEW,
+            "pos.wishlistitem": VIEW,
+            "pos.appointment": VIEW,
+            "pos.clientcontact": VIEW,
         },
     ),
     STORE_MANAGER: Role(
