@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import MessageLog
-from campaigns.services.crm import messages_dispatch
+from campaigns.services.dispatch import messages_dispatch
 from loyalty.kernel.errors import Conflict, DomainError
 from pos.clienteling.models import Appointment, AppointmentSlot, StoreClient
 from pos.clienteling.services import appointment_book, appointment_cancel

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import MessageLog, Program
-from campaigns.services.crm import messages_dispatch
+from campaigns.services.dispatch import messages_dispatch
 from loyalty.kernel.errors import DomainError
 from loyalty.kernel.roles import STORE_MANAGER, STORE_STAFF, role_grant, roles_apply
 from members.models import Member

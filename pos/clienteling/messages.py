@@ -1,6 +1,6 @@
 """Appointment mails through the program's mail path: each is a MessageLog row claimed
 once per appointment (unique member, trigger, occasion), decided and sent by the
-dispatcher (campaigns.services.crm.messages_dispatch -> send_messages), rendered from
+dispatcher (campaigns.services.dispatch.messages_dispatch -> send_messages), rendered from
 the built-in texts templates/campaigns/email/appointment_*. They are service mails (the
 client asked for the appointment): no marketing consent needed, not counted in the weekly
 cap. The facts go in as plain values computed now, in the client's language and the
