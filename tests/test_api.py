@@ -184,8 +184,8 @@ ALL_OPERATIONS = [
 def test_every_endpoint_needs_an_api_key(db, method, path):
     response = getattr(Api(), method)(path, {}, format="json")
     error = assert_error(response, 401, "not_authenticated")
-    assert "Api-Key" in error["message"]
-    assert response["WWW-Authenticate"] == "Api-Key"
+    assert "Authorization: Bearer <key>" in error["message"]
+    assert response["WWW-Authenticate"] == "Bearer"
 
 
 @pytest.mark.parametrize(
@@ -205,6 +205,26 @@ def test_wrong_or_malformed_keys_are_refused(member, antwerp, header):
     assert_error(client.get("/api/v1/tiers/"), 401)
     assert_error(buy(client, member), 401)
     assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"HTTP_AUTHORIZATION": "Bearer {key}"},
+        {"HTTP_AUTHORIZATION": "bearer {key}"},
+        {"HTTP_AUTHORIZATION": "Api-Key {key}"},
+        {"HTTP_X_API_KEY": "{key}"},
+    ],
+    ids=["Bearer", "bearer", "Api-Key", "X-Api-Key"],
+)
+def test_a_key_works_as_bearer_and_as_api_key(member, antwerp, headers):
+    """Bearer is the primary scheme (what generated clients and the docs' Authorize box
+    send); Api-Key and X-Api-Key keep working for the clients written before."""
+    _key, plain = api_key_create(name="till", store=antwerp)
+    client = Api()
+    client.credentials(**{name: value.format(key=plain) for name, value in headers.items()})
+    assert client.get("/api/v1/tiers/").status_code == 200
+    assert buy(client, member).status_code == 201
 
 
 def test_a_revoked_key_is_refused_at_once(member, antwerp):

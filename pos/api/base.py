@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from loyalty.kernel.api_errors import SafeJSONParser
 from loyalty.kernel.errors import Conflict, DomainError, NotFound
 from pos.api_auth import (
+    HEADER_HINT,
     ApiKeyAuthentication,
     HasApiKey,
     LookupRateThrottle,
@@ -223,9 +224,7 @@ class ApiView(APIView):
 
     def permission_denied(self, request, message=None, code=None):
         if request.authenticators and not request.successful_authenticator:
-            raise exceptions.NotAuthenticated(
-                "An API key is required: send 'Authorization: Api-Key <key>'."
-            )
+            raise exceptions.NotAuthenticated(f"An API key is required: send '{HEADER_HINT}'.")
         super().permission_denied(request, message=message, code=code)
 
 
