@@ -686,6 +686,29 @@ def test_ledger_is_paginated_newest_first(api, member, antwerp):
     assert [e["carats"] for e in rest] == [11, 10]
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"limit": "ten"},
+        {"limit": "0"},
+        {"limit": "-1"},
+        {"limit": "501"},
+        {"limit": "2.5"},
+        {"limit": str(2**63)},
+        {"offset": "-978383"},
+        {"offset": "x"},
+        {"offset": str(10**30)},
+    ],
+)
+def test_garbage_paging_parameters_are_a_400_naming_them(api, member, query):
+    """The schema bounds limit (1-500) and offset (0 or more); a value outside them is
+    refused, not replaced by the default (which hid the client's mistake)."""
+    url = f"/api/v1/members/{member.member_number}/ledger/"
+    (name,) = query
+    assert_error(api.get(url, query), 400, "invalid", field=name)
+    assert api.get(url, {"limit": "500", "offset": "0"}).status_code == 200
+
+
 # --- Purchases ----------------------------------------------------------------------------------
 
 
