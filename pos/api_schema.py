@@ -25,5 +25,35 @@ class ScopedAutoSchema(AutoSchema):
             line = "**No API key may call this.**"
         return f"{description}\n\n{line}" if description else line
 
+    def _get_response_bodies(self, direction="response"):
+        """The operation's own responses, and every error it may answer whatever it
+        does (pos.api.base.ALWAYS, and ON_WRITES for a write) in the one error shape.
+        (@extend_schema replaces get_response_serializers, so the merge is here.)"""
+        from .api.base import ALWAYS, ON_WRITES, error_response  # imports DRF's views
+
+        responses = super()._get_response_bodies(direction)
+        statuses = ALWAYS + (ON_WRITES if self.method.upper() != "GET" else ())
+        for code in statuses:
+            if str(code) not in responses:
+                responses[str(code)] = self._get_response_for_code(
+                    error_response(code), str(code), direction=direction
+                )
+        for code, headers in _ERROR_HEADERS.items():
+            if code in responses:
+                responses[code].setdefault("headers", {}).update(headers)
+        return responses
+
     def get_extensions(self):
         return {**super().get_extensions(), "x-required-scopes": self._scopes()}
+
+
+def _header(description: str, required: bool) -> dict:
+    return {"schema": {"type": "string"}, "description": description, "required": required}
+
+
+# The headers an error carries: how to authenticate, when to retry.
+_ERROR_HEADERS = {
+    "401": {"WWW-Authenticate": _header("The scheme to send the key with: `Bearer`.", True)},
+    "429": {"Retry-After": _header("Seconds until the rate limit's window ends.", False)},
+    "503": {"Retry-After": _header("Seconds to wait before retrying.", True)},
+}

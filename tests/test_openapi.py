@@ -49,9 +49,16 @@ def test_every_operation_needs_a_key_and_documents_the_error_shape():
     for path, method in operations(spec):
         op = spec["paths"][path][method]
         assert op["security"] == [{"Bearer": []}, {"ApiKey": []}], (path, method)
-        for status in ("401", "403", "429"):
+        # Every error any operation may answer, in the one error shape: a generated
+        # client knows how to read each of them.
+        statuses = ["400", "401", "403", "404", "429", "503"]
+        if method != "get":
+            statuses += ["409", "413"]
+        for status in statuses:
             ref = op["responses"][status]["content"]["application/json"]["schema"]
             assert ref == {"$ref": "#/components/schemas/Error"}, (path, method, status)
+        assert "WWW-Authenticate" in op["responses"]["401"]["headers"], (path, method)
+        assert "Retry-After" in op["responses"]["503"]["headers"], (path, method)
         assert any(s.startswith("2") for s in op["responses"]), (path, method)
 
 

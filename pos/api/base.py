@@ -39,24 +39,38 @@ _ERROR_DESCRIPTIONS = {
     "operation's scopes), or a store-bound key and another store or online "
     "(store_not_allowed).",
     404: "Not found.",
-    409: "Conflicts with what was recorded before (e.g. same receipt, different data).",
-    429: "Too many requests for this API key; retry later.",
+    409: "Conflicts with what was recorded before (e.g. same receipt, different data), or "
+    "an Idempotency-Key reused with other data or still in progress.",
+    413: "The request body is too large.",
+    429: "Too many requests for this API key; retry after the Retry-After header's seconds.",
+    503: "The database is briefly unavailable; retry after the Retry-After header's seconds.",
 }
+# What any operation may answer whatever it does: a bad query or value (400), no or a
+# bad key (401), a scope that does not reach it (403), an unknown path or format (404),
+# the rate limit (429), a database outage (503). A write may also answer 409 (the
+# Idempotency-Key) and 413. ScopedAutoSchema adds these to every operation's responses,
+# so a new endpoint documents them without asking.
+ALWAYS = (400, 401, 403, 404, 429, 503)
+ON_WRITES = (409, 413)
 
 logger = logging.getLogger(__name__)
 
 
+def error_response(code: int, description: str | None = None, examples=None) -> OpenApiResponse:
+    """A documented error: the one error shape, with what it means for the operation."""
+    return OpenApiResponse(
+        ErrorSerializer,
+        description=description or _ERROR_DESCRIPTIONS[code],
+        examples=examples or [],
+    )
+
+
 def errors(*codes: int, notes: dict[int, str] | None = None) -> dict:
-    """Error responses for @extend_schema; every operation may also answer 401, 403 (a
-    key whose scope does not reach it) and 429. `notes` replaces the generic description
-    of a status for one operation."""
+    """Error responses for @extend_schema: `codes` and `notes` (which replaces the generic
+    description of a status for one operation). Every operation also answers the ALWAYS
+    statuses (and a write ON_WRITES): the schema class adds them (api_schema)."""
     notes = notes or {}
-    return {
-        code: OpenApiResponse(
-            ErrorSerializer, description=notes.get(code, _ERROR_DESCRIPTIONS[code])
-        )
-        for code in sorted({*codes, *notes, 401, 403, 429})
-    }
+    return {code: error_response(code, notes.get(code)) for code in sorted({*codes, *notes})}
 
 
 def parse(serializer_class, data, **kwargs) -> dict:
