@@ -81,3 +81,25 @@ def test_schema_and_docs_are_served_without_a_key(client, db):
         # Served from the installed sidecar, so the docs work offline (no CDN).
         assert "drf_spectacular_sidecar" in html, url
         assert "cdn.jsdelivr" not in html and "unpkg.com" not in html, url
+
+
+def test_rules_that_depend_on_data_are_documented_with_examples():
+    """No schema can say which stores or currencies exist, or what is left on a sale:
+    those refusals are documented per operation, with an example of each error."""
+    spec = schema()
+
+    def codes(path, status):
+        response = spec["paths"][path]["post"]["responses"][status]
+        examples = response["content"]["application/json"]["examples"].values()
+        for example in examples:
+            error = example["value"]["error"]
+            assert set(error) <= {"code", "message", "fields"}, error
+        return {e["value"]["error"]["code"] for e in examples}
+
+    assert {"unknown_store", "unknown_currency", "missing_rate"} <= codes(
+        "/api/v1/purchases/", "400"
+    )
+    assert "store_not_allowed" in codes("/api/v1/purchases/", "403")
+    assert "receipt_conflict" in codes("/api/v1/purchases/", "409")
+    assert {"unknown_store", "return_too_large"} <= codes("/api/v1/returns/", "400")
+    assert "unknown_receipt" in codes("/api/v1/returns/", "404")

@@ -12,7 +12,7 @@ from django.http import JsonResponse
 from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -65,12 +65,33 @@ def error_response(code: int, description: str | None = None, examples=None) -> 
     )
 
 
-def errors(*codes: int, notes: dict[int, str] | None = None) -> dict:
+def rule(
+    status: int, code: str, message: str, field: str | None = None, *, name: str | None = None
+) -> tuple:
+    """An example of an error an operation answers (see errors(examples=...)): above all
+    the rules that depend on the program's data, which no schema can state (an unknown
+    store, a currency without a rate, what is left on a sale)."""
+    error = {"code": code, "message": message}
+    if field:
+        error["fields"] = {field: message}
+    return status, OpenApiExample(
+        name or code, summary=name or code, value={"error": error}, status_codes=[str(status)]
+    )
+
+
+def errors(*codes: int, notes: dict[int, str] | None = None, examples=()) -> dict:
     """Error responses for @extend_schema: `codes` and `notes` (which replaces the generic
-    description of a status for one operation). Every operation also answers the ALWAYS
-    statuses (and a write ON_WRITES): the schema class adds them (api_schema)."""
+    description of a status for one operation), with `examples` (see rule). Every
+    operation also answers the ALWAYS statuses (and a write ON_WRITES): the schema class
+    adds them (api_schema)."""
     notes = notes or {}
-    return {code: error_response(code, notes.get(code)) for code in sorted({*codes, *notes})}
+    by_status: dict[int, list] = {}
+    for code, example in examples:
+        by_status.setdefault(code, []).append(example)
+    return {
+        code: error_response(code, notes.get(code), by_status.get(code))
+        for code in sorted({*codes, *notes, *by_status})
+    }
 
 
 def parse(serializer_class, data, **kwargs) -> dict:
