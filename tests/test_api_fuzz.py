@@ -176,7 +176,7 @@ def _pick(value, options: list):
     return options[(n >> 1) % len(options)]
 
 
-def _realistic(case, data) -> None:
+def _realistic(case, data, *, linked: bool = False) -> None:
     """Real values for what the schema cannot know: which members, vouchers, rewards and
     clubs exist (about half of the time), and always a store and a currency the program
     has and a date inside the accepted window (otherwise a documented 400: unknown_store,
@@ -184,7 +184,9 @@ def _realistic(case, data) -> None:
     schemathesis generated, so its point (a value the schema refuses) stays."""
     if case.meta is not None and case.meta.generation.mode.is_negative:
         return
-    path = case.path_parameters or {}
+    # In a stateful scenario (`linked`) the member numbers and voucher codes come from
+    # earlier responses (the links): only the data-dependent body values are made real.
+    path = {} if linked else case.path_parameters or {}
     if "number" in path:
         path["number"] = _pick(path["number"], data["numbers"])
     if "external_id" in path:
@@ -196,7 +198,7 @@ def _realistic(case, data) -> None:
         query["code"] = _pick(query["code"], data["numbers"] + data["qr"])
     body = case.body
     if isinstance(body, dict):
-        if "member" in body:
+        if "member" in body and not linked:
             body["member"] = _pick(body["member"], data["numbers"] + data["qr"])
         if "store" in body:
             body["store"] = _pick(None, ["antwerp", "london"]) or "antwerp"
@@ -272,6 +274,95 @@ def test_fuzz_with_a_store_bound_key(case, fuzz_data):
 @FUZZ_SETTINGS
 def test_fuzz_with_the_web_shop_key(case, fuzz_data):
     _fuzz(case, fuzz_data, "webshop")
+
+
+# Per (operation, key kind): the stateful steps made, and those answered 2xx.
+STEPS: dict[tuple[str, str], int] = {}
+LINKED_OK: dict[tuple[str, str], int] = {}
+# Member numbers and voucher codes seen in the scenarios' responses.
+SEEN: set[str] = set()
+
+
+class Workflow(schema.as_state_machine()):
+    """Scenarios that follow the links between operations (inferred by schemathesis from
+    the schema: a created member's number into its update, a redemption's voucher code
+    into its redeem and cancel, ...), every check on every step."""
+
+    data: dict = {}
+    kind = "webshop"
+
+    def before_call(self, case):
+        _realistic(case, self.data, linked=True)
+        # A scenario's first step has no link to take its member or voucher from: a real
+        # one then (a value a link brought was seen in an earlier response).
+        path = case.path_parameters or {}
+        if "number" in path and path["number"] not in SEEN:
+            path["number"] = _pick(None, self.data["numbers"]) or self.data["numbers"][0]
+        if "code" in path and path["code"] not in SEEN:
+            path["code"] = _pick(None, self.data["vouchers"]) or self.data["vouchers"][0]
+
+    def after_call(self, response, case):
+        try:
+            body = response.json()
+        except ValueError:
+            return
+        for item in body if isinstance(body, list) else [body]:
+            if isinstance(item, dict):
+                for key in ("number", "code", "member"):
+                    if isinstance(item.get(key), str):
+                        SEEN.add(item[key])
+                voucher = item.get("voucher")
+                if isinstance(voucher, dict) and isinstance(voucher.get("code"), str):
+                    SEEN.add(voucher["code"])
+
+    def headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.data['keys'][self.kind]}"}
+
+    def get_call_kwargs(self, case):
+        return {"headers": self.headers()}
+
+    def validate_response(self, response, case, additional_checks=None, **kwargs):
+        # With the headers sent, as _fuzz does: the key is the test's, not generated (the
+        # ignored_auth check then probes the call without it and with a wrong one).
+        case.validate_response(
+            response,
+            additional_checks=additional_checks,
+            headers=self.headers(),
+            transport_kwargs=kwargs or None,
+            recorder=self.recorder,
+        )
+
+    def call(self, case, **kwargs):
+        label = (case.operation.label, self.kind)
+        STEPS[label] = STEPS.get(label, 0) + 1
+        savepoint = transaction.savepoint()
+        response = super().call(case, **kwargs)
+        if 200 <= response.status_code < 300:
+            LINKED_OK[label] = LINKED_OK.get(label, 0) + 1
+        if response.status_code >= 500:
+            transaction.savepoint_rollback(savepoint)
+        else:
+            transaction.savepoint_commit(savepoint)
+        return response
+
+
+@pytest.mark.parametrize("kind", ["store", "webshop"])
+def test_stateful_scenarios_follow_the_links(fuzz_data, kind):
+    Workflow.data, Workflow.kind = fuzz_data, kind
+    Workflow.run(
+        settings=settings(
+            max_examples=EXAMPLES,
+            stateful_step_count=6,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    # The scenarios went past their first step: a voucher that was redeemed for, used or
+    # cancelled was then read through the link (GET /vouchers/{code}/ starts no scenario).
+    assert LINKED_OK.get(("GET /api/v1/vouchers/{code}/", kind)), (STEPS, LINKED_OK)
+    assert LINKED_OK.get(("POST /api/v1/vouchers/{code}/redeem/", kind)), (STEPS, LINKED_OK)
 
 
 def test_every_operation_was_fuzzed_with_both_keys(capsys):
