@@ -286,9 +286,10 @@ def _lean_policy(view: type) -> bool:
 NUMBER = OpenApiParameter(
     "number", OpenApiTypes.STR, OpenApiParameter.PATH, description="The 10-digit member number."
 )
+IDEMPOTENCY_KEY_MAX = 255
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
-    OpenApiTypes.STR,
+    {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX},
     OpenApiParameter.HEADER,
     required=False,
     description="Any unique string (e.g. a UUID) per intended creation. Sending the same key "
@@ -311,8 +312,11 @@ def idempotent(request, scope: str, payload: dict, handler) -> Response:
     key = request.headers.get("Idempotency-Key", "").strip()
     if not key:
         return handler()
-    if len(key) > 255:
-        raise DomainError("Idempotency-Key is at most 255 characters.", field="Idempotency-Key")
+    if len(key) > IDEMPOTENCY_KEY_MAX:
+        raise DomainError(
+            f"Idempotency-Key is at most {IDEMPOTENCY_KEY_MAX} characters.",
+            field="Idempotency-Key",
+        )
     digest = hashlib.sha256(key.encode()).hexdigest()
     cache_key = f"carat:idempotency:{request.auth.pk}:{scope}:{digest}"
     fingerprint = hashlib.sha256(
