@@ -6,6 +6,7 @@ from django.urls import path
 from loyalty.kernel.admin_tools import EstimatedCountPaginator, ReadOnlyAdmin
 
 from .admin_import import import_view
+from .api_auth import key_header
 from .models import ApiKey, ExchangeRate, Purchase, PurchaseLine, Return, Store
 from .services import api_key_create
 
@@ -185,7 +186,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         self.message_user(
             request,
             f"API key for {key.name} ({key.get_scope_display()}): {plain} — copy it now, "
-            "it is not shown again.",
+            f"it is not shown again. Clients send it as the header: {key_header(plain)}",
             messages.WARNING,
         )
 

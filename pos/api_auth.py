@@ -1,6 +1,7 @@
 """API key authentication for tills, the web shop and the ERP.
 
-Clients send `Authorization: Api-Key <key>` (or `X-Api-Key: <key>`). Keys look like
+Clients send `Authorization: Bearer <key>` (the primary scheme; `Authorization: Api-Key
+<key>` and `X-Api-Key: <key>` keep working for existing clients). Keys look like
 `crt_<prefix>_<secret>`; the prefix finds the row, the SHA-256 of the whole key is
 compared in constant time. Session logins (members, staff) are not API clients."""
 
@@ -64,13 +65,27 @@ def _active_key(prefix: str, digest: str) -> ApiKey | None:
     return key
 
 
+# The Authorization schemes a key may come with: Bearer first (what generated clients and
+# the docs' "Authorize" box send), Api-Key for the clients written before it. The scheme
+# name is case-insensitive (RFC 9110).
+KEY_SCHEMES = ("bearer", "api-key")
+# How the console and the messages tell a client to send its key.
+HEADER_HINT = "Authorization: Bearer <key>"
+
+
+def key_header(plain: str) -> str:
+    """The exact header line to paste into a client for the key `plain`."""
+    return f"Authorization: Bearer {plain}"
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
-    keyword = "Api-Key"
+    keyword = "Bearer"
 
     def authenticate(self, request):
         header = request.headers.get("Authorization", "")
-        if header.startswith(self.keyword + " "):
-            plain = header[len(self.keyword) + 1 :].strip()
+        scheme, _, rest = header.partition(" ")
+        if scheme.lower() in KEY_SCHEMES:
+            plain = rest.strip()
         else:
             plain = request.headers.get("X-Api-Key", "").strip()
         if not plain:
@@ -127,7 +142,7 @@ class HasApiKey(permissions.BasePermission):
     refused to every key. The scope is read from the key authentication already loaded:
     no query."""
 
-    message = "An API key is required: send 'Authorization: Api-Key <key>'."
+    message = f"An API key is required: send '{HEADER_HINT}'."
 
     def has_permission(self, request, view):
         key = request.auth
@@ -289,14 +304,29 @@ SCOPES_DOC = (
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """Two ways to send the same key, either of which is enough (OR): `Bearer` (the
+    primary one: paste the key as the console shows it into the docs' "Authorize" box)
+    and `ApiKey` (the header `Authorization: Api-Key <key>`, kept for existing clients)."""
+
     target_class = "pos.api_auth.ApiKeyAuthentication"
-    name = "ApiKey"
+    name = ["Bearer", "ApiKey"]
+
+    def get_security_requirement(self, auto_schema):
+        return [{"Bearer": []}, {"ApiKey": []}]
 
     def get_security_definition(self, auto_schema):
-        return {
-            "type": "apiKey",
-            "in": "header",
-            "name": "Authorization",
-            "description": "`Api-Key <key>`; create keys in the admin or with create_api_key "
-            "(`--scope`).\n\n" + SCOPES_DOC,
-        }
+        return [
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "`Authorization: Bearer <key>`: the key as the console or "
+                "create_api_key (`--scope`) shows it.\n\n" + SCOPES_DOC,
+            },
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "`Api-Key <key>` (the value of the Authorization header, "
+                "with its `Api-Key ` prefix): the older way, still accepted.",
+            },
+        ]

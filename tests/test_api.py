@@ -184,8 +184,8 @@ ALL_OPERATIONS = [
 def test_every_endpoint_needs_an_api_key(db, method, path):
     response = getattr(Api(), method)(path, {}, format="json")
     error = assert_error(response, 401, "not_authenticated")
-    assert "Api-Key" in error["message"]
-    assert response["WWW-Authenticate"] == "Api-Key"
+    assert "Authorization: Bearer <key>" in error["message"]
+    assert response["WWW-Authenticate"] == "Bearer"
 
 
 @pytest.mark.parametrize(
@@ -205,6 +205,26 @@ def test_wrong_or_malformed_keys_are_refused(member, antwerp, header):
     assert_error(client.get("/api/v1/tiers/"), 401)
     assert_error(buy(client, member), 401)
     assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"HTTP_AUTHORIZATION": "Bearer {key}"},
+        {"HTTP_AUTHORIZATION": "bearer {key}"},
+        {"HTTP_AUTHORIZATION": "Api-Key {key}"},
+        {"HTTP_X_API_KEY": "{key}"},
+    ],
+    ids=["Bearer", "bearer", "Api-Key", "X-Api-Key"],
+)
+def test_a_key_works_as_bearer_and_as_api_key(member, antwerp, headers):
+    """Bearer is the primary scheme (what generated clients and the docs' Authorize box
+    send); Api-Key and X-Api-Key keep working for the clients written before."""
+    _key, plain = api_key_create(name="till", store=antwerp)
+    client = Api()
+    client.credentials(**{name: value.format(key=plain) for name, value in headers.items()})
+    assert client.get("/api/v1/tiers/").status_code == 200
+    assert buy(client, member).status_code == 201
 
 
 def test_a_revoked_key_is_refused_at_once(member, antwerp):
@@ -664,6 +684,29 @@ def test_ledger_is_paginated_newest_first(api, member, antwerp):
     assert set(first) == {"created_at", "kind", "carats", "balance_after", "reason"}
     rest = api.get(url, {"limit": 2, "offset": 2}).json()["results"]
     assert [e["carats"] for e in rest] == [11, 10]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"limit": "ten"},
+        {"limit": "0"},
+        {"limit": "-1"},
+        {"limit": "501"},
+        {"limit": "2.5"},
+        {"limit": str(2**63)},
+        {"offset": "-978383"},
+        {"offset": "x"},
+        {"offset": str(10**30)},
+    ],
+)
+def test_garbage_paging_parameters_are_a_400_naming_them(api, member, query):
+    """The schema bounds limit (1-500) and offset (0 or more); a value outside them is
+    refused, not replaced by the default (which hid the client's mistake)."""
+    url = f"/api/v1/members/{member.member_number}/ledger/"
+    (name,) = query
+    assert_error(api.get(url, query), 400, "invalid", field=name)
+    assert api.get(url, {"limit": "500", "offset": "0"}).status_code == 200
 
 
 # --- Purchases ----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from io import StringIO
 
 import pytest
 from django.apps import apps
+from django.contrib.messages import get_messages
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
@@ -189,6 +190,9 @@ def test_the_console_shows_and_sets_a_key_s_scope(client, antwerp):
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert ApiKey.objects.get(name="reports").scope == "read_only"
+    # The key is shown once, with the exact header a client sends it in.
+    shown = " ".join(str(m) for m in get_messages(response.wsgi_request))
+    assert re.search(r"Authorization: Bearer crt_\w+_\S+", shown), shown
     # A till key without a store is refused on the form.
     response = client.post(
         reverse("admin:pos_apikey_add"), {"name": "lost till", "scope": "till", "active": "on"}

@@ -134,7 +134,7 @@ def test_missing_and_bad_keys_are_answered_by_drf_with_the_same_words(member, ti
     for key in (None, "crt_nope", "crt_abc_def", till_key[:-2] + "xx"):
         lean, drf = both(key, sale(member, "K1"))
         assert lean == drf and lean[0] == 401
-        assert lean[2]["WWW-Authenticate"] == "Api-Key"
+        assert lean[2]["WWW-Authenticate"] == "Bearer"
     assert Purchase.objects.count() == 0
 
 

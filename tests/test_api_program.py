@@ -166,7 +166,7 @@ def test_every_program_endpoint_needs_an_api_key(member, method, path):
     before = snapshot()
     response = getattr(Api(), method)(path, {}, format="json")
     error = assert_error(response, 401, "not_authenticated")
-    assert "Api-Key" in error["message"]
+    assert "Authorization: Bearer <key>" in error["message"]
     client = Api()
     client.credentials(HTTP_AUTHORIZATION="Api-Key crt_deadbeef_not-the-secret")
     assert_error(getattr(client, method)(path, {}, format="json"), 401, "authentication_failed")

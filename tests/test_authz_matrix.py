@@ -1719,7 +1719,7 @@ def test_cell(principal, surface, world):
         if status >= 400:
             assert set(response.json()) == {"error"}, where
         if status == 401:
-            assert response["WWW-Authenticate"] == "Api-Key", where
+            assert response["WWW-Authenticate"] == "Bearer", where
     # The body and the redirect target (a query string can carry data too); a login
     # redirect's ?next= only echoes the URL the principal asked for.
     location = response.get("Location", "").split("?next=")[0]

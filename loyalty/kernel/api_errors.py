@@ -21,9 +21,40 @@ def _flatten(detail):
 
 
 class ApiPagination(LimitOffsetPagination):
-    """Pages of at most 500 rows; limit and offset must be sane integers."""
+    """Pages of at most 500 rows. `limit` (1-500) and `offset` (0 or more) are checked as
+    the schema states them: anything else (a word, a negative number, a number past the
+    bounds) is a 400 naming the parameter, not silently replaced by the default (DRF's
+    way), so a client learns of its mistake."""
 
     max_limit = 500
+    max_offset = 10**9
+
+    def _param(self, request, name: str, low: int, high: int) -> int | None:
+        raw = request.query_params.get(name)
+        if raw is None:
+            return None
+        if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+            raise exceptions.ValidationError(
+                {name: f"Must be a whole number from {low} to {high}."}
+            )
+        return int(raw)
+
+    def get_limit(self, request):
+        limit = self._param(request, self.limit_query_param, 1, self.max_limit)
+        return self.default_limit if limit is None else limit
+
+    def get_offset(self, request):
+        return self._param(request, self.offset_query_param, 0, self.max_offset) or 0
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        bounds = {
+            self.limit_query_param: {"minimum": 1, "maximum": self.max_limit},
+            self.offset_query_param: {"minimum": 0, "maximum": self.max_offset},
+        }
+        for parameter in parameters:
+            parameter["schema"].update(bounds.get(parameter["name"], {}))
+        return parameters
 
 
 class SafeJSONParser(JSONParser):

@@ -12,7 +12,7 @@ from django.http import JsonResponse
 from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from loyalty.kernel.api_errors import SafeJSONParser
 from loyalty.kernel.errors import Conflict, DomainError, NotFound
 from pos.api_auth import (
+    HEADER_HINT,
     ApiKeyAuthentication,
     HasApiKey,
     LookupRateThrottle,
@@ -38,23 +39,58 @@ _ERROR_DESCRIPTIONS = {
     "operation's scopes), or a store-bound key and another store or online "
     "(store_not_allowed).",
     404: "Not found.",
-    409: "Conflicts with what was recorded before (e.g. same receipt, different data).",
-    429: "Too many requests for this API key; retry later.",
+    409: "Conflicts with what was recorded before (e.g. same receipt, different data), or "
+    "an Idempotency-Key reused with other data or still in progress.",
+    413: "The request body is too large.",
+    429: "Too many requests for this API key; retry after the Retry-After header's seconds.",
+    503: "The database is briefly unavailable; retry after the Retry-After header's seconds.",
 }
+# What any operation may answer whatever it does: a bad query or value (400), no or a
+# bad key (401), a scope that does not reach it (403), an unknown path or format (404),
+# the rate limit (429), a database outage (503). A write may also answer 409 (the
+# Idempotency-Key) and 413. ScopedAutoSchema adds these to every operation's responses,
+# so a new endpoint documents them without asking.
+ALWAYS = (400, 401, 403, 404, 429, 503)
+ON_WRITES = (409, 413)
 
 logger = logging.getLogger(__name__)
 
 
-def errors(*codes: int, notes: dict[int, str] | None = None) -> dict:
-    """Error responses for @extend_schema; every operation may also answer 401, 403 (a
-    key whose scope does not reach it) and 429. `notes` replaces the generic description
-    of a status for one operation."""
+def error_response(code: int, description: str | None = None, examples=None) -> OpenApiResponse:
+    """A documented error: the one error shape, with what it means for the operation."""
+    return OpenApiResponse(
+        ErrorSerializer,
+        description=description or _ERROR_DESCRIPTIONS[code],
+        examples=examples or [],
+    )
+
+
+def rule(
+    status: int, code: str, message: str, field: str | None = None, *, name: str | None = None
+) -> tuple:
+    """An example of an error an operation answers (see errors(examples=...)): above all
+    the rules that depend on the program's data, which no schema can state (an unknown
+    store, a currency without a rate, what is left on a sale)."""
+    error = {"code": code, "message": message}
+    if field:
+        error["fields"] = {field: message}
+    return status, OpenApiExample(
+        name or code, summary=name or code, value={"error": error}, status_codes=[str(status)]
+    )
+
+
+def errors(*codes: int, notes: dict[int, str] | None = None, examples=()) -> dict:
+    """Error responses for @extend_schema: `codes` and `notes` (which replaces the generic
+    description of a status for one operation), with `examples` (see rule). Every
+    operation also answers the ALWAYS statuses (and a write ON_WRITES): the schema class
+    adds them (api_schema)."""
     notes = notes or {}
+    by_status: dict[int, list] = {}
+    for code, example in examples:
+        by_status.setdefault(code, []).append(example)
     return {
-        code: OpenApiResponse(
-            ErrorSerializer, description=notes.get(code, _ERROR_DESCRIPTIONS[code])
-        )
-        for code in sorted({*codes, *notes, 401, 403, 429})
+        code: error_response(code, notes.get(code), by_status.get(code))
+        for code in sorted({*codes, *notes, *by_status})
     }
 
 
@@ -223,9 +259,7 @@ class ApiView(APIView):
 
     def permission_denied(self, request, message=None, code=None):
         if request.authenticators and not request.successful_authenticator:
-            raise exceptions.NotAuthenticated(
-                "An API key is required: send 'Authorization: Api-Key <key>'."
-            )
+            raise exceptions.NotAuthenticated(f"An API key is required: send '{HEADER_HINT}'.")
         super().permission_denied(request, message=message, code=code)
 
 
@@ -252,9 +286,10 @@ def _lean_policy(view: type) -> bool:
 NUMBER = OpenApiParameter(
     "number", OpenApiTypes.STR, OpenApiParameter.PATH, description="The 10-digit member number."
 )
+IDEMPOTENCY_KEY_MAX = 255
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
-    OpenApiTypes.STR,
+    {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX},
     OpenApiParameter.HEADER,
     required=False,
     description="Any unique string (e.g. a UUID) per intended creation. Sending the same key "
@@ -277,8 +312,11 @@ def idempotent(request, scope: str, payload: dict, handler) -> Response:
     key = request.headers.get("Idempotency-Key", "").strip()
     if not key:
         return handler()
-    if len(key) > 255:
-        raise DomainError("Idempotency-Key is at most 255 characters.", field="Idempotency-Key")
+    if len(key) > IDEMPOTENCY_KEY_MAX:
+        raise DomainError(
+            f"Idempotency-Key is at most {IDEMPOTENCY_KEY_MAX} characters.",
+            field="Idempotency-Key",
+        )
     digest = hashlib.sha256(key.encode()).hexdigest()
     cache_key = f"carat:idempotency:{request.auth.pk}:{scope}:{digest}"
     fingerprint = hashlib.sha256(

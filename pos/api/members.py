@@ -152,7 +152,7 @@ class MemberLedgerView(ApiView):
         tags=["members"],
         summary="A member's carat movements, newest first",
         parameters=[NUMBER],
-        responses={200: LedgerEntrySerializer(many=True), **errors(404)},
+        responses={200: LedgerEntrySerializer(many=True), **errors(400, 404)},
     )
     def get(self, request, number):
         """Every carat movement (purchases, returns, bonuses, redemptions, adjustments),

@@ -23,7 +23,7 @@ from pos.serializers import (
 )
 from pos.services import purchase_record, return_record
 
-from .base import ApiView, errors, parse
+from .base import ApiView, errors, parse, rule
 
 # --- Sales and returns ------------------------------------------------------------------
 
@@ -64,6 +64,75 @@ def sale_max_age(key) -> timedelta:
     return timedelta(days=settings.CARAT_SALE_MAX_AGE_DAYS_INTEGRATION)
 
 
+# What a sale or a return may be refused for beyond its schema: rules that depend on the
+# program's data (its stores, currencies and rates, the member's balance, what is left on
+# a sale), on the time (how far back a sale may be dated) or on two fields together.
+_PLACE_ERRORS = [
+    rule(400, "unknown_store", "Unknown store: gent.", "store"),
+    rule(400, "invalid", "This store is closed.", "store", name="store closed"),
+    rule(
+        400,
+        "invalid",
+        'Send either a store or channel "online", not both.',
+        "channel",
+        name="store and online",
+    ),
+    rule(
+        400,
+        "invalid",
+        'Send the store code, or channel "online" for a web shop sale.',
+        "store",
+        name="neither store nor online",
+    ),
+    rule(
+        403,
+        "store_not_allowed",
+        "This API key may only record sales and returns for store antwerp.",
+    ),
+]
+SALE_ERRORS = [
+    *_PLACE_ERRORS,
+    rule(400, "unknown_currency", "Unknown currency: XYZ.", "currency"),
+    rule(400, "missing_rate", "No USD exchange rate is valid on 2026-06-01.", "currency"),
+    rule(
+        400,
+        "invalid",
+        "occurred_at is too far in the past: this API key records sales of the last 30 days "
+        "only (older history goes through the import).",
+        "occurred_at",
+        name="sale too old",
+    ),
+    rule(
+        400,
+        "invalid",
+        "occurred_at is in the future: at most 10 minutes ahead of the server's clock are "
+        "accepted (check the till's clock).",
+        "occurred_at",
+        name="sale in the future",
+    ),
+    rule(
+        400,
+        "invalid",
+        "This sale would earn more carats than an account can hold; check the amount.",
+        "amount",
+        name="too many carats",
+    ),
+    rule(404, "unknown_member", "No member has this code."),
+    rule(409, "receipt_conflict", "This receipt was already recorded with different data."),
+]
+RETURN_ERRORS = [
+    *_PLACE_ERRORS,
+    rule(
+        400,
+        "return_too_large",
+        "The return is larger than what is left on the sale (370.10 EUR).",
+        "amount",
+    ),
+    rule(404, "unknown_receipt", "No sale with this receipt id.", "receipt_id"),
+    rule(409, "return_conflict", "This return id was already recorded with different data."),
+]
+
+
 class PurchaseCreateView(ApiView):
     required_scopes = scopes(post=(TILL, INTEGRATION))
     lean_post = True
@@ -78,7 +147,13 @@ class PurchaseCreateView(ApiView):
             200: OpenApiResponse(
                 PurchaseResultSerializer, description="A replay of an already recorded receipt."
             ),
-            **errors(400, 403, 404, 409),
+            **errors(
+                400,
+                403,
+                404,
+                409,
+                examples=SALE_ERRORS,
+            ),
         },
     )
     def post(self, request):
@@ -118,7 +193,13 @@ class ReturnCreateView(ApiView):
             200: OpenApiResponse(
                 ReturnResultSerializer, description="A replay of an already recorded return."
             ),
-            **errors(400, 403, 404, 409),
+            **errors(
+                400,
+                403,
+                404,
+                409,
+                examples=RETURN_ERRORS,
+            ),
         },
     )
     def post(self, request):

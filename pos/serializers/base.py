@@ -1,11 +1,16 @@
 """What every resource's serializers build on: the strict serializer and its plain
 fast path, the money, date-time, text and choice fields, the error shape."""
 
+import re
 import sys
 from collections.abc import Mapping
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import MaxLengthValidator, ProhibitNullCharactersValidator
+from django.core.validators import (
+    MaxLengthValidator,
+    ProhibitNullCharactersValidator,
+    RegexValidator,
+)
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
@@ -25,11 +30,23 @@ class StrictSerializer(serializers.Serializer):
     # An input that refuses fields it does not know: a misspelt field is a 400, not
     # silently ignored.
 
+    # ... and values sent as another JSON type than the schema states (DRF's fields would
+    # turn 12 into "12", "5" into 5 or 1 into true): see _json_type_ok.
+
     def to_internal_value(self, data):
         if isinstance(data, Mapping):
             unknown = sorted(str(name) for name in data if name not in self.fields)
             if unknown:
                 raise serializers.ValidationError({name: "Unknown field." for name in unknown})
+            not_text = _not_text(self.fields, data)
+            if not_text:
+                raise serializers.ValidationError(
+                    {
+                        name: f"Send this as {_expected(self.fields[name])}, "
+                        f"not a {_json_type(data[name])}."
+                        for name in not_text
+                    }
+                )
         return super().to_internal_value(data)
 
     @classmethod
@@ -47,6 +64,8 @@ class StrictSerializer(serializers.Serializer):
         results."""
         fields = _plain_fields(cls)
         if fields is None or type(data) is not dict:
+            return None
+        if _not_text(fields, data):
             return None
         validated = {}
         text = _plain_text[cls]
@@ -73,6 +92,36 @@ class StrictSerializer(serializers.Serializer):
         if any(f.required and name not in validated for name, f in cls._declared_fields.items()):
             return None
         return validated
+
+
+def _json_type_ok(field, value) -> bool:
+    """Whether `value` has the JSON type the schema states for `field`: DRF's fields
+    would also read "12" as a number, 1 as true or 12 as text; the API does not."""
+    if isinstance(field, serializers.BooleanField):
+        return type(value) is bool
+    if isinstance(field, serializers.IntegerField):
+        return type(value) is int
+    if isinstance(field, serializers.CharField | serializers.DateField | serializers.DateTimeField):
+        return type(value) is str
+    return True
+
+
+def _expected(field) -> str:
+    if isinstance(field, serializers.BooleanField):
+        return "true or false"
+    if isinstance(field, serializers.IntegerField):
+        return "a whole number"
+    return "a JSON string"
+
+
+def _not_text(fields, data: Mapping) -> list[str]:
+    """The names of fields whose value was sent as another JSON type than the schema
+    states (null aside: the field itself says whether it takes one)."""
+    return [
+        name
+        for name, value in data.items()
+        if value is not None and name in fields and not _json_type_ok(fields[name], value)
+    ]
 
 
 _plain: dict[type, dict | None] = {}
@@ -115,20 +164,30 @@ def _plain_fields(cls) -> dict | None:
         _plain_text[cls] = {
             name: sys.maxsize if field.max_length is None else field.max_length
             for name, field in fields.items()
-            if type(field) is serializers.CharField
+            if isinstance(field, serializers.CharField)
+            and type(field).to_internal_value is serializers.CharField.to_internal_value
+            and type(field).run_validation is serializers.CharField.run_validation
             and field.min_length is None
             and all(type(v) in _TEXT_CHECKS for v in field.validators)
         }
     return _plain[cls]
 
 
+# A money amount as the API takes it: digits 0-9, at most 2 decimals, above zero, at most
+# 9999999999.99 (leading zeros allowed). MoneyField enforces exactly this, the schema
+# states it.
+AMOUNT_PATTERN = r"^0*([1-9][0-9]{0,9}(\.[0-9]{1,2})?|0\.(0[1-9]|[1-9][0-9]?))$"
+_AMOUNT = re.compile(AMOUNT_PATTERN)
+
+
 @extend_schema_field(
     {
         "type": "string",
         "format": "decimal",
-        "pattern": r"^\d+(\.\d{1,2})?$",
+        "pattern": AMOUNT_PATTERN,
         "example": "129.90",
-        "description": "A decimal string with at most 2 decimals; JSON numbers are refused.",
+        "description": "A decimal string above zero with at most 2 decimals, at most "
+        "9999999999.99; JSON numbers are refused.",
     }
 )
 class MoneyField(serializers.Field):
@@ -147,9 +206,12 @@ class MoneyField(serializers.Field):
         if isinstance(data, bool) or not isinstance(data, str):
             self.fail("number" if isinstance(data, int | float) else "invalid")
         try:
-            return parse_amount(data, field=self.field_name or "amount")
+            amount = parse_amount(data, field=self.field_name or "amount")
         except DomainError as exc:
             raise serializers.ValidationError(exc.message, code="invalid") from None
+        if not _AMOUNT.match(data):  # e.g. spaces around it: the documented pattern
+            self.fail("invalid")
+        return amount
 
     def to_representation(self, value):
         return str(value)
@@ -179,6 +241,96 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("not_a_string", type=_json_type(data))
         return super().to_internal_value(data)
+
+
+# Codes a client can check before sending. A member code is a member number (10 digits,
+# typed with spaces or dashes if need be) or a scanned QR payload; anything else finds no
+# member (404 unknown_member). A store code is a slug; an unknown one is a 400
+# (unknown_store). Both are data too: which codes exist is the program's.
+MEMBER_CODE_PATTERN = r"^\s*(CARAT1:[A-Za-z0-9_-]+|[0-9][0-9 -]*)\s*$"
+STORE_CODE_PATTERN = r"^\s*[-a-zA-Z0-9_]+\s*$"
+CURRENCY_PATTERN = r"^[A-Za-z]{3}$"  # any case: the sale upper-cases it
+# An e-mail address as the API takes it (a subset of what Django's EmailValidator takes,
+# both enforced): a dot-atom local part, a domain of letters, digits and hyphens.
+EMAIL_PATTERN = (
+    r"^[A-Za-z0-9_+-]+(\.[A-Za-z0-9_+-]+)*@"
+    r"([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "maxLength": 80,
+        "pattern": MEMBER_CODE_PATTERN,
+        "example": "CARAT1:4yvoMYLVSjFDpjXxx0e0FA",
+        "description": "A member number (10 digits with a check digit; spaces and dashes "
+        "between groups are ignored) or a scanned QR payload (`CARAT1:` + token). A code "
+        "that finds no member answers 404 unknown_member.",
+    }
+)
+class MemberCodeField(serializers.CharField):
+    """What a till scans or types to name a member (see MEMBER_CODE_PATTERN)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 80)
+        super().__init__(**kwargs)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "maxLength": 16,
+        "pattern": STORE_CODE_PATTERN,
+        "example": "antwerp",
+        "description": "A store code (see the console's stores); an unknown one answers "
+        "400 unknown_store.",
+    }
+)
+class StoreCodeField(serializers.CharField):
+    """A store's code (see STORE_CODE_PATTERN)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 16)
+        super().__init__(**kwargs)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "maxLength": 254,
+        "pattern": EMAIL_PATTERN,
+        "example": "ann@example.com",
+        "description": "An e-mail address.",
+    }
+)
+class EmailAddressField(serializers.EmailField):
+    """An e-mail address: Django's check and EMAIL_PATTERN, which the schema states."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 254)
+        super().__init__(**kwargs)
+        self.validators.append(
+            RegexValidator(EMAIL_PATTERN, message=self.error_messages["invalid"])
+        )
+
+
+def currency_field(**kwargs) -> serializers.CharField:
+    """An ISO 4217 currency code; which ones have a rate is the program's (a code without
+    one answers 400 unknown_currency or missing_rate)."""
+    return serializers.CharField(
+        max_length=3,
+        validators=[RegexValidator(CURRENCY_PATTERN, message="A 3-letter ISO code, e.g. EUR.")],
+        **kwargs,
+    )
+
+
+class StrictMemberCodeField(StrictCharField, MemberCodeField):
+    """A member code that must be sent as a JSON string."""
+
+
+class StrictStoreCodeField(StrictCharField, StoreCodeField):
+    """A store code that must be sent as a JSON string."""
 
 
 class StrictIntegerField(serializers.IntegerField):

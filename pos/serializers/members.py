@@ -1,6 +1,7 @@
 """Members: lookup, create and update, the summary, the detail, the ledger."""
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -8,24 +9,28 @@ from rest_framework import serializers
 from campaigns.selectors import pending_carats_for
 from members.models import LedgerEntry
 
-from .base import StrictSerializer, _tier
+from .base import EmailAddressField, MemberCodeField, StrictSerializer, _tier
+
+COUNTRY_MESSAGE = "A 2-letter ISO 3166 country code, e.g. BE."
 
 
 class MemberLookupQuerySerializer(serializers.Serializer):
-    code = serializers.CharField(
-        max_length=80, help_text="The scanned QR payload (CARAT1:…) or a typed member number."
-    )
+    code = MemberCodeField(help_text="The scanned QR payload (CARAT1:…) or a typed member number.")
 
 
 class _MemberFieldsSerializer(StrictSerializer):
-    email = serializers.EmailField(max_length=254)
+    email = EmailAddressField()
     first_name = serializers.CharField(max_length=80, required=False, allow_blank=True)
     last_name = serializers.CharField(max_length=80, required=False, allow_blank=True)
     phone = serializers.CharField(max_length=32, required=False, allow_blank=True)
     birth_date = serializers.DateField(required=False, allow_null=True)
     language = serializers.ChoiceField(choices=settings.LANGUAGES, required=False)
     country = serializers.CharField(
-        max_length=2, required=False, allow_blank=True, help_text="ISO 3166 code, e.g. BE."
+        max_length=2,
+        required=False,
+        allow_blank=True,
+        validators=[RegexValidator(r"^[A-Za-z]{2}$", message=COUNTRY_MESSAGE)],
+        help_text="ISO 3166 code, e.g. BE.",
     )
     external_id = serializers.CharField(
         max_length=64,
@@ -39,7 +44,7 @@ class _MemberFieldsSerializer(StrictSerializer):
 
     def validate_country(self, value):
         if value and not (len(value) == 2 and value.isascii() and value.isalpha()):
-            raise serializers.ValidationError("A 2-letter ISO 3166 country code, e.g. BE.")
+            raise serializers.ValidationError(COUNTRY_MESSAGE)
         return value.upper()
 
 
@@ -57,7 +62,7 @@ class MemberCreateSerializer(_MemberFieldsSerializer):
 class MemberUpdateSerializer(_MemberFieldsSerializer):
     """The fields to change; fields not sent stay as they are."""
 
-    email = serializers.EmailField(max_length=254, required=False)
+    email = EmailAddressField(required=False)
     wedding_anniversary = serializers.DateField(required=False, allow_null=True)
 
 

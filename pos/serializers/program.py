@@ -4,7 +4,13 @@ from rest_framework import serializers
 
 from campaigns.models import ActionType
 
-from .base import NamedChoiceField, StrictCharField, StrictIntegerField, StrictSerializer
+from .base import (
+    NamedChoiceField,
+    StrictCharField,
+    StrictIntegerField,
+    StrictMemberCodeField,
+    StrictSerializer,
+)
 from .sales import _LineListSerializer
 
 
@@ -70,8 +76,8 @@ class EventSerializer(StrictSerializer):
     """Something a member did that the program may reward (a review, a follow, a visit to
     a brand event, ...)."""
 
-    member = StrictCharField(
-        max_length=80, help_text="The member number or the scanned QR payload (CARAT1:…)."
+    member = StrictMemberCodeField(
+        help_text="The member number or the scanned QR payload (CARAT1:…)."
     )
     type = EventTypeField(help_text="What the member did.")
     reference = StrictCharField(

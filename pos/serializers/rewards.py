@@ -8,7 +8,13 @@ from rest_framework import serializers
 
 from campaigns.models import Reward, Voucher
 
-from .base import MAX_ID, NamedChoiceField, StrictCharField, StrictIntegerField, StrictSerializer
+from .base import (
+    MAX_ID,
+    NamedChoiceField,
+    StrictIntegerField,
+    StrictSerializer,
+    StrictStoreCodeField,
+)
 
 
 class RedemptionSerializer(StrictSerializer):
@@ -27,8 +33,7 @@ class VoucherListQuerySerializer(serializers.Serializer):
 
 
 class VoucherRedeemSerializer(StrictSerializer):
-    store = StrictCharField(
-        max_length=16,
+    store = StrictStoreCodeField(
         required=False,
         help_text="Store code where the voucher is accepted. A store's key redeems only for "
         "its own store (the default); without a store, the web shop or ERP is recorded.",

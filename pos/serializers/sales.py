@@ -5,7 +5,16 @@ from rest_framework import serializers
 from pos.models import Purchase
 from pos.services import MAX_QUANTITY
 
-from .base import AwareDateTimeField, MoneyField, StrictSerializer, _money, _tier
+from .base import (
+    AwareDateTimeField,
+    MemberCodeField,
+    MoneyField,
+    StoreCodeField,
+    StrictSerializer,
+    _money,
+    _tier,
+    currency_field,
+)
 from .members import MemberTierSerializer
 
 SALE_CHANNELS = [("store", "store"), ("online", "web shop")]
@@ -54,12 +63,8 @@ class PurchaseLineSerializer(StrictSerializer):
 class PurchaseSerializer(StrictSerializer):
     """A sale: in a store (send `store`) or in the web shop (send `channel: "online"`)."""
 
-    member = serializers.CharField(
-        max_length=80, help_text="The member number or the scanned QR payload (CARAT1:…)."
-    )
-    store = serializers.CharField(
-        max_length=16, required=False, help_text="Store code, for a sale in a store."
-    )
+    member = MemberCodeField(help_text="The member number or the scanned QR payload (CARAT1:…).")
+    store = StoreCodeField(required=False, help_text="Store code, for a sale in a store.")
     channel = serializers.ChoiceField(
         choices=SALE_CHANNELS,
         required=False,
@@ -71,7 +76,7 @@ class PurchaseSerializer(StrictSerializer):
         "Sending it again returns the first result.",
     )
     amount = MoneyField(help_text='The amount paid, a decimal string, e.g. "129.90".')
-    currency = serializers.CharField(max_length=8, help_text="ISO 4217 code, e.g. EUR.")
+    currency = currency_field(help_text="ISO 4217 code, e.g. EUR.")
     occurred_at = AwareDateTimeField(
         required=False,
         allow_null=True,
@@ -86,9 +91,7 @@ class PurchaseSerializer(StrictSerializer):
 class ReturnSerializer(StrictSerializer):
     """A return against a recorded sale, identified by its store (or channel) and receipt."""
 
-    store = serializers.CharField(
-        max_length=16, required=False, help_text="Store code of the original sale."
-    )
+    store = StoreCodeField(required=False, help_text="Store code of the original sale.")
     channel = serializers.ChoiceField(
         choices=SALE_CHANNELS, required=False, help_text='"online" for a web shop sale.'
     )
