@@ -11,7 +11,6 @@ from typing import ClassVar
 from django.db import connection, transaction
 from django.utils import timezone
 
-from loyalty.kernel import hot_sql
 from loyalty.kernel.errors import Conflict, DomainError, NotFound
 from loyalty.kernel.outbox import enqueue
 from loyalty.kernel.webhooks import emit
@@ -125,18 +124,35 @@ def tier_reevaluate(*, member: Member, now: datetime | None = None) -> TierResul
     return TierResult(tier=target, previous=current, changed=True)
 
 
-# The sale's upgrade in one statement: the status moves only if it is still `current`,
-# and the change is recorded in the same statement (PostgreSQL; prepared, see hot_sql).
-_UPGRADE = """
-WITH moved AS (
-  UPDATE tiers_membertier SET tier_id = %(target)s, reached_at = %(now)s, hold_until = %(hold)s
-   WHERE member_id = %(member)s AND tier_id = %(current)s
-  RETURNING member_id
-)
-INSERT INTO tiers_tierchange (member_id, from_tier_id, to_tier_id, reason, note, changed_at)
-SELECT member_id, %(current)s, %(target)s, %(reason)s, %(note)s, %(now)s FROM moved
-RETURNING id
-"""
+@dataclass(frozen=True)
+class TierUpgrade:
+    """The program's decision to move a member's status up, as data: the status moves
+    from `current_id` to `target_id` only if it is still `current_id`, and the change is
+    recorded. tier_upgrade writes it through the ORM; the sale's writer (pos.sale_sql)
+    in its own write's round trip."""
+
+    member_id: int
+    current_id: int
+    target_id: int
+    reached_at: datetime
+    hold_until: datetime
+    reason: str
+    note: str
+
+
+def tier_upgrade_decided(
+    *, member: Member, current: Tier, target: Tier, qualifying: int, now: datetime
+) -> TierUpgrade:
+    """The upgrade from `current` to `target` a sale decided (its status, hold and note)."""
+    return TierUpgrade(
+        member_id=member.pk,
+        current_id=current.pk,
+        target_id=target.pk,
+        reached_at=now,
+        hold_until=hold_end(now),
+        reason=TierChange.Reason.UPGRADE.value,
+        note=_upgrade_note(qualifying),
+    )
 
 
 def tier_upgrade(
@@ -144,58 +160,24 @@ def tier_upgrade(
 ) -> TierResult:
     """The sale's upgrade, when the sale has already read the qualifying carats and the
     tier under the member's row lock (pos.services): written only if the status is still
-    `current` (the nightly job may have moved it meanwhile; then re-evaluate in full)."""
-    if hot_sql.available():
-        sql, params = tier_upgrade_statement(
-            member=member, current=current, target=target, qualifying=qualifying, now=now
+    `current` (the nightly job may have moved it meanwhile; then re-evaluate in full).
+    On PostgreSQL the sale sends the same decision with its write (pos.sale_sql)."""
+    up = tier_upgrade_decided(
+        member=member, current=current, target=target, qualifying=qualifying, now=now
+    )
+    moved = MemberTier.objects.filter(member_id=up.member_id, tier_id=up.current_id).update(
+        tier_id=up.target_id, reached_at=up.reached_at, hold_until=up.hold_until
+    )
+    if moved:
+        TierChange.objects.create(
+            member_id=up.member_id,
+            from_tier_id=up.current_id,
+            to_tier_id=up.target_id,
+            reason=up.reason,
+            note=up.note,
+            changed_at=up.reached_at,
         )
-        moved = hot_sql.fetch(sql, params) is not None
-    else:
-        moved = MemberTier.objects.filter(member=member, tier=current).update(
-            tier=target, reached_at=now, hold_until=hold_end(now)
-        )
-        if moved:
-            TierChange.objects.create(
-                member=member,
-                from_tier=current,
-                to_tier=target,
-                reason=TierChange.Reason.UPGRADE,
-                note=_upgrade_note(qualifying),
-                changed_at=now,
-            )
     return tier_upgrade_done(member=member, current=current, target=target, moved=moved, now=now)
-
-
-def tier_upgrade_statement(
-    *, member: Member, current: Tier, target: Tier, qualifying: int, now: datetime
-) -> tuple[str, dict]:
-    """tier_upgrade's one statement (PostgreSQL), for a sale that sends it in its own
-    write's round trip; it returns a row if the status moved. Pass that to
-    tier_upgrade_done. After it, the status has `reached_at` = `now` only if it moved."""
-    params = {
-        "member": member.pk,
-        "current": current.pk,
-        "target": target.pk,
-        "now": now,
-        "hold": hold_end(now),
-        "reason": TierChange.Reason.UPGRADE.value,
-        "note": _upgrade_note(qualifying),
-    }
-    return _UPGRADE, params
-
-
-def tier_upgrade_moved_condition(*, member: Member, target: Tier, now: datetime) -> tuple:
-    """An SQL condition (with its parameters) that holds after tier_upgrade_statement only
-    if that statement moved the status: a statement sent after it in the same pipeline
-    (the sale's upgrade mail) can be written only then. A status the nightly job moved has
-    its own `reached_at`."""
-    return _MOVED_TO, (member.pk, target.pk, now)
-
-
-_MOVED_TO = (
-    "EXISTS (SELECT 1 FROM tiers_membertier WHERE member_id = %s AND tier_id = %s "
-    "AND reached_at = %s)"
-)
 
 
 def _upgrade_note(qualifying: int) -> str:
