@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from members import profile
 from members.models import Member, User
 
 
@@ -225,23 +226,8 @@ SECTIONS: tuple[Section, ...] = (
 EXCLUDED: dict[str, str] = {}
 
 _PROFILE_FIELDS = (
-    "member_number",
-    "email",
-    "first_name",
-    "last_name",
-    "phone",
-    "birth_date",
-    "wedding_anniversary",
-    "language",
-    "country",
-    "time_zone",
-    "source",
-    "external_id",
-    "joined_at",
-    "email_opt_in",
-    "email_opt_in_at",
-    "sms_opt_in",
-    "sms_opt_in_at",
+    *profile.names(),
+    # The account's facts.
     "referral_code",
     "referred_by__member_number",
     "qr_rotated_at",
@@ -292,7 +278,9 @@ def member_export(member: Member) -> dict:
 
 
 # Personal data a webhook payload may carry (members.services.member_event_data).
-_PERSONAL_EVENT_KEYS = ("email", "first_name", "last_name", "phone", "external_id")
+_PERSONAL_EVENT_KEYS = tuple(
+    f.event_key for f in profile.PROFILE if f.identifying and f.webhook is not None
+)
 
 
 @transaction.atomic
