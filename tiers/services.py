@@ -452,74 +452,86 @@ def _tier_moves_write(cur, moves: list[_Move], *, now: datetime) -> list[_Move]:
     aggregate at a million members, for a window of about a second at night."""
     if not moves:
         return []
+    write = _tier_moves_write_postgres if _postgres() else _tier_moves_write_chunked
+    moved = write(cur, moves, now=now, hold=hold_end(now))
+    return [m for m in moves if m.member_id in moved]
+
+
+def _tier_moves_write_postgres(
+    cur, moves: list[_Move], *, now: datetime, hold: datetime
+) -> set[int]:
+    """One statement for all the moves, passed as arrays; the members moved."""
     mt, tc = MemberTier._meta.db_table, TierChange._meta.db_table
-    hold = hold_end(now)
+    cur.execute(
+        f"""
+        WITH mv (member_id, from_tier, to_tier, qualifying, up) AS (
+            SELECT * FROM unnest(
+                %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::boolean[]
+            )
+        ), moved AS (
+            UPDATE {mt} s SET tier_id = mv.to_tier, reached_at = %s, hold_until = %s
+            FROM mv WHERE s.member_id = mv.member_id AND s.tier_id = mv.from_tier
+            RETURNING mv.*
+        )
+        INSERT INTO {tc} (member_id, from_tier_id, to_tier_id, reason, note, changed_at)
+        SELECT member_id, from_tier, to_tier,
+               CASE WHEN up THEN %s ELSE %s END,
+               %s || qualifying || %s,
+               %s
+        FROM moved
+        RETURNING member_id
+        """,  # noqa: S608 - table names come from model metadata, values are params
+        [
+            _pg_array(m.member_id for m in moves),
+            _pg_array(m.current.pk for m in moves),
+            _pg_array(m.target.pk for m in moves),
+            _pg_array(m.qualifying for m in moves),
+            "{" + ",".join("t" if m.up else "f" for m in moves) + "}",
+            now,
+            hold,
+            TierChange.Reason.UPGRADE,
+            TierChange.Reason.DOWNGRADE,
+            *_Move.NOTE.split("{}"),
+            now,
+        ],
+    )
+    return {row[0] for row in cur.fetchall()}
+
+
+def _tier_moves_write_chunked(
+    cur, moves: list[_Move], *, now: datetime, hold: datetime
+) -> set[int]:
+    """SQLite (make run): the same in chunks, the moves as VALUES rows; the members moved."""
+    mt, tc = MemberTier._meta.db_table, TierChange._meta.db_table
     moved: set[int] = set()
-    if _postgres():
-        # One statement for all the moves, passed as arrays.
+    for start in range(0, len(moves), 300):
+        chunk = moves[start : start + 300]
         cur.execute(
             f"""
-            WITH mv (member_id, from_tier, to_tier, qualifying, up) AS (
-                SELECT * FROM unnest(
-                    %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::boolean[]
-                )
-            ), moved AS (
-                UPDATE {mt} s SET tier_id = mv.to_tier, reached_at = %s, hold_until = %s
-                FROM mv WHERE s.member_id = mv.member_id AND s.tier_id = mv.from_tier
-                RETURNING mv.*
-            )
-            INSERT INTO {tc} (member_id, from_tier_id, to_tier_id, reason, note, changed_at)
-            SELECT member_id, from_tier, to_tier,
-                   CASE WHEN up THEN %s ELSE %s END,
-                   %s || qualifying || %s,
-                   %s
-            FROM moved
+            UPDATE {mt} SET tier_id = mv.column3, reached_at = %s, hold_until = %s
+            FROM (VALUES {", ".join(["(%s, %s, %s)"] * len(chunk))}) AS mv
+            WHERE {mt}.member_id = mv.column1 AND {mt}.tier_id = mv.column2
             RETURNING member_id
-            """,  # noqa: S608 - table names come from model metadata, values are params
-            [
-                _pg_array(m.member_id for m in moves),
-                _pg_array(m.current.pk for m in moves),
-                _pg_array(m.target.pk for m in moves),
-                _pg_array(m.qualifying for m in moves),
-                "{" + ",".join("t" if m.up else "f" for m in moves) + "}",
-                now,
-                hold,
-                TierChange.Reason.UPGRADE,
-                TierChange.Reason.DOWNGRADE,
-                *_Move.NOTE.split("{}"),
-                now,
-            ],
+            """,  # noqa: S608
+            [now, hold, *(x for m in chunk for x in (m.member_id, m.current.pk, m.target.pk))],
         )
-        moved = {row[0] for row in cur.fetchall()}
-    else:  # SQLite (make run): the same in chunks, the moves as VALUES rows
-        for start in range(0, len(moves), 300):
-            chunk = moves[start : start + 300]
+        done = {row[0] for row in cur.fetchall()}
+        rows = [m for m in chunk if m.member_id in done]
+        if rows:
             cur.execute(
                 f"""
-                UPDATE {mt} SET tier_id = mv.column3, reached_at = %s, hold_until = %s
-                FROM (VALUES {", ".join(["(%s, %s, %s)"] * len(chunk))}) AS mv
-                WHERE {mt}.member_id = mv.column1 AND {mt}.tier_id = mv.column2
-                RETURNING member_id
+                INSERT INTO {tc} (member_id, from_tier_id, to_tier_id, reason, note,
+                                  changed_at)
+                VALUES {", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))}
                 """,  # noqa: S608
-                [now, hold, *(x for m in chunk for x in (m.member_id, m.current.pk, m.target.pk))],
+                [
+                    x
+                    for m in rows
+                    for x in (m.member_id, m.current.pk, m.target.pk, m.reason, m.note, now)
+                ],
             )
-            done = {row[0] for row in cur.fetchall()}
-            rows = [m for m in chunk if m.member_id in done]
-            if rows:
-                cur.execute(
-                    f"""
-                    INSERT INTO {tc} (member_id, from_tier_id, to_tier_id, reason, note,
-                                      changed_at)
-                    VALUES {", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))}
-                    """,  # noqa: S608
-                    [
-                        x
-                        for m in rows
-                        for x in (m.member_id, m.current.pk, m.target.pk, m.reason, m.note, now)
-                    ],
-                )
-            moved |= done
-    return [m for m in moves if m.member_id in moved]
+        moved |= done
+    return moved
 
 
 def invitation_send(
