@@ -8,9 +8,14 @@ from loyalty.kernel.security import FailureThrottle, client_ip, rate_allow
 from loyalty.kernel.validators import validate_email_address
 from loyalty.kernel.widgets import IsoDateInput as DateInput
 
+from . import profile
 from .models import User
 from .selectors import account_open_to_member_pages
 from .services import account_mail_allowed
+
+
+def _label(name: str) -> str:
+    return profile.FIELDS[name].label
 
 
 class SignupForm(forms.Form):
@@ -43,16 +48,19 @@ class SignupForm(forms.Form):
 
 
 class ProfileForm(forms.Form):
-    first_name = forms.CharField(label=_("First name"), max_length=80)
-    last_name = forms.CharField(label=_("Last name"), max_length=80)
-    phone = forms.CharField(label=_("Phone"), max_length=32, required=False)
-    birth_date = forms.DateField(label=_("Birth date"), required=False, widget=DateInput)
+    """The fields the member may change themselves (members.profile), then the consents."""
+
+    field_order = [*profile.names(member_edits=True), "email_opt_in", "sms_opt_in"]
+    first_name = forms.CharField(label=_label("first_name"), max_length=80)
+    last_name = forms.CharField(label=_label("last_name"), max_length=80)
+    phone = forms.CharField(label=_label("phone"), max_length=32, required=False)
+    birth_date = forms.DateField(label=_label("birth_date"), required=False, widget=DateInput)
     wedding_anniversary = forms.DateField(
-        label=_("Wedding anniversary"), required=False, widget=DateInput
+        label=_label("wedding_anniversary"), required=False, widget=DateInput
     )
-    language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
-    email_opt_in = forms.BooleanField(label=_("Marketing e-mails"), required=False)
-    sms_opt_in = forms.BooleanField(label=_("Text messages"), required=False)
+    language = forms.ChoiceField(label=_label("language"), choices=settings.LANGUAGES)
+    email_opt_in = forms.BooleanField(label=_label("email_opt_in"), required=False)
+    sms_opt_in = forms.BooleanField(label=_label("sms_opt_in"), required=False)
 
     def clean_phone(self):
         phone = self.cleaned_data["phone"].replace(" ", "")

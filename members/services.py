@@ -18,7 +18,7 @@ from loyalty.kernel.security import rate_allow
 from loyalty.kernel.validators import validate_email_address
 from loyalty.kernel.webhooks import emit
 
-from . import codes
+from . import codes, profile
 from .models import ConsentChange, ErasureRecord, LedgerEntry, Member, User
 from .selectors import account_open_to_member_pages
 from .wallet.services import wallet_card_changed, wallet_forget
@@ -100,32 +100,14 @@ def member_register(
 
 
 def member_event_data(member: Member) -> dict:
-    return {
-        "member": member.member_number,
-        "email": member.email,
-        "first_name": member.first_name,
-        "last_name": member.last_name,
-        "phone": member.phone,
-        "language": member.language,
-        "country": member.country,
-        "external_id": member.external_id,
-        "source": member.source,
-        "email_opt_in": member.email_opt_in,
-        "sms_opt_in": member.sms_opt_in,
-    }
+    """The member events' payload (members.profile: the fields sent, in their order)."""
+    return {f.event_key: getattr(member, f.name) for f in profile.webhook_fields()}
 
 
-PROFILE_FIELDS = (
-    "first_name",
-    "last_name",
-    "phone",
-    "birth_date",
-    "wedding_anniversary",
-    "language",
-    "country",
-    "time_zone",
-    "external_id",
-)
+# What member_update changes (members.profile).
+PROFILE_FIELDS = profile.names(updatable=True)
+# What the erasure blanks; the e-mail is replaced by an address that reaches nobody.
+_ERASED_FIELDS = tuple(name for name in profile.names(personal=True) if name != "email")
 
 
 @transaction.atomic
@@ -463,9 +445,8 @@ def member_erase(
                 changed_at=now,
             )
     member.email = f"erased-{member.pk}@erased.invalid"
-    member.first_name = member.last_name = member.phone = member.country = ""
-    member.birth_date = member.wedding_anniversary = None
-    member.external_id = None
+    for name in _ERASED_FIELDS:
+        setattr(member, name, None if Member._meta.get_field(name).null else "")
     member.email_opt_in = member.sms_opt_in = False
     member.email_opt_in_at = member.sms_opt_in_at = now
     member.qr_token = codes.new_qr_token()

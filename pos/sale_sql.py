@@ -8,6 +8,12 @@ balance and inserts the purchase and its ledger line. Everything else in a sale 
 the services and the ORM. The tables are the members, tiers, campaigns and pos apps' own
 (pos sits on top of them, see the README's architecture).
 
+This module is the one place that knows those tables for the sale: the other apps return
+their decisions as data (a tiers.services.TierUpgrade, an unsaved MessageLog or
+ChallengeEnrolment) and the statement builders here (`tier_upgrade_statement`,
+`upgrade_mail_statement`, `enrolment_statement`) turn them into the statements the sale
+sends with its write. No SQL leaves this module for another app, nor comes in from one.
+
 Other databases (SQLite in `make run`) take the same steps through the ORM (`_orm_*`);
 the tests run the sales tests through both."""
 
@@ -25,7 +31,7 @@ from members.models import LedgerEntry, Member
 from members.selectors import MEMBER_COLUMNS, member_from_row
 from tiers.models import MemberTier, Tier
 from tiers.qualifying import qualifying_entries, qualifying_sql
-from tiers.services import tier_upgrade_moved_condition
+from tiers.services import tier_upgrade_decided
 
 from .models import Purchase
 
@@ -214,14 +220,64 @@ def sale_write(
     return SaleWritten(purchase_id=purchase_id, balance=balance, then=tuple(rows))
 
 
+# The sale's upgrade in one statement: the status moves only if it is still `current`,
+# and the change is recorded in the same statement. It returns a row only if it moved.
+_UPGRADE = """
+WITH moved AS (
+  UPDATE tiers_membertier SET tier_id = %(target)s, reached_at = %(now)s, hold_until = %(hold)s
+   WHERE member_id = %(member)s AND tier_id = %(current)s
+  RETURNING member_id
+)
+INSERT INTO tiers_tierchange (member_id, from_tier_id, to_tier_id, reason, note, changed_at)
+SELECT member_id, %(current)s, %(target)s, %(reason)s, %(note)s, %(now)s FROM moved
+RETURNING id
+"""
+# Holds after _UPGRADE only if that statement moved the status: a status the nightly job
+# moved has its own `reached_at`.
+_MOVED_TO = (
+    "EXISTS (SELECT 1 FROM tiers_membertier WHERE member_id = %s AND tier_id = %s "
+    "AND reached_at = %s)"
+)
+
+
+def tier_upgrade_statement(
+    *, member: Member, current: Tier, target: Tier, qualifying: int, now: datetime
+) -> tuple[str, dict]:
+    """The upgrade the tiers app decides (tiers.services.tier_upgrade_decided) as one
+    statement, for the sale's write's round trip; it returns a row if the status moved
+    (pass that to tiers.services.tier_upgrade_done). After it, the status has
+    `reached_at` = `now` only if it moved."""
+    up = tier_upgrade_decided(
+        member=member, current=current, target=target, qualifying=qualifying, now=now
+    )
+    params = {
+        "member": up.member_id,
+        "current": up.current_id,
+        "target": up.target_id,
+        "now": up.reached_at,
+        "hold": up.hold_until,
+        "reason": up.reason,
+        "note": up.note,
+    }
+    return _UPGRADE, params
+
+
 def upgrade_mail_statement(
     mail: MessageLog, *, member: Member, target: Tier, now: datetime
 ) -> tuple[str, list]:
     """The INSERT of `mail` (unless its occasion is claimed already), sent in the write's
-    round trip after the upgrade's statement, and written only if that statement moved the
-    member's status (tiers.services.tier_upgrade_moved_condition)."""
-    when, params = tier_upgrade_moved_condition(member=member, target=target, now=now)
-    return hot_sql.insert_statement(mail, unless_exists=True, when=when, when_params=params)
+    round trip after tier_upgrade_statement, and written only if that statement moved the
+    member's status."""
+    when_params = (member.pk, target.pk, now)
+    return hot_sql.insert_statement(
+        mail, unless_exists=True, when=_MOVED_TO, when_params=when_params
+    )
+
+
+def enrolment_statement(enrolment: ChallengeEnrolment) -> tuple[str, list]:
+    """The INSERT of a first purchase's challenge enrolment (campaigns decides it:
+    challenge_on_purchase's `enrol_later`), unless the member is enrolled already."""
+    return hot_sql.insert_statement(enrolment, unless_exists=True)
 
 
 def _orm_facts(field, value, since, top_rank, day_start, day_end, challenges) -> SaleFacts:

@@ -11,7 +11,6 @@ from typing import ClassVar
 from django.db import connection, transaction
 from django.utils import timezone
 
-from loyalty.kernel import hot_sql
 from loyalty.kernel.errors import Conflict, DomainError, NotFound
 from loyalty.kernel.outbox import enqueue
 from loyalty.kernel.webhooks import emit
@@ -125,18 +124,35 @@ def tier_reevaluate(*, member: Member, now: datetime | None = None) -> TierResul
     return TierResult(tier=target, previous=current, changed=True)
 
 
-# The sale's upgrade in one statement: the status moves only if it is still `current`,
-# and the change is recorded in the same statement (PostgreSQL; prepared, see hot_sql).
-_UPGRADE = """
-WITH moved AS (
-  UPDATE tiers_membertier SET tier_id = %(target)s, reached_at = %(now)s, hold_until = %(hold)s
-   WHERE member_id = %(member)s AND tier_id = %(current)s
-  RETURNING member_id
-)
-INSERT INTO tiers_tierchange (member_id, from_tier_id, to_tier_id, reason, note, changed_at)
-SELECT member_id, %(current)s, %(target)s, %(reason)s, %(note)s, %(now)s FROM moved
-RETURNING id
-"""
+@dataclass(frozen=True)
+class TierUpgrade:
+    """The program's decision to move a member's status up, as data: the status moves
+    from `current_id` to `target_id` only if it is still `current_id`, and the change is
+    recorded. tier_upgrade writes it through the ORM; the sale's writer (pos.sale_sql)
+    in its own write's round trip."""
+
+    member_id: int
+    current_id: int
+    target_id: int
+    reached_at: datetime
+    hold_until: datetime
+    reason: str
+    note: str
+
+
+def tier_upgrade_decided(
+    *, member: Member, current: Tier, target: Tier, qualifying: int, now: datetime
+) -> TierUpgrade:
+    """The upgrade from `current` to `target` a sale decided (its status, hold and note)."""
+    return TierUpgrade(
+        member_id=member.pk,
+        current_id=current.pk,
+        target_id=target.pk,
+        reached_at=now,
+        hold_until=hold_end(now),
+        reason=TierChange.Reason.UPGRADE.value,
+        note=_upgrade_note(qualifying),
+    )
 
 
 def tier_upgrade(
@@ -144,58 +160,24 @@ def tier_upgrade(
 ) -> TierResult:
     """The sale's upgrade, when the sale has already read the qualifying carats and the
     tier under the member's row lock (pos.services): written only if the status is still
-    `current` (the nightly job may have moved it meanwhile; then re-evaluate in full)."""
-    if hot_sql.available():
-        sql, params = tier_upgrade_statement(
-            member=member, current=current, target=target, qualifying=qualifying, now=now
+    `current` (the nightly job may have moved it meanwhile; then re-evaluate in full).
+    On PostgreSQL the sale sends the same decision with its write (pos.sale_sql)."""
+    up = tier_upgrade_decided(
+        member=member, current=current, target=target, qualifying=qualifying, now=now
+    )
+    moved = MemberTier.objects.filter(member_id=up.member_id, tier_id=up.current_id).update(
+        tier_id=up.target_id, reached_at=up.reached_at, hold_until=up.hold_until
+    )
+    if moved:
+        TierChange.objects.create(
+            member_id=up.member_id,
+            from_tier_id=up.current_id,
+            to_tier_id=up.target_id,
+            reason=up.reason,
+            note=up.note,
+            changed_at=up.reached_at,
         )
-        moved = hot_sql.fetch(sql, params) is not None
-    else:
-        moved = MemberTier.objects.filter(member=member, tier=current).update(
-            tier=target, reached_at=now, hold_until=hold_end(now)
-        )
-        if moved:
-            TierChange.objects.create(
-                member=member,
-                from_tier=current,
-                to_tier=target,
-                reason=TierChange.Reason.UPGRADE,
-                note=_upgrade_note(qualifying),
-                changed_at=now,
-            )
     return tier_upgrade_done(member=member, current=current, target=target, moved=moved, now=now)
-
-
-def tier_upgrade_statement(
-    *, member: Member, current: Tier, target: Tier, qualifying: int, now: datetime
-) -> tuple[str, dict]:
-    """tier_upgrade's one statement (PostgreSQL), for a sale that sends it in its own
-    write's round trip; it returns a row if the status moved. Pass that to
-    tier_upgrade_done. After it, the status has `reached_at` = `now` only if it moved."""
-    params = {
-        "member": member.pk,
-        "current": current.pk,
-        "target": target.pk,
-        "now": now,
-        "hold": hold_end(now),
-        "reason": TierChange.Reason.UPGRADE.value,
-        "note": _upgrade_note(qualifying),
-    }
-    return _UPGRADE, params
-
-
-def tier_upgrade_moved_condition(*, member: Member, target: Tier, now: datetime) -> tuple:
-    """An SQL condition (with its parameters) that holds after tier_upgrade_statement only
-    if that statement moved the status: a statement sent after it in the same pipeline
-    (the sale's upgrade mail) can be written only then. A status the nightly job moved has
-    its own `reached_at`."""
-    return _MOVED_TO, (member.pk, target.pk, now)
-
-
-_MOVED_TO = (
-    "EXISTS (SELECT 1 FROM tiers_membertier WHERE member_id = %s AND tier_id = %s "
-    "AND reached_at = %s)"
-)
 
 
 def _upgrade_note(qualifying: int) -> str:
@@ -470,74 +452,86 @@ def _tier_moves_write(cur, moves: list[_Move], *, now: datetime) -> list[_Move]:
     aggregate at a million members, for a window of about a second at night."""
     if not moves:
         return []
+    write = _tier_moves_write_postgres if _postgres() else _tier_moves_write_chunked
+    moved = write(cur, moves, now=now, hold=hold_end(now))
+    return [m for m in moves if m.member_id in moved]
+
+
+def _tier_moves_write_postgres(
+    cur, moves: list[_Move], *, now: datetime, hold: datetime
+) -> set[int]:
+    """One statement for all the moves, passed as arrays; the members moved."""
     mt, tc = MemberTier._meta.db_table, TierChange._meta.db_table
-    hold = hold_end(now)
+    cur.execute(
+        f"""
+        WITH mv (member_id, from_tier, to_tier, qualifying, up) AS (
+            SELECT * FROM unnest(
+                %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::boolean[]
+            )
+        ), moved AS (
+            UPDATE {mt} s SET tier_id = mv.to_tier, reached_at = %s, hold_until = %s
+            FROM mv WHERE s.member_id = mv.member_id AND s.tier_id = mv.from_tier
+            RETURNING mv.*
+        )
+        INSERT INTO {tc} (member_id, from_tier_id, to_tier_id, reason, note, changed_at)
+        SELECT member_id, from_tier, to_tier,
+               CASE WHEN up THEN %s ELSE %s END,
+               %s || qualifying || %s,
+               %s
+        FROM moved
+        RETURNING member_id
+        """,  # noqa: S608 - table names come from model metadata, values are params
+        [
+            _pg_array(m.member_id for m in moves),
+            _pg_array(m.current.pk for m in moves),
+            _pg_array(m.target.pk for m in moves),
+            _pg_array(m.qualifying for m in moves),
+            "{" + ",".join("t" if m.up else "f" for m in moves) + "}",
+            now,
+            hold,
+            TierChange.Reason.UPGRADE,
+            TierChange.Reason.DOWNGRADE,
+            *_Move.NOTE.split("{}"),
+            now,
+        ],
+    )
+    return {row[0] for row in cur.fetchall()}
+
+
+def _tier_moves_write_chunked(
+    cur, moves: list[_Move], *, now: datetime, hold: datetime
+) -> set[int]:
+    """SQLite (make run): the same in chunks, the moves as VALUES rows; the members moved."""
+    mt, tc = MemberTier._meta.db_table, TierChange._meta.db_table
     moved: set[int] = set()
-    if _postgres():
-        # One statement for all the moves, passed as arrays.
+    for start in range(0, len(moves), 300):
+        chunk = moves[start : start + 300]
         cur.execute(
             f"""
-            WITH mv (member_id, from_tier, to_tier, qualifying, up) AS (
-                SELECT * FROM unnest(
-                    %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::boolean[]
-                )
-            ), moved AS (
-                UPDATE {mt} s SET tier_id = mv.to_tier, reached_at = %s, hold_until = %s
-                FROM mv WHERE s.member_id = mv.member_id AND s.tier_id = mv.from_tier
-                RETURNING mv.*
-            )
-            INSERT INTO {tc} (member_id, from_tier_id, to_tier_id, reason, note, changed_at)
-            SELECT member_id, from_tier, to_tier,
-                   CASE WHEN up THEN %s ELSE %s END,
-                   %s || qualifying || %s,
-                   %s
-            FROM moved
+            UPDATE {mt} SET tier_id = mv.column3, reached_at = %s, hold_until = %s
+            FROM (VALUES {", ".join(["(%s, %s, %s)"] * len(chunk))}) AS mv
+            WHERE {mt}.member_id = mv.column1 AND {mt}.tier_id = mv.column2
             RETURNING member_id
-            """,  # noqa: S608 - table names come from model metadata, values are params
-            [
-                _pg_array(m.member_id for m in moves),
-                _pg_array(m.current.pk for m in moves),
-                _pg_array(m.target.pk for m in moves),
-                _pg_array(m.qualifying for m in moves),
-                "{" + ",".join("t" if m.up else "f" for m in moves) + "}",
-                now,
-                hold,
-                TierChange.Reason.UPGRADE,
-                TierChange.Reason.DOWNGRADE,
-                *_Move.NOTE.split("{}"),
-                now,
-            ],
+            """,  # noqa: S608
+            [now, hold, *(x for m in chunk for x in (m.member_id, m.current.pk, m.target.pk))],
         )
-        moved = {row[0] for row in cur.fetchall()}
-    else:  # SQLite (make run): the same in chunks, the moves as VALUES rows
-        for start in range(0, len(moves), 300):
-            chunk = moves[start : start + 300]
+        done = {row[0] for row in cur.fetchall()}
+        rows = [m for m in chunk if m.member_id in done]
+        if rows:
             cur.execute(
                 f"""
-                UPDATE {mt} SET tier_id = mv.column3, reached_at = %s, hold_until = %s
-                FROM (VALUES {", ".join(["(%s, %s, %s)"] * len(chunk))}) AS mv
-                WHERE {mt}.member_id = mv.column1 AND {mt}.tier_id = mv.column2
-                RETURNING member_id
+                INSERT INTO {tc} (member_id, from_tier_id, to_tier_id, reason, note,
+                                  changed_at)
+                VALUES {", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))}
                 """,  # noqa: S608
-                [now, hold, *(x for m in chunk for x in (m.member_id, m.current.pk, m.target.pk))],
+                [
+                    x
+                    for m in rows
+                    for x in (m.member_id, m.current.pk, m.target.pk, m.reason, m.note, now)
+                ],
             )
-            done = {row[0] for row in cur.fetchall()}
-            rows = [m for m in chunk if m.member_id in done]
-            if rows:
-                cur.execute(
-                    f"""
-                    INSERT INTO {tc} (member_id, from_tier_id, to_tier_id, reason, note,
-                                      changed_at)
-                    VALUES {", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))}
-                    """,  # noqa: S608
-                    [
-                        x
-                        for m in rows
-                        for x in (m.member_id, m.current.pk, m.target.pk, m.reason, m.note, now)
-                    ],
-                )
-            moved |= done
-    return [m for m in moves if m.member_id in moved]
+        moved |= done
+    return moved
 
 
 def invitation_send(

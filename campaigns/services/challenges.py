@@ -99,10 +99,11 @@ def challenge_on_purchase(
     `active_enrolments` (the member's tier and number of active enrolments, when the
     caller has read them) save their queries.
 
-    `enrol_later`: a list for the first-purchase enrolments' INSERTs (PostgreSQL), when
-    the member has no active enrolment: the caller sends them with its write, in the same
-    transaction. Nothing here reads them back then: they do not count this sale, and no
-    earlier enrolment of the member can be moved by it."""
+    `enrol_later`: a list for the first-purchase enrolments (unsaved rows, the decision
+    as data), when the member has no active enrolment: the caller writes them with its
+    write, in the same transaction (pos.sale_sql, on PostgreSQL). Nothing here reads them
+    back then: they do not count this sale, and no earlier enrolment of the member can be
+    moved by it."""
     outcome = ChallengeOutcome()
     baseline = {"channel": channel, "categories": sorted(categories)}
     fresh: set[int] = set()
@@ -112,8 +113,7 @@ def challenge_on_purchase(
             if not first_purchase:
                 continue
             if enrol_later is not None and active_enrolments == 0:
-                enrolment = _enrolment(ch, member, occurred_at, baseline)
-                enrol_later.append(hot_sql.insert_statement(enrolment, unless_exists=True))
+                enrol_later.append(_enrolment(ch, member, occurred_at, baseline))
             elif _enrol(ch, member, occurred_at, baseline):
                 fresh.add(ch.pk)  # the first purchase starts the challenge, it does not count
         elif _eligible(ch, member, tier) and _enrol(

@@ -188,9 +188,9 @@ def message_schedule(
 def message_row(
     *, member: Member, trigger: str, occasion: str, due_at: datetime, context: dict | None = None
 ) -> MessageLog | None:
-    """The unsaved row message_schedule claims (None if the trigger is off), for a caller
-    that sends its INSERT with other statements (hot_sql.insert_statement, unless_exists:
-    an occasion claimed already is left as it is)."""
+    """The unsaved row message_schedule claims (None if the trigger is off): the decision
+    as data, for a caller that writes it with other statements (the sale's writer,
+    pos.sale_sql; an occasion claimed already is left as it is)."""
     # Read from the configuration cache: a sale that upgrades a tier schedules a mail.
     enabled = cached(
         "enabled_triggers",

@@ -25,6 +25,7 @@ from loyalty.kernel.admin_tools import (
 )
 from loyalty.kernel.errors import DomainError
 from loyalty.kernel.roles import SUPERUSER_DELETE_ONLY
+from members import profile
 from members.admin import AdjustForm, ConsentFilter, ConsentInline, LedgerInline
 from members.models import ErasureRecord, Member
 from members.selectors import member_search
@@ -246,26 +247,10 @@ class MemberAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     fieldsets = [
-        (None, {"fields": ["member_number", "email", "first_name", "last_name", "phone", "user"]}),
-        (
-            "Profile",
-            {
-                "fields": [
-                    "birth_date",
-                    "wedding_anniversary",
-                    "language",
-                    "country",
-                    "time_zone",
-                    "source",
-                    "external_id",
-                    "joined_at",
-                ]
-            },
-        ),
-        (
-            "Consents",
-            {"fields": ["email_opt_in", "email_opt_in_at", "sms_opt_in", "sms_opt_in_at"]},
-        ),
+        # The profile's sections (members.profile), the login after the identity.
+        (None, {"fields": [*profile.names(section="identity"), "user"]}),
+        ("Profile", {"fields": list(profile.names(section="profile"))}),
+        ("Consents", {"fields": list(profile.names(section="consent"))}),
         ("Tier", {"fields": ["current_tier", "referred_by_link"]}),
         (
             "Carats and purchases",

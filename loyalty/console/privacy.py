@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from members import profile
 from members.models import Member, User
 
 
@@ -288,23 +289,8 @@ EXCLUDED: dict[str, str] = {
 }
 
 _PROFILE_FIELDS = (
-    "member_number",
-    "email",
-    "first_name",
-    "last_name",
-    "phone",
-    "birth_date",
-    "wedding_anniversary",
-    "language",
-    "country",
-    "time_zone",
-    "source",
-    "external_id",
-    "joined_at",
-    "email_opt_in",
-    "email_opt_in_at",
-    "sms_opt_in",
-    "sms_opt_in_at",
+    *profile.names(),
+    # The account's facts.
     "referral_code",
     "referred_by__member_number",
     "qr_rotated_at",
@@ -381,7 +367,9 @@ def _client_book_erase(member: Member) -> None:
 
 
 # Personal data a webhook payload may carry (members.services.member_event_data).
-_PERSONAL_EVENT_KEYS = ("email", "first_name", "last_name", "phone", "external_id")
+_PERSONAL_EVENT_KEYS = tuple(
+    f.event_key for f in profile.PROFILE if f.identifying and f.webhook is not None
+)
 
 
 @transaction.atomic

@@ -66,8 +66,26 @@ def match_members(imp) -> None:
 # 4. Create the members nobody matched: one per e-mail, with fresh codes. ----------
 
 
+_TODO = "reason IS NULL AND NOT already AND member_id IS NULL"
+
+
 def create_members(imp) -> None:
-    todo = "reason IS NULL AND NOT already AND member_id IS NULL"
+    """The rows no member matched: a contradicting customer is rejected, the others are
+    grouped into new customers (one per e-mail), inserted with their codes and sums, and
+    their rows point at them."""
+    _reject_contradictions(imp)
+    _group_new_customers(imp)
+    _sum_new_customers(imp)
+    new = imp.one("SELECT count(*) FROM imp_newm")[0]
+    if not new:
+        return
+    _insert_new_members(imp, new)
+    _link_rows_to_new_members(imp)
+    imp._timed("create_members")
+
+
+def _reject_contradictions(imp) -> None:
+    todo = _TODO
     # A new customer must be one person: an e-mail given with two external ids, or an
     # external id given with two e-mails, is a contradiction the file must resolve.
     imp.sql(
@@ -89,6 +107,10 @@ def create_members(imp) -> None:
         )
         """
     )
+
+
+def _group_new_customers(imp) -> None:
+    todo = _TODO
     # One new member per e-mail; the rows without an e-mail join the new customer
     # with the same external id, or else the same phone (if only one has it).
     imp.sql(
@@ -132,6 +154,9 @@ def create_members(imp) -> None:
     # Fresh statistics: the planner must see that member_id and new_rn are now filled
     # in (with stale ones it nests loops over the whole table below).
     imp.sql("ANALYZE imp_rows")
+
+
+def _sum_new_customers(imp) -> None:
     # The new members are inserted with their balance and purchase facts already
     # summed up: an UPDATE of each new row right after would cost as much again.
     imp.sql(
@@ -144,9 +169,9 @@ def create_members(imp) -> None:
         """
     )
     imp.sql("CREATE TEMPORARY TABLE imp_created (id bigint PRIMARY KEY, email text) ON COMMIT DROP")
-    new = imp.one("SELECT count(*) FROM imp_newm")[0]
-    if not new:
-        return
+
+
+def _insert_new_members(imp, new: int) -> None:
     _allocate_codes(imp, new)
     cols, select, params = _insert_columns(
         Member,
@@ -183,6 +208,9 @@ def create_members(imp) -> None:
         {**params, "source": Member.Source.IMPORT},
     )
     imp.report.members_created = imp.cur.rowcount
+
+
+def _link_rows_to_new_members(imp) -> None:
     imp.sql("ANALYZE imp_created")
     imp.sql(
         """
@@ -191,7 +219,6 @@ def create_members(imp) -> None:
         WHERE r.new_rn = n.rn
         """
     )
-    imp._timed("create_members")
 
 
 def _allocate_codes(imp, count: int) -> None:

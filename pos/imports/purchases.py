@@ -43,7 +43,26 @@ def _insert_columns(model, exprs: dict[str, str], *, now: datetime) -> tuple[str
 
 
 def record_purchases(imp) -> None:
-    ok = "r.reason IS NULL AND NOT r.already"
+    """The valid rows' purchases (an order recorded meanwhile is left alone), then the
+    members' balances and purchase facts, then the ledger entries."""
+    _previous_balances(imp)
+    _insert_purchases(imp)
+    imp.sql("ANALYZE imp_new")
+    imp._timed("purchases")
+    _move_existing_members(imp)
+    _correct_new_members(imp)
+    _new_members_balances(imp)
+    _shift_provisional_balances(imp)
+    imp._timed("balances")
+    _insert_ledger_entries(imp)
+    imp._timed("ledger")
+
+
+_OK = "r.reason IS NULL AND NOT r.already"
+
+
+def _previous_balances(imp) -> None:
+    ok = _OK
     imp.sql(
         f"""
         CREATE TEMPORARY TABLE imp_prev ON COMMIT DROP AS
@@ -53,6 +72,10 @@ def record_purchases(imp) -> None:
         SELECT id, 0 FROM imp_created
         """
     )
+
+
+def _insert_purchases(imp) -> None:
+    ok = _OK
     imp.sql(
         "CREATE TEMPORARY TABLE imp_new (id bigint, member_id bigint, store_id bigint, "
         "receipt_id text, receipt_key text, occurred_at timestamptz, "
@@ -105,8 +128,9 @@ def record_purchases(imp) -> None:
         """,
         {**params, "channel": Channel.IMPORT, "actor": imp.actor_id, "now": imp.now},
     )
-    imp.sql("ANALYZE imp_new")
-    imp._timed("purchases")
+
+
+def _move_existing_members(imp) -> None:
     # One UPDATE moves the existing members' balances and purchase facts; RETURNING
     # gives the new balance under the row lock, from which balance_after is exact.
     imp.sql(
@@ -138,6 +162,9 @@ def record_purchases(imp) -> None:
         """,
         {"now": imp.now},
     )
+
+
+def _correct_new_members(imp) -> None:
     # New members were inserted with the sums of all their rows; if an order of theirs
     # was recorded meanwhile (ON CONFLICT above), recompute them from what was inserted.
     imp.sql(
@@ -166,6 +193,9 @@ def record_purchases(imp) -> None:
         FROM short WHERE m.id = short.id
         """
     )
+
+
+def _new_members_balances(imp) -> None:
     imp.sql(
         """
         INSERT INTO imp_bal (member_id, balance, added)
@@ -174,6 +204,9 @@ def record_purchases(imp) -> None:
         GROUP BY n.member_id
         """
     )
+
+
+def _shift_provisional_balances(imp) -> None:
     # A sale of one of these members committed between the purchase insert and the
     # UPDATE: shift that member's provisional purchase balances (normally no row).
     imp.sql(
@@ -186,7 +219,9 @@ def record_purchases(imp) -> None:
         WHERE p.id = n.id AND b.balance - b.added <> pv.balance
         """
     )
-    imp._timed("balances")
+
+
+def _insert_ledger_entries(imp) -> None:
     cols, select, params = _insert_columns(
         LedgerEntry,
         {
@@ -226,4 +261,3 @@ def record_purchases(imp) -> None:
             "now": imp.now,
         },
     )
-    imp._timed("ledger")

@@ -123,29 +123,21 @@ def _reason(
 
 
 def validate(imp) -> None:
-    def col(name: str) -> str:
-        if name not in imp.columns:
-            return "NULL::text"
-        return f"nullif(btrim({imp.columns[name]}, E' \\t'), '')"
+    """Every row normalised and checked in SQL (imp_rows: one row a line, with its first
+    failing reason), the e-mails by the forms' validator, then the orders the file has
+    twice and those an earlier run imported."""
+    _rows_checked(imp)
+    _check_emails(imp)
+    imp.sql("ANALYZE imp_rows")
+    _reject_duplicates(imp)
+    _mark_already_imported(imp)
+    imp._timed("validate")
 
-    prog = program()
-    earn = prog.carats_per_eur * entry_tier().earn_multiplier
-    # Casts only run inside CASE branches whose conditions proved the text well-formed
-    # (a plain cast of "2024-02-30" would abort the whole import).
-    imp.sql(
-        f"""
-        CREATE TEMPORARY TABLE imp_rows ON COMMIT DROP AS
-        WITH raw AS (
-            SELECT s.line,
-                   {col("order_id")} AS order_id,
-                   lower({col("email")}) AS email,
-                   {col("phone")} AS phone,
-                   {col("external_id")} AS external_id,
-                   {col("store")} AS store_code,
-                   {col("occurred_at")} AS occurred_text,
-                   {col("amount")} AS amount_text,
-                   upper({col("currency")}) AS currency
-            FROM imp_stage s
+
+# The statement of _rows_checked after its first columns (the CSV's, which depend on the
+# file's header). Casts only run inside CASE branches whose conditions proved the text
+# well-formed (a plain cast of "2024-02-30" would abort the whole import).
+_ROWS_CHECKED = f"""            FROM imp_stage s
         ),
         parsed AS MATERIALIZED (
             SELECT raw.*, st.id AS store_id,
@@ -212,7 +204,32 @@ def validate(imp) -> None:
                NULL::bigint AS member_id,
                NULL::bigint AS new_rn
         FROM priced
-        """,
+        """
+
+
+def _rows_checked(imp) -> None:
+    def col(name: str) -> str:
+        if name not in imp.columns:
+            return "NULL::text"
+        return f"nullif(btrim({imp.columns[name]}, E' \\t'), '')"
+
+    prog = program()
+    earn = prog.carats_per_eur * entry_tier().earn_multiplier
+    raw = f"""
+        CREATE TEMPORARY TABLE imp_rows ON COMMIT DROP AS
+        WITH raw AS (
+            SELECT s.line,
+                   {col("order_id")} AS order_id,
+                   lower({col("email")}) AS email,
+                   {col("phone")} AS phone,
+                   {col("external_id")} AS external_id,
+                   {col("store")} AS store_code,
+                   {col("occurred_at")} AS occurred_text,
+                   {col("amount")} AS amount_text,
+                   upper({col("currency")}) AS currency
+"""
+    imp.sql(
+        raw + _ROWS_CHECKED,
         {
             "default_tz": settings.TIME_ZONE,
             "date_re": _DATE_RE,
@@ -224,8 +241,9 @@ def validate(imp) -> None:
             "latest": imp.now + timedelta(minutes=settings.CARAT_FUTURE_TOLERANCE_MINUTES),
         },
     )
-    _check_emails(imp)
-    imp.sql("ANALYZE imp_rows")
+
+
+def _reject_duplicates(imp) -> None:
     # The same order twice in the file: the first valid line wins, the others are
     # rejected (pointing at it).
     imp.sql(
@@ -244,6 +262,9 @@ def validate(imp) -> None:
         WHERE r.line = d.line AND d.n > 1
         """
     )
+
+
+def _mark_already_imported(imp) -> None:
     # Idempotency: orders already imported (by an earlier run) are skipped.
     imp.sql(
         """
@@ -252,7 +273,6 @@ def validate(imp) -> None:
           AND EXISTS (SELECT 1 FROM {purchase} p WHERE p.receipt_key = r.receipt_key)
         """
     )
-    imp._timed("validate")
 
 
 def _check_emails(imp) -> None:
