@@ -144,6 +144,8 @@ LANGUAGE_CODE = "en"
 LANGUAGE_COOKIE_SAMESITE = "Lax"
 LANGUAGES = [("en", "English"), ("nl", "Nederlands"), ("fr", "Français")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Display formats of en and nl as in Belgium and the UK (en-GB, nl-BE): see loyalty/formats.
+FORMAT_MODULE_PATH = ["loyalty.formats"]
 TIME_ZONE = env("CARAT_TIME_ZONE", default="Europe/Brussels")
 USE_I18N = True
 USE_TZ = True
