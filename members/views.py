@@ -163,8 +163,18 @@ def home(request):
             "benefits": [b for b in localized(progress.tier, "benefits").splitlines() if b.strip()],
             "entries": activity_lines(ledger_for_member(member)[:8]),
             "challenges": challenges_for_member(member),
-            "badges": member.badges.order_by("-earned_at"),
+            "badges": member.badges.select_related("challenge").order_by("-earned_at"),
+            "vouchers": _active_vouchers(member),
         },
+    )
+
+
+def _active_vouchers(member):
+    """The vouchers the member can show at the till now (My card and Rewards)."""
+    return (
+        member.vouchers.filter(status="issued", valid_until__gt=timezone.now())
+        .select_related("reward")
+        .order_by("valid_until")
     )
 
 
@@ -296,9 +306,7 @@ def rewards(request):
         {
             "member": member,
             "rewards": rewards_for_member(member),
-            "vouchers": member.vouchers.filter(status="issued")
-            .select_related("reward")
-            .order_by("valid_until"),
+            "vouchers": _active_vouchers(member),
             "clubs": clubs_for_member(member),
             "memberships": member.club_memberships.select_related("club").filter(
                 ends_at__gt=timezone.now()
