@@ -105,6 +105,18 @@ def test_every_member_page_speaks_the_members_language(client, demo_member, lang
         assert not english, f"{name} in {language} shows English: {english}"
 
 
+@pytest.mark.parametrize("language", ["nl", "fr"])
+def test_the_pages_before_the_log_in_speak_the_visitors_language(client, program, language):
+    forbidden = english_sources(language)
+    client.cookies["django_language"] = language
+    for name in ("members:login", "members:signup", "members:password_reset"):
+        response = client.get(reverse(name))
+        assert response.status_code == 200, name
+        text = visible_text(response.content.decode())
+        english = sorted(s for s in forbidden if s in text)
+        assert not english, f"{name} in {language} shows English: {english}"
+
+
 def test_dates_are_written_day_first_in_every_language(client, demo_member):
     entry = LedgerEntry.objects.filter(member=demo_member).order_by("-created_at").first()
     day = timezone.localtime(entry.occurred_at)
