@@ -181,3 +181,14 @@ def test_the_console_warns_when_a_language_is_missing(admin_client, program):
     assert "has no text in" not in html.unescape(page)
     tier.refresh_from_db()
     assert tier.benefits_fr == "Gravure offerte"
+
+
+def test_mails_name_the_tier_in_the_members_language(member):
+    from campaigns.services.crm import mail_values
+
+    Tier.objects.update(name_nl="Stralend")
+    with translation.override("nl"):
+        values = mail_values(member=member, needed=["tier"])
+    assert values["tier"] == "Stralend"
+    with translation.override("fr"):  # no French text yet: the English one
+        assert mail_values(member=member, needed=["tier"])["tier"] == Tier.objects.first().name
