@@ -16,6 +16,10 @@ def test_the_pages_wear_the_programs_name_colours_and_logo(client, program):
     assert "--gold: #aa8844" in page
     assert 'class="type-sans"' in page
     assert "brand/diamond-club.svg" in page and "brand/favicon.svg" in page
+    assert "Log in to your Club Solitaire card" in page
+    client.cookies["django_language"] = "fr"
+    page = client.get(reverse("members:signup")).content.decode()
+    assert "Rejoignez le Club Solitaire" in page
 
 
 @pytest.mark.parametrize("value", ["red", "#12345", "#123456; } body { display: none", "#zzzzzz"])
