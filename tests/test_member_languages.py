@@ -192,3 +192,12 @@ def test_mails_name_the_tier_in_the_members_language(member):
     assert values["tier"] == "Stralend"
     with translation.override("fr"):  # no French text yet: the English one
         assert mail_values(member=member, needed=["tier"])["tier"] == Tier.objects.first().name
+
+
+def test_the_wallet_card_names_the_tier_in_the_members_language(member):
+    from members.wallet.card import card_facts
+
+    Tier.objects.update(name_fr="Rayonnant")
+    Member.objects.filter(pk=member.pk).update(language="fr")
+    member.refresh_from_db()
+    assert card_facts(member).tier_name == "Rayonnant"
