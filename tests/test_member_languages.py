@@ -201,3 +201,23 @@ def test_the_wallet_card_names_the_tier_in_the_members_language(member):
     Member.objects.filter(pk=member.pk).update(language="fr")
     member.refresh_from_db()
     assert card_facts(member).tier_name == "Rayonnant"
+
+
+def test_a_refused_redemption_reads_in_the_members_language(client, member):
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from members.models import User
+
+    user = User.objects.create_user(email=member.email, password="pw-12345-abc")
+    Member.objects.filter(pk=member.pk).update(user=user, language="nl")
+    client.force_login(user)
+    reward = Reward.objects.create(
+        name="Gold pen",
+        kind="product",
+        cost_carats=500,
+        value=Decimal("0"),
+        starts_at=timezone.now() - timedelta(days=1),
+    )
+    page = client.post(reverse("members:redeem", args=[reward.pk]), follow=True)
+    assert "Niet genoeg karaten: 500 nodig." in html.unescape(page.content.decode())
