@@ -35,7 +35,7 @@ run: install
 	@echo "                     (store manager: manager@carat.example, integrations: integration@carat.example)"
 	@echo "    API docs         http://127.0.0.1:$(PORT)/api/docs/"
 	@echo ""
-	PORT=$(PORT) $(BIN)/honcho start
+	CARAT_RUN_PORT=$(PORT) PORT=$(PORT) $(BIN)/honcho start
 
 ## make test: the whole suite on PostgreSQL (DATABASE_URL overrides the local default).
 test: install browser-deps

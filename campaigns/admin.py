@@ -2,7 +2,11 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 
-from loyalty.kernel.admin_tools import EstimatedCountPaginator, ReadOnlyAdmin
+from loyalty.kernel.admin_tools import (
+    EstimatedCountPaginator,
+    ReadOnlyAdmin,
+    TranslatedContentAdmin,
+)
 from loyalty.kernel.csvexport import csv_response
 from loyalty.kernel.errors import DomainError
 
@@ -53,7 +57,8 @@ class ProgramAdmin(admin.ModelAdmin):
         return False
 
 
-class RuleAdminBase(admin.ModelAdmin):
+class RuleAdminBase(TranslatedContentAdmin):
+    translated = ("member_label",)
     readonly_fields = ["carats_given"]
     list_filter = ["active"]
     search_fields = ["name"]
@@ -79,6 +84,10 @@ class EarningRuleAdmin(RuleAdminBase):
         (
             None,
             {"fields": ["name", "active", ("starts_at", "ends_at"), "priority", "stop_further"]},
+        ),
+        (
+            "What members read (never the internal name)",
+            {"fields": ["member_label", "member_label_nl", "member_label_fr"]},
         ),
         ("What it gives", {"fields": ["multiplier", "bonus_carats"]}),
         (
@@ -149,7 +158,8 @@ class HeldCaratsAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Reward)
-class RewardAdmin(admin.ModelAdmin):
+class RewardAdmin(TranslatedContentAdmin):
+    translated = ("name", "description")
     list_display = [
         "name",
         "kind",
@@ -222,7 +232,8 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Club)
-class ClubAdmin(admin.ModelAdmin):
+class ClubAdmin(TranslatedContentAdmin):
+    translated = ("name", "description", "perks")
     list_display = ["name", "cost_carats", "duration_days", "active"]
     filter_horizontal = ["tiers"]
 
@@ -486,7 +497,8 @@ class BroadcastAdmin(MailTextsAdmin):
 
 
 @admin.register(Challenge)
-class ChallengeAdmin(admin.ModelAdmin):
+class ChallengeAdmin(TranslatedContentAdmin):
+    translated = ("name", "description")
     list_display = [
         "name",
         "goal",
@@ -503,6 +515,10 @@ class ChallengeAdmin(admin.ModelAdmin):
     readonly_fields = ["carats_given", "results"]
     fieldsets = [
         (None, {"fields": ["name", "description", "active"]}),
+        (
+            "For members in Dutch and French (empty: English)",
+            {"fields": ["name_nl", "description_nl", "name_fr", "description_fr"]},
+        ),
         ("Goal", {"fields": ["goal", "goal_amount"]}),
         (
             "Who and when",

@@ -2,9 +2,11 @@
 
 import base64
 
+from django.conf import settings
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
@@ -55,6 +57,8 @@ def unsubscribe_view(request, token):
         return _link_not_valid(request, expired=True, status=410)
     if member is None:
         return _link_not_valid(request, expired=False, status=400)
+    if member.language in dict(settings.LANGUAGES):
+        translation.activate(member.language)  # the member's language, as in the mail
     return render(request, template, {"member": member})
 
 

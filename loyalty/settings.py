@@ -113,6 +113,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "campaigns.context_processors.brand",
             ],
         },
     },
@@ -144,6 +145,8 @@ LANGUAGE_CODE = "en"
 LANGUAGE_COOKIE_SAMESITE = "Lax"
 LANGUAGES = [("en", "English"), ("nl", "Nederlands"), ("fr", "Français")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Display formats of en and nl as in Belgium and the UK (en-GB, nl-BE): see loyalty/formats.
+FORMAT_MODULE_PATH = ["loyalty.formats"]
 TIME_ZONE = env("CARAT_TIME_ZONE", default="Europe/Brussels")
 USE_I18N = True
 USE_TZ = True
@@ -255,7 +258,16 @@ CARAT_FUTURE_TOLERANCE_MINUTES = env.int("CARAT_FUTURE_TOLERANCE_MINUTES", defau
 # key (web shop, ERP) that replays history. Older sales go through the history import.
 CARAT_SALE_MAX_AGE_DAYS = env.int("CARAT_SALE_MAX_AGE_DAYS", default=30)
 CARAT_SALE_MAX_AGE_DAYS_INTEGRATION = env.int("CARAT_SALE_MAX_AGE_DAYS_INTEGRATION", default=400)
-CARAT_SITE_URL = env("CARAT_SITE_URL", default="http://127.0.0.1:8000")
+# The address in every link a mail carries (mails are sent by workers, which have no request
+# to read it from). Development: the port `make run` serves on (CARAT_RUN_PORT, which the
+# Makefile passes to every process: honcho gives each process its own PORT). Production:
+# https on the first host name of DJANGO_ALLOWED_HOSTS, or CARAT_SITE_URL when set.
+if DEBUG:
+    _site_default = f"http://127.0.0.1:{env.int('CARAT_RUN_PORT', default=8000)}"
+else:
+    _named = [h for h in ALLOWED_HOSTS if h and h != "*" and not h.startswith(".")]
+    _site_default = f"https://{_named[0]}" if _named else environ.Env.NOTSET
+CARAT_SITE_URL = env("CARAT_SITE_URL", default=_site_default).rstrip("/")
 CARAT_CONFIG_CACHE_SECONDS = env.int("CARAT_CONFIG_CACHE_SECONDS", default=5)
 # The dashboard reads the KPI rollups while the last run is younger than this (seconds).
 CARAT_KPI_ROLLUP_MAX_AGE = env.int("CARAT_KPI_ROLLUP_MAX_AGE", default=3 * 3600)

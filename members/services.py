@@ -11,6 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from loyalty.kernel.errors import Conflict, DomainError, InsufficientCarats, UnknownMember
 from loyalty.kernel.outbox import enqueue
@@ -33,7 +34,9 @@ def _normalize_email(email: str) -> str:
             raise ValidationError("too long")
         validate_email_address(email)
     except ValidationError:
-        raise DomainError("A valid e-mail address is required.", field="email") from None
+        raise DomainError(
+            gettext_noop("A valid e-mail address is required."), field="email"
+        ) from None
     return email
 
 
@@ -57,7 +60,7 @@ def member_register(
     """Create a member. The e-mail is unique: registering it twice is a Conflict."""
     email = _normalize_email(email)
     if Member.objects.filter(email=email).exists():
-        raise Conflict("A member with this e-mail already exists.", field="email")
+        raise Conflict(gettext_noop("A member with this e-mail already exists."), field="email")
     if external_id and Member.objects.filter(external_id=external_id).exists():
         raise Conflict("A member with this external id already exists.", field="external_id")
     now = timezone.now()
@@ -87,7 +90,9 @@ def member_register(
             # A concurrent registration of the same e-mail, or (rarely) a random code
             # collision: tell the first apart, retry the second with new codes.
             if Member.objects.filter(email=email).exists():
-                raise Conflict("A member with this e-mail already exists.", field="email") from None
+                raise Conflict(
+                    gettext_noop("A member with this e-mail already exists."), field="email"
+                ) from None
     else:  # pragma: no cover - 8 collisions of 10^9 random numbers in a row
         raise DomainError("Could not allocate a member number, try again.")
     for channel, granted in (("email", email_opt_in), ("sms", sms_opt_in)):
@@ -134,7 +139,9 @@ def member_update(*, member: Member, source: str, **changes) -> Member:
             email = _normalize_email(value)
             if email != member.email:
                 if Member.objects.filter(email=email).exclude(pk=member.pk).exists():
-                    raise Conflict("A member with this e-mail already exists.", field="email")
+                    raise Conflict(
+                        gettext_noop("A member with this e-mail already exists."), field="email"
+                    )
                 member.email = email
                 update_fields.append("email")
         elif field in PROFILE_FIELDS:
@@ -231,7 +238,11 @@ def ledger_post(
             if balance_after is None:
                 if Member.objects.filter(pk=member.pk, erased_at__isnull=False).exists():
                     raise UnknownMember()  # erased: the account takes no carats in or out
-                raise InsufficientCarats(f"Not enough carats: {-carats} needed.", field="carats")
+                raise InsufficientCarats(
+                    gettext_noop("Not enough carats: %(n)s needed."),
+                    field="carats",
+                    params={"n": -carats},
+                )
             entry = LedgerEntry.objects.create(
                 member_id=member.pk,
                 carats=carats,

@@ -18,6 +18,7 @@ urlpatterns = [
     path("wallet/google/", wallet_views.google_pass, name="wallet_google"),
     path("history/", views.history, name="history"),
     path("profile/", views.profile, name="profile"),
+    path("language/", views.language, name="language"),
     path("rewards/", views.rewards, name="rewards"),
     path("privacy/", views.privacy, name="privacy"),
     path("privacy/export.json", views.export, name="export"),

@@ -1,5 +1,6 @@
 """The member's web account: thin views over members/tiers/campaigns services."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
@@ -10,11 +11,11 @@ from django.db import transaction
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare, get_random_string, salted_hmac
 from django.utils.encoding import force_str
 from django.utils.formats import date_format
-from django.utils.http import urlsafe_base64_decode
+from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -32,9 +33,11 @@ from campaigns.services import (
 from loyalty.console.privacy import member_erase_all, member_export
 from loyalty.kernel.errors import DomainError
 from loyalty.kernel.security import set_language_cookie
+from loyalty.kernel.translated import localized
 from tiers.selectors import member_progress
 from tiers.services import invitation_accept
 
+from .activity import activity_line, activity_lines
 from .forms import ErasureForm, MemberPasswordResetForm, ProfileForm, SignupForm
 from .models import Member, User
 from .qr import qr_svg
@@ -43,7 +46,33 @@ from .services import account_activate, member_rotate_qr, member_update
 
 
 def _member_or_none(request) -> Member | None:
-    return Member.objects.filter(user=request.user).first()
+    """The signed-in member, whose profile language is the page's language (one setting:
+    the footer's switch changes the profile, see `language`)."""
+    member = Member.objects.filter(user=request.user).first()
+    if member is not None and member.language in dict(settings.LANGUAGES):
+        translation.activate(member.language)
+        request.LANGUAGE_CODE = member.language
+    return member
+
+
+@require_POST
+def language(request):
+    """The footer's language switch. For a member it is the profile's language (the pages,
+    the mails and the wallet card follow it); for a visitor, the cookie alone."""
+    code = request.POST.get("language", "")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = reverse("members:home")
+    response = redirect(target)
+    if code not in dict(settings.LANGUAGES):
+        return response
+    member = _member_or_none(request) if request.user.is_authenticated else None
+    if member is not None and member.language != code:
+        member_update(member=member, source="account", language=code)
+    set_language_cookie(response, code)
+    return response
 
 
 def _no_membership(request):
@@ -131,11 +160,21 @@ def home(request):
         {
             "member": member,
             "progress": progress,
-            "benefits": [b for b in progress.tier.benefits.splitlines() if b.strip()],
-            "entries": ledger_for_member(member)[:8],
+            "benefits": [b for b in localized(progress.tier, "benefits").splitlines() if b.strip()],
+            "entries": activity_lines(ledger_for_member(member)[:8]),
             "challenges": challenges_for_member(member),
-            "badges": member.badges.order_by("-earned_at"),
+            "badges": member.badges.select_related("challenge").order_by("-earned_at"),
+            "vouchers": _active_vouchers(member),
         },
+    )
+
+
+def _active_vouchers(member):
+    """The vouchers the member can show at the till now (My card and Rewards)."""
+    return (
+        member.vouchers.filter(status="issued", valid_until__gt=timezone.now())
+        .select_related("reward")
+        .order_by("valid_until")
     )
 
 
@@ -168,7 +207,11 @@ def history(request):
     if member is None:
         return _no_membership(request)
     page = Paginator(ledger_for_member(member), 25).get_page(request.GET.get("page"))
-    return render(request, "members/history.html", {"member": member, "page": page})
+    return render(
+        request,
+        "members/history.html",
+        {"member": member, "page": page, "entries": activity_lines(page.object_list)},
+    )
 
 
 @never_cache
@@ -182,11 +225,13 @@ def profile(request):
     if request.method == "POST" and form.is_valid():
         try:
             member = member_update(member=member, source="account", **form.cleaned_data)
+            translation.activate(member.language)  # the saved language speaks from now on
             for reward in member_profile_rewards(member=member):
                 if reward.created:
+                    why = activity_line(reward.entry_key) if reward.entry_key else None
                     messages.success(
                         request,
-                        _("+%(n)s carats: %(why)s") % {"n": reward.carats, "why": reward.reason},
+                        _("+%(n)s carats: %(why)s") % {"n": reward.carats, "why": why or ""},
                     )
         except DomainError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
@@ -205,6 +250,14 @@ def profile(request):
 class LoginView(auth_views.LoginView):
     template_name = "members/login.html"
     redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        """The pages speak the member's profile language from the log-in on."""
+        response = super().form_valid(form)
+        member = Member.objects.filter(user=form.get_user()).only("language").first()
+        if member is not None and member.language in dict(settings.LANGUAGES):
+            set_language_cookie(response, member.language)
+        return response
 
 
 class PasswordResetView(auth_views.PasswordResetView):
@@ -253,7 +306,7 @@ def rewards(request):
         {
             "member": member,
             "rewards": rewards_for_member(member),
-            "vouchers": member.vouchers.filter(status="issued").order_by("valid_until"),
+            "vouchers": _active_vouchers(member),
             "clubs": clubs_for_member(member),
             "memberships": member.club_memberships.select_related("club").filter(
                 ends_at__gt=timezone.now()
@@ -309,7 +362,10 @@ def join_club(request, club_id):
         messages.success(
             request,
             _("Welcome to %(club)s until %(end)s.")
-            % {"club": club.name, "end": date_format(membership.ends_at, "DATE_FORMAT")},
+            % {
+                "club": localized(club, "name"),
+                "end": date_format(membership.ends_at, "DATE_FORMAT"),
+            },
         )
     return redirect("members:rewards")
 
@@ -338,7 +394,8 @@ def invitation(request, token):
             messages.error(request, exc.message)
         else:
             messages.success(
-                request, _("Welcome to the %(tier)s circle.") % {"tier": result.tier.name}
+                request,
+                _("Welcome to the %(tier)s circle.") % {"tier": localized(result.tier, "name")},
             )
         return redirect("members:home")
     pending = member.tier_invitations.select_related("tier").filter(token=token).first()

@@ -95,7 +95,8 @@ def test_home_shows_balance_tier_progress_and_history(client, logged_in, antwerp
     assert "270" in page
     assert "Radiant" in page
     assert "230 carats to Marquise" in page
-    assert "Purchase H1 at Carat Antwerp" in page
+    assert "You earned 270 carats at Carat Antwerp" in page
+    assert "H1" not in page  # the receipt number is the console's, not the member's
 
 
 def test_qr_code_is_an_svg_that_changes_when_rotated(client, logged_in):
@@ -183,13 +184,30 @@ def test_names_with_html_are_escaped(client, logged_in):
     assert "&lt;script&gt;" in page
 
 
-def test_pages_are_translated(client, logged_in):
-    client.cookies["django_language"] = "nl"
+def test_pages_speak_the_profiles_language(client, logged_in):
+    client.cookies["django_language"] = "en"  # another device's choice: the profile wins
+    Member.objects.filter(pk=logged_in.pk).update(language="nl")
     page = client.get(reverse("members:home")).content.decode()
     assert "Jouw persoonlijke QR-code" in page
-    client.cookies["django_language"] = "fr"
+    Member.objects.filter(pk=logged_in.pk).update(language="fr")
     page = client.get(reverse("members:home")).content.decode()
     assert "Votre QR code personnel" in page
+
+
+def test_the_language_switch_of_a_member_changes_the_profile(client, logged_in):
+    Member.objects.filter(pk=logged_in.pk).update(language="en")
+    response = client.post(
+        reverse("members:language"), {"language": "fr", "next": reverse("members:rewards")}
+    )
+    assert response.status_code == 302 and response.url == reverse("members:rewards")
+    logged_in.refresh_from_db()
+    assert logged_in.language == "fr"
+    assert "Récompenses" in client.get(reverse("members:rewards")).content.decode()
+    # An address elsewhere is not followed.
+    away = client.post(
+        reverse("members:language"), {"language": "nl", "next": "https://evil.example/"}
+    )
+    assert away.url == reverse("members:home")
 
 
 def test_rewards_page_redeems_and_shows_the_voucher_and_clubs(client, logged_in):

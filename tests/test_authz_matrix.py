@@ -1586,6 +1586,7 @@ def test_every_account_pos_and_mail_page_is_in_the_matrix():
         "members:password_reset",
         "members:password_reset_done",
         "members:password_reset_confirm",
+        "members:language",  # a visitor's choice too; a member's changes only their profile
         "pos:login",
         "pos:logout",
     }

@@ -422,7 +422,7 @@ def test_the_tier_at_risk_mail_names_the_downgrade_date(
         messages_dispatch(now=now)
     (message,) = mail.outbox
     assert message.subject == "Keep your Marquise status"
-    assert "before Jan. 7, 2027 keeps your Marquise benefits" in message.body
+    assert "before 7 January 2027 keeps your Marquise benefits" in message.body  # en-GB
     assert "end of the month" not in message.body
 
 

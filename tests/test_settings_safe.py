@@ -17,7 +17,7 @@ PROBE = (
     "'lang_secure': s.LANGUAGE_COOKIE_SECURE, "
     "'proxy': list(getattr(s, 'SECURE_PROXY_SSL_HEADER', None) or []), "
     "'soft': s.CELERY_TASK_SOFT_TIME_LIMIT, 'hard': s.CELERY_TASK_TIME_LIMIT, "
-    "'webhook_http': s.CARAT_WEBHOOK_ALLOW_HTTP}))"
+    "'webhook_http': s.CARAT_WEBHOOK_ALLOW_HTTP, 'site': s.CARAT_SITE_URL}))"
 )
 
 
@@ -65,6 +65,31 @@ def test_without_djangodebug_the_settings_are_production():
     assert probe["proxy"] == []  # a client cannot claim https unless a proxy is configured
     assert probe["webhook_http"] is False
     assert 0 < probe["soft"] < probe["hard"]
+
+
+def test_mail_links_point_where_the_server_runs():
+    import json
+
+    # make run on another port: the Makefile hands that port to every process (honcho
+    # gives each its own PORT, so the worker that mails cannot read it there).
+    dry_run = subprocess.run(
+        ["make", "-n", "run", "PORT=9123"],  # noqa: S607
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "CARAT_RUN_PORT=9123" in dry_run.stdout
+    dev = json.loads(settings_with(DJANGO_DEBUG="true", CARAT_RUN_PORT="9123").stdout)
+    assert dev["site"] == "http://127.0.0.1:9123"
+    assert json.loads(settings_with(DJANGO_DEBUG="true").stdout)["site"] == "http://127.0.0.1:8000"
+    # Production: the site's own host name, or the variable when it is set.
+    assert json.loads(settings_with(**PRODUCTION).stdout)["site"] == "https://carat.example"
+    chosen = settings_with(**PRODUCTION, CARAT_SITE_URL="https://club.carat.example/")
+    assert json.loads(chosen.stdout)["site"] == "https://club.carat.example"
+    unnamed = settings_with(**{**PRODUCTION, "DJANGO_ALLOWED_HOSTS": "*"})
+    assert unnamed.returncode != 0 and "CARAT_SITE_URL" in unnamed.stderr
 
 
 def test_development_is_asked_for_and_the_proxy_header_is_configured():

@@ -1,14 +1,19 @@
 from django.contrib import admin
 from django.utils.translation import gettext as _
 
-from loyalty.kernel.admin_tools import EstimatedCountPaginator, ReadOnlyAdmin
+from loyalty.kernel.admin_tools import (
+    EstimatedCountPaginator,
+    ReadOnlyAdmin,
+    TranslatedContentAdmin,
+)
 
 from .models import Invitation, MemberTier, Tier, TierChange
 from .selectors import tiers_in_use
 
 
 @admin.register(Tier)
-class TierAdmin(admin.ModelAdmin):
+class TierAdmin(TranslatedContentAdmin):
+    translated = ("name", "benefits")
     list_display = [
         "name",
         "code",

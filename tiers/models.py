@@ -14,6 +14,8 @@ class Tier(models.Model):
 
     code = models.SlugField(max_length=32, unique=True)
     name = models.CharField(max_length=64)
+    name_nl = models.CharField(max_length=64, blank=True, default="")
+    name_fr = models.CharField(max_length=64, blank=True, default="")
     rank = models.PositiveSmallIntegerField(unique=True, help_text="Higher is better.")
     threshold = models.PositiveIntegerField(
         default=0, help_text="Qualifying carats over 12 months needed to reach this tier."
@@ -36,7 +38,9 @@ class Tier(models.Model):
         default=False, help_text="Never reached or lost automatically; marketing assigns it."
     )
     color = models.CharField(max_length=7, default="#8a8a8a")
-    benefits = models.TextField(blank=True)
+    benefits = models.TextField(blank=True, help_text="One benefit per line.")
+    benefits_nl = models.TextField(blank=True)
+    benefits_fr = models.TextField(blank=True)
 
     class Meta:
         ordering = ["rank"]

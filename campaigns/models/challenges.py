@@ -33,7 +33,11 @@ class Challenge(models.Model):
         TIER = "tier", "members of the chosen tiers"
 
     name = models.CharField(max_length=120)
+    name_nl = models.CharField(max_length=120, blank=True, default="")
+    name_fr = models.CharField(max_length=120, blank=True, default="")
     description = models.CharField(max_length=255, blank=True)
+    description_nl = models.CharField(max_length=255, blank=True, default="")
+    description_fr = models.CharField(max_length=255, blank=True, default="")
     active = models.BooleanField(default=True)
     goal = models.CharField(max_length=16, choices=Goal.choices)
     goal_amount = models.DecimalField(

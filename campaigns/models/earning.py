@@ -26,7 +26,13 @@ def _codes(value: str) -> set[str]:
 
 
 class RuleBase(models.Model):
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, help_text="Internal: the console's name.")
+    # What members read in their activity ("Double carats weekend"), never the internal name.
+    member_label = models.CharField(
+        max_length=120, blank=True, default="", help_text="What members read (empty: nothing)."
+    )
+    member_label_nl = models.CharField(max_length=120, blank=True, default="")
+    member_label_fr = models.CharField(max_length=120, blank=True, default="")
     active = models.BooleanField(default=True)
     starts_at = models.DateTimeField(default=timezone.now)
     ends_at = models.DateTimeField(null=True, blank=True, help_text="Empty = open-ended.")

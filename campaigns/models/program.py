@@ -2,14 +2,39 @@
 
 from decimal import Decimal
 
-from django.core.validators import MinValueValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
+
+# A colour the member pages put into their style sheet: #rrggbb and nothing else.
+hex_color = RegexValidator(r"^#[0-9a-fA-F]{6}$", "A colour as #rrggbb, e.g. #b08d57.")
 
 
 class Program(models.Model):
     """The loyalty program's base settings (one row)."""
 
-    name = models.CharField(max_length=80, default="Diamond Club")
+    name = models.CharField(
+        max_length=80, default="Diamond Club", help_text="The program's name, as members read it."
+    )
+    # The brand of the member pages (the account, the unsubscribe pages): one place.
+    logo = models.CharField(
+        max_length=120,
+        default="brand/diamond-club.svg",
+        help_text="A static file (shipped with the site), e.g. brand/diamond-club.svg.",
+    )
+    ink_color = models.CharField(
+        max_length=7, default="#1d1d1f", validators=[hex_color], help_text="Text and buttons."
+    )
+    accent_color = models.CharField(
+        max_length=7, default="#b08d57", validators=[hex_color], help_text="Gold lines, progress."
+    )
+    background_color = models.CharField(
+        max_length=7, default="#faf8f4", validators=[hex_color], help_text="Page background."
+    )
+    typography = models.CharField(
+        max_length=8,
+        default="serif",
+        choices=[("serif", "classic serif titles"), ("sans", "plain sans-serif")],
+    )
     points_name = models.CharField(max_length=32, default="carats")
     carats_per_eur = models.DecimalField(
         max_digits=6,
@@ -60,3 +85,10 @@ class Program(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        from django.contrib.staticfiles import finders
+        from django.core.exceptions import ValidationError
+
+        if self.logo and not finders.find(self.logo):
+            raise ValidationError({"logo": "No static file by this name."})

@@ -22,7 +22,11 @@ class Reward(models.Model):
         EXPERIENCE = "experience", "experience (VIP event, rental, ...)"
 
     name = models.CharField(max_length=120)
+    name_nl = models.CharField(max_length=120, blank=True, default="")
+    name_fr = models.CharField(max_length=120, blank=True, default="")
     description = models.TextField(blank=True)
+    description_nl = models.TextField(blank=True)
+    description_fr = models.TextField(blank=True)
     kind = models.CharField(max_length=12, choices=Kind.choices)
     cost_carats = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     value = models.DecimalField(
@@ -105,8 +109,14 @@ class Club(models.Model):
     """A special-interest club bought with carats for a period (e.g. 2,000 for a year)."""
 
     name = models.CharField(max_length=120)
+    name_nl = models.CharField(max_length=120, blank=True, default="")
+    name_fr = models.CharField(max_length=120, blank=True, default="")
     description = models.TextField(blank=True)
+    description_nl = models.TextField(blank=True)
+    description_fr = models.TextField(blank=True)
     perks = models.TextField(blank=True, help_text="One perk per line.")
+    perks_nl = models.TextField(blank=True)
+    perks_fr = models.TextField(blank=True)
     cost_carats = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     duration_days = models.PositiveIntegerField(default=365)
     active = models.BooleanField(default=True)

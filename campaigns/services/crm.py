@@ -23,6 +23,7 @@ from campaigns import mailtext
 from campaigns.models import Broadcast, MessageLog, TriggerConfig
 from campaigns.segments import segment_members
 from loyalty.kernel.errors import DomainError
+from loyalty.kernel.translated import localized
 from members.models import LedgerEntry, Member
 from members.services import ledger_post, member_update
 
@@ -127,8 +128,8 @@ def mail_values(
         return values
     if want & {"tier", "next_tier", "carats_to_next_tier"}:
         progress = member_progress(member)
-        values["tier"] = progress.tier.name
-        values["next_tier"] = progress.next_tier.name if progress.next_tier else ""
+        values["tier"] = localized(progress.tier, "name")
+        values["next_tier"] = localized(progress.next_tier, "name") if progress.next_tier else ""
         to_go = progress.carats_to_next
         values["carats_to_next_tier"] = "" if to_go is None else str(to_go)
     if "tier_deadline" in want:
@@ -137,12 +138,13 @@ def mail_values(
         values["challenges"] = "\n".join(
             _("%(name)s: %(description)s (%(days)s days left)")
             % {
-                "name": c.enrolment.challenge.name,
-                "description": c.enrolment.challenge.description,
+                "name": localized(c.enrolment.challenge, "name"),
+                "description": localized(c.enrolment.challenge, "description"),
                 "days": c.days_left,
             }
             if c.days_left is not None
-            else f"{c.enrolment.challenge.name}: {c.enrolment.challenge.description}"
+            else f"{localized(c.enrolment.challenge, 'name')}: "
+            f"{localized(c.enrolment.challenge, 'description')}"
             for c in challenges_for_member(member)
         )
     if log is not None:
@@ -153,7 +155,7 @@ def mail_values(
             values["expiry_date"] = _local_date(facts.get("expiry_date"))
         membership = facts.get("membership")
         if membership is not None:
-            values["club"] = membership.club.name
+            values["club"] = localized(membership.club, "name")
             values["club_ends"] = _local_date(membership.ends_at)
     return values
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from campaigns.models import Club, ClubMembership, Reward, Voucher
 from loyalty.kernel.errors import Conflict, DomainError, NotFound, UnknownMember
@@ -131,7 +132,7 @@ def reward_redeem(
                 or (reward.ends_at and reward.ends_at <= now)
                 or not visible_to_tier(reward, member_tier(member))
             ):
-                raise NotFound("This reward is not available.", code="unknown_reward")
+                raise NotFound(gettext_noop("This reward is not available."), code="unknown_reward")
             if reward.per_member_limit is not None:
                 taken = (
                     Voucher.objects.filter(member=member, reward=reward)
@@ -139,12 +140,14 @@ def reward_redeem(
                     .count()
                 )
                 if taken >= reward.per_member_limit:
-                    raise DomainError("You already have this reward.", code="limit_reached")
+                    raise DomainError(
+                        gettext_noop("You already have this reward."), code="limit_reached"
+                    )
             took = Reward.objects.filter(
                 Q(stock__isnull=True) | Q(issued_count__lt=F("stock")), pk=reward.pk
             ).update(issued_count=F("issued_count") + 1)
             if took != 1:
-                raise Conflict("This reward is out of stock.", code="out_of_stock")
+                raise Conflict(gettext_noop("This reward is out of stock."), code="out_of_stock")
             voucher = _issue_voucher(
                 member=member,
                 reward=reward,
@@ -270,7 +273,7 @@ def club_join(*, member: Member, club: Club, actor: User | None = None) -> ClubM
         member_lock(member.pk)  # an erased member: UnknownMember
         club = Club.objects.prefetch_related("tiers").get(pk=club.pk)
         if not club.active or not visible_to_tier(club, member_tier(member)):
-            raise NotFound("This club is not open to you.", code="unknown_club")
+            raise NotFound(gettext_noop("This club is not open to you."), code="unknown_club")
         current = ClubMembership.objects.filter(member=member, club=club, ends_at__gt=now).first()
         start = current.ends_at if current else now
         membership = ClubMembership.objects.create(

@@ -1,9 +1,12 @@
 """Admin helpers for tables of millions of rows."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db import connection
 from django.utils.functional import cached_property
+from django.utils.translation import gettext as _
+
+from .translated import missing_languages
 
 
 class EstimatedCountPaginator(Paginator):
@@ -78,3 +81,22 @@ def superuser_delete_only(site, labels) -> None:
             continue
         site.unregister(model)
         site.register(model, type(current.__name__, (SuperuserDeleteOnly, current), {}))
+
+
+class TranslatedContentAdmin(admin.ModelAdmin):
+    """Program content members read: after a save, a warning names the languages some
+    filled-in text lacks (members reading them see the English text meanwhile).
+    `translated` lists the source fields; their `_nl`/`_fr` columns sit beside them."""
+
+    translated: tuple[str, ...] = ()
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        missing = missing_languages(obj, self.translated)
+        if missing:
+            self.message_user(
+                request,
+                _("“%(obj)s” has no text in %(languages)s yet: members reading them see English.")
+                % {"obj": obj, "languages": ", ".join(missing)},
+                messages.WARNING,
+            )

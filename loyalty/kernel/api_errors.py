@@ -3,6 +3,7 @@
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404
+from django.utils import translation
 from rest_framework import exceptions, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser
@@ -91,9 +92,11 @@ def exception_handler(exc, context):
         }
         return Response(body, status=400)
     if isinstance(exc, DomainError):
-        body = {"error": {"code": exc.code, "message": exc.message}}
+        with translation.override("en"):  # the API's contract is English
+            message = exc.message
+        body = {"error": {"code": exc.code, "message": message}}
         if exc.field:
-            body["error"]["fields"] = {exc.field: exc.message}
+            body["error"]["fields"] = {exc.field: message}
         return Response(body, status=exc.status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()

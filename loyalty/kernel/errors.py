@@ -1,5 +1,13 @@
 """The one domain error type. Services raise these; each edge maps them in one place
-(`loyalty.kernel.api_errors` for the API, a message on pages)."""
+(`loyalty.kernel.api_errors` for the API, a message on pages).
+
+The message is written in English and read in the language of whoever reads it: `message`
+looks it up in the translation catalogs when it is read (pages: the visitor's language;
+the API answers in English, see api_errors). Values go in `params`, not into the text
+(`DomainError(gettext_noop("%(field)s is too large."), params={"field": label})`), so the
+text stays one catalog entry."""
+
+from django.utils import translation
 
 
 class DomainError(Exception):
@@ -8,12 +16,25 @@ class DomainError(Exception):
     code = "invalid"
     status = 400
 
-    def __init__(self, message: str, *, code: str | None = None, field: str | None = None):
-        super().__init__(message)
-        self.message = message
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        field: str | None = None,
+        params: dict | None = None,
+    ):
+        self.text, self.params = str(message), params
+        super().__init__(self.text % params if params else self.text)
         if code:
             self.code = code
         self.field = field
+
+    @property
+    def message(self) -> str:
+        """The message in the active language (English when there is no translation)."""
+        text = translation.gettext(self.text) if self.text else self.text
+        return text % {k: str(v) for k, v in self.params.items()} if self.params else text
 
 
 class NotFound(DomainError):

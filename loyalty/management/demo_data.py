@@ -364,3 +364,91 @@ DEMO_LOGINS = [
     ("manager@carat.example", "Morgan Manager", roles.STORE_MANAGER, ["antwerp"]),
     ("integration@carat.example", "Ivo Integration", roles.INTEGRATION_ADMIN, []),
 ]
+
+# What members read of the program, in Dutch and French (and the campaigns' member-facing
+# labels): (model, the name it is found by) -> fields. loaddemo fills only empty fields,
+# so a text edited in the console stays.
+TRANSLATIONS = {
+    ("tier", "radiant"): {
+        "benefits_nl": "5% korting op elke aankoop\nEen verjaardagsverrassing\nAls eerste het nieuws over nieuwe collecties",
+        "benefits_fr": "5 % de remise sur chaque achat\nUne surprise d'anniversaire\nLes nouvelles collections en avant-première",
+    },
+    ("tier", "marquise"): {
+        "benefits_nl": "10% korting op elke aankoop\n1,25 karaat per euro\nGratis gravure\nEen verjaardagsverrassing",
+        "benefits_fr": "10 % de remise sur chaque achat\n1,25 carat par euro\nGravure offerte\nUne surprise d'anniversaire",
+    },
+    ("tier", "emerald"): {
+        "name_nl": "Smaragd",
+        "name_fr": "Émeraude",
+        "benefits_nl": "15% korting op elke aankoop\n1,5 karaat per euro\nPrivé-winkeluren\nGratis reiniging en aanpassing",
+        "benefits_fr": "15 % de remise sur chaque achat\n1,5 carat par euro\nHeures de shopping privées\nNettoyage et mise à taille offerts",
+    },
+    ("tier", "ambassador"): {
+        "name_nl": "Ambassadeur",
+        "name_fr": "Ambassadeur",
+        "benefits_nl": "20% korting\nVIP-diensten en evenementen\nJuwelen te leen voor merkevenementen\nEen gratis juweel voor elke giveaway die je organiseert",
+        "benefits_fr": "20 % de remise\nServices et événements VIP\nBijoux prêtés pour les événements de la maison\nUn bijou offert pour chaque giveaway que vous organisez",
+    },
+    ("reward", "EUR 25 voucher"): {
+        "name_nl": "Bon van 25 euro",
+        "name_fr": "Bon de 25 euros",
+        "description_nl": "Op elke aankoop in de winkel of online.",
+        "description_fr": "Sur tout achat en boutique ou en ligne.",
+    },
+    ("reward", "Free jewelry cleaning and check"): {
+        "name_nl": "Gratis reiniging en controle van je juwelen",
+        "name_fr": "Nettoyage et contrôle de vos bijoux offerts",
+        "description_nl": "In al onze winkels.",
+        "description_fr": "Dans toutes nos boutiques.",
+    },
+    ("reward", "15% off your next piece"): {
+        "name_nl": "15% korting op je volgende juweel",
+        "name_fr": "15 % de remise sur votre prochain bijou",
+        "description_nl": "Eén juweel, uit elke collectie.",
+        "description_fr": "Un bijou, de toute collection.",
+    },
+    ("reward", "Private evening at the atelier"): {
+        "name_nl": "Privéavond in het atelier",
+        "name_fr": "Soirée privée à l'atelier",
+        "description_nl": "Ontmoet onze ontwerpers, met z'n tweeën.",
+        "description_fr": "Rencontrez nos créateurs, à deux.",
+    },
+    ("reward", "Rent a piece for your event"): {
+        "name_nl": "Leen een juweel voor je evenement",
+        "name_fr": "Empruntez un bijou pour votre événement",
+        "description_nl": "Voor merkevenementen en shoots.",
+        "description_fr": "Pour les événements de la maison et les shootings.",
+    },
+    ("club", "Bridal Circle"): {
+        "name_nl": "Bruidskring",
+        "name_fr": "Cercle des mariés",
+        "description_nl": "Voor wie binnenkort trouwt.",
+        "description_fr": "Pour les futurs mariés.",
+        "perks_nl": "Als eerste de nieuwe verlovingscollecties\nGratis gravure\nEen privépassing",
+        "perks_fr": "Les nouvelles collections de fiançailles en avant-première\nGravure offerte\nUn essayage privé",
+    },
+    ("club", "Collectors' Club"): {
+        "name_nl": "Verzamelaarsclub",
+        "name_fr": "Club des collectionneurs",
+        "description_nl": "Voor wie onze juwelen verzamelt.",
+        "description_fr": "Pour ceux qui collectionnent nos bijoux.",
+        "perks_nl": "Als eerste de gelimiteerde edities zien\nUitnodigingen voor lanceringsavonden",
+        "perks_fr": "Les éditions limitées en avant-première\nInvitations aux soirées de lancement",
+    },
+    ("challenge", "Second sparkle"): {
+        "name_nl": "Tweede schittering",
+        "name_fr": "Second éclat",
+        "description_nl": "Kom binnen 90 dagen na je eerste aankoop terug: dubbele karaat.",
+        "description_fr": "Revenez dans les 90 jours après votre premier achat : carats doublés.",
+    },
+    ("earningrule", "Double carats for Valentine's week"): {
+        "member_label": "Double carats for Valentine's week",
+        "member_label_nl": "Dubbele karaten in de Valentijnsweek",
+        "member_label_fr": "Carats doublés pour la semaine de la Saint-Valentin",
+    },
+    ("earningrule", "x3 on rings in Geneva"): {
+        "member_label": "Triple carats on rings in Geneva",
+        "member_label_nl": "Driedubbele karaten op ringen in Genève",
+        "member_label_fr": "Carats triplés sur les bagues à Genève",
+    },
+}

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from loyalty.kernel.translated import localized
 from pos.models import Store
 from tiers.selectors import member_progress
 
@@ -35,10 +36,12 @@ def card_facts(member: Member) -> CardFacts:
         if progress.next_tier is not None:
             text = _("%(n)s carats to %(tier)s") % {
                 "n": f"{progress.carats_to_next:,}",
-                "tier": progress.next_tier.name,
+                "tier": localized(progress.next_tier, "name", language),
             }
         else:
-            text = _("You enjoy %(tier)s, our highest tier.") % {"tier": progress.tier.name}
+            text = _("You enjoy %(tier)s, our highest tier.") % {
+                "tier": localized(progress.tier, "name", language)
+            }
     boutiques = tuple(
         f"{s.name}, {s.city}"
         for s in Store.objects.filter(active=True).order_by("name").only("name", "city")[:20]
@@ -48,7 +51,7 @@ def card_facts(member: Member) -> CardFacts:
         member_number=member.member_number,
         qr_payload=member.qr_payload,
         balance=member.balance,
-        tier_name=progress.tier.name,
+        tier_name=localized(progress.tier, "name", language),
         tier_color=progress.tier.color,
         progress=text,
         boutiques=boutiques,

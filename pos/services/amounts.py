@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 from loyalty.kernel.errors import DomainError
 from pos.models import Store
@@ -44,38 +45,49 @@ def _check_sale_time(occurred_at: datetime, *, now: datetime, max_age: timedelta
 AMOUNT_RE = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
+def _on(field) -> dict:
+    # The field's name goes into the message in the reader's language (a form's label).
+    return {"field": str(field), "params": {"field": field}}
+
+
 def parse_amount(value, *, field: str = "amount") -> Decimal:
     """A positive money amount with at most 2 decimals, from a string or Decimal (never a
     float: 0.1 + 0.2 must not sneak in). The one amount check: the API's MoneyField and
     the scan page's forms call it too."""
     if isinstance(value, float):
-        raise DomainError('Send amounts as decimal strings, e.g. "129.90".', field=field)
+        raise DomainError(
+            gettext_noop('Send amounts as decimal strings, e.g. "129.90".'), field=field
+        )
     text = format(value, "f") if isinstance(value, Decimal) and value.is_finite() else None
     text = text if text is not None else str(value).strip()
     try:
         amount = Decimal(text)
     except (InvalidOperation, ValueError):
         raise DomainError(
-            f'{field} must be a decimal number, e.g. "129.90".', field=field
+            gettext_noop('%(field)s must be a decimal number, e.g. "129.90".'), **_on(field)
         ) from None
     if not amount.is_finite():
-        raise DomainError(f"{field} must be a finite number.", field=field)
+        raise DomainError(gettext_noop("%(field)s must be a finite number."), **_on(field))
     if amount <= 0:
-        raise DomainError(f"{field} must be greater than zero.", field=field)
+        raise DomainError(gettext_noop("%(field)s must be greater than zero."), **_on(field))
     if not AMOUNT_RE.fullmatch(text):
         raise DomainError(
-            f"{field} must be a decimal number written with the digits 0-9 and a dot, "
-            'e.g. "129.90".',
-            field=field,
+            gettext_noop(
+                "%(field)s must be a decimal number written with the digits 0-9 and a dot, "
+                'e.g. "129.90".'
+            ),
+            **_on(field),
         )
     if amount > MAX_AMOUNT:  # before quantize: a huge exponent cannot be quantized
-        raise DomainError(f"{field} is too large.", field=field)
+        raise DomainError(gettext_noop("%(field)s is too large."), **_on(field))
     try:
         cents = amount.quantize(CENT)
     except InvalidOperation:
-        raise DomainError(f'{field} must be a plain amount, e.g. "129.90".', field=field) from None
+        raise DomainError(
+            gettext_noop('%(field)s must be a plain amount, e.g. "129.90".'), **_on(field)
+        ) from None
     if amount != cents:
-        raise DomainError(f"{field} has at most 2 decimals.", field=field)
+        raise DomainError(gettext_noop("%(field)s has at most 2 decimals."), **_on(field))
     return cents
 
 

@@ -35,6 +35,7 @@ from loyalty.management.demo_data import (
     REWARDS,
     STORES,
     TIERS,
+    TRANSLATIONS,
     TRIGGERS,
 )
 from members.models import Member, User
@@ -56,6 +57,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             self._program(now)
             self._catalog(now)
+            self._translations()
             stores = self._stores()
             self._logins(stores)
         self._member_history(now, stores)
@@ -157,6 +159,22 @@ class Command(BaseCommand):
             Club.objects.get_or_create(
                 name=name, defaults=dict(cost_carats=cost, perks=perks, description=desc)
             )
+
+    def _translations(self):
+        """The program's texts in Dutch and French; only empty fields are filled."""
+        models = {
+            "tier": (Tier, "code"),
+            "reward": (Reward, "name"),
+            "club": (Club, "name"),
+            "challenge": (Challenge, "name"),
+            "earningrule": (EarningRule, "name"),
+        }
+        for (model, key), fields in TRANSLATIONS.items():
+            cls, lookup = models[model]
+            for obj in cls.objects.filter(**{lookup: key}):
+                empty = {f: v for f, v in fields.items() if not getattr(obj, f)}
+                if empty:
+                    cls.objects.filter(pk=obj.pk).update(**empty)
 
     def _crm(self):
         for trigger, marketing, priority, offset, gift, texts in TRIGGERS:
