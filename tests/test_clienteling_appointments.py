@@ -114,7 +114,7 @@ def test_confirmation_now_and_reminder_the_day_before_through_the_mail_path(
     message = mail.outbox[0]
     assert message.to == [ada.email]
     assert "Carat Antwerp" in message.subject
-    assert "2:30" in message.body and "Sam" in message.body and "private viewing" in message.body
+    assert "14:30" in message.body and "Sam" in message.body and "private viewing" in message.body
     with django_capture_on_commit_callbacks(execute=True):
         messages_dispatch(now=appointment.starts_at - timedelta(hours=23))
     assert len(mail.outbox) == 2
