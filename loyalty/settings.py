@@ -240,6 +240,9 @@ REST_FRAMEWORK = {
     },
     "DEFAULT_PAGINATION_CLASS": "loyalty.kernel.api_errors.ApiPagination",
     "PAGE_SIZE": 50,
+    # The API's client address comes from the same trusted proxies as the login
+    # throttles' (DRF's default, None, takes a forged X-Forwarded-For as it is).
+    "NUM_PROXIES": CARAT_TRUSTED_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Carat API",
