@@ -31,8 +31,12 @@ class Fold(Func):
     output_field = CharField()
 
     def as_sql(self, compiler, connection, **extra):
-        # SQLite (development): lower() only; it folds ASCII letters, not accents.
         return super().as_sql(compiler, connection, template="LOWER(%(expressions)s)")
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # SQLite (make run): the same folding as Python's, registered on each connection
+        # (sqlite_functions below), so the demo finds "Dupré" by "dupre" too.
+        return super().as_sql(compiler, connection, template="carat_fold(%(expressions)s)")
 
     def as_postgresql(self, compiler, connection, **extra):
         return super().as_sql(
@@ -43,12 +47,15 @@ class Fold(Func):
 
 
 class Digits(Func):
-    """The digits of a phone number (PostgreSQL; SQLite compares the value as typed)."""
+    """The digits of a phone number."""
 
     output_field = CharField()
 
     def as_sql(self, compiler, connection, **extra):
         return super().as_sql(compiler, connection, template="%(expressions)s")
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return super().as_sql(compiler, connection, template="carat_digits(%(expressions)s)")
 
     def as_postgresql(self, compiler, connection, **extra):
         return super().as_sql(
@@ -56,3 +63,10 @@ class Digits(Func):
             connection,
             template="(REGEXP_REPLACE(%(expressions)s, '[^0-9]', '', 'g') COLLATE \"C\")",
         )
+
+
+def sqlite_functions(sender, connection, **kwargs) -> None:
+    """Give each SQLite connection the folding functions (PostgreSQL has its own)."""
+    if connection.vendor == "sqlite":
+        connection.connection.create_function("carat_fold", 1, fold, deterministic=True)
+        connection.connection.create_function("carat_digits", 1, digits, deterministic=True)

@@ -90,6 +90,7 @@ def test_client_search_leaves_out_erased_members(clients):
     assert clients["dupont"] not in client_search("dupont")
 
 
+@pytest.mark.postgresql  # reads PostgreSQL's plans
 @pytest.mark.django_db
 def test_client_search_uses_the_expression_indexes(clients):
     """The name prefix reads the folded-name index, not the table."""

@@ -172,6 +172,7 @@ def test_day_view_odd_dates_are_never_a_500(client, antwerp, team, program, date
     assert client.get(reverse("pos:day"), {"date": date}).status_code == 200
 
 
+@pytest.mark.postgresql  # threads racing on the unique slots need real row locks
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_overlapping_bookings_leave_the_associate_booked_once(program, antwerp):
     """Eight tills book Sam at the same moment, at overlapping times (10:00, 10:15, 10:30,
