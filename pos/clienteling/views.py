@@ -6,6 +6,7 @@ bought there, or scanned there for a sale: pos.clienteling.selectors.client_scop
 client outside that scope answers 404, as a member who does not exist would."""
 
 from datetime import datetime
+from functools import wraps
 
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
@@ -43,6 +44,35 @@ def _not_a_client(request):
         {"store": request.pos_store, "stores": request.pos_stores},
         status=404,
     )
+
+
+def client_view(view):
+    """Staff of the client's stores only: the view gets the member, or the page answers
+    404 as for a member who does not exist."""
+
+    @wraps(view)
+    @pos_staff_required
+    def wrapped(request, number, *args, **kwargs):
+        member = _client_or_404(request, number)
+        if member is None:
+            return _not_a_client(request)
+        return view(request, member, *args, **kwargs)
+
+    return wrapped
+
+
+def _book_post(request, member, form, *, write, saved, anchor, slot):
+    """One form of the client book posted: a valid form is written by ``write`` (a
+    service call with the cleaned data) and the book reopens at its section; a refusal of
+    the form or of the service shows the book again with the form's messages."""
+    if form.is_valid():
+        try:
+            write(form.cleaned_data)
+        except DomainError as exc:
+            form.add_domain_error(exc)
+        else:
+            return HttpResponseRedirect(_book_url(member, saved=saved) + anchor)
+    return _render_book(request, member, _status(form), **{f"{slot}_form": form, "active": slot})
 
 
 @require_GET
@@ -133,30 +163,24 @@ def outreach(request):
 
 
 @require_POST
-@pos_staff_required
-def contact_log(request, number):
-    member = _client_or_404(request, number)
-    if member is None:
-        return _not_a_client(request)
+@client_view
+def contact_log(request, member):
+    def write(data):
+        outreach_mod.contact_log(
+            member=member,
+            store=request.pos_store,
+            associate=request.user,
+            channel=data["channel"],
+            reason=data["reason"],
+            note=data["note"],
+            subject=data["subject"],
+            body=data["body"],
+        )
+
     form = ContactForm(request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            outreach_mod.contact_log(
-                member=member,
-                store=request.pos_store,
-                associate=request.user,
-                channel=data["channel"],
-                reason=data["reason"],
-                note=data["note"],
-                subject=data["subject"],
-                body=data["body"],
-            )
-        except DomainError as exc:
-            form.add_domain_error(exc)
-        else:
-            return HttpResponseRedirect(_book_url(member, saved="contact") + "#contact")
-    return _render_book(request, member, _status(form), contact_form=form, active="contact")
+    return _book_post(
+        request, member, form, write=write, saved="contact", anchor="#contact", slot="contact"
+    )
 
 
 def _book_url(member, **params):
@@ -169,11 +193,8 @@ def _book_url(member, **params):
 
 
 @require_GET
-@pos_staff_required
-def client_book(request, number):
-    member = _client_or_404(request, number)
-    if member is None:
-        return _not_a_client(request)
+@client_view
+def client_book(request, member):
     return render(request, "pos/clienteling/book.html", _book_context(request, member))
 
 
@@ -188,82 +209,65 @@ def _status(form):
 
 
 @require_POST
-@pos_staff_required
-def note_add(request, number):
-    member = _client_or_404(request, number)
-    if member is None:
-        return _not_a_client(request)
+@client_view
+def note_add(request, member):
+    def write(data):
+        services.client_note_add(
+            member=member,
+            store=request.pos_store,
+            author=request.user,
+            text=data["text"],
+            follow_up_on=data["follow_up_on"],
+        )
+
     form = NoteForm(request.POST)
-    if form.is_valid():
-        try:
-            services.client_note_add(
-                member=member,
-                store=request.pos_store,
-                author=request.user,
-                text=form.cleaned_data["text"],
-                follow_up_on=form.cleaned_data["follow_up_on"],
-            )
-        except DomainError as exc:
-            form.add_domain_error(exc)
-        else:
-            return HttpResponseRedirect(_book_url(member, saved="note") + "#notes")
-    return _render_book(request, member, _status(form), note_form=form, active="note")
+    return _book_post(
+        request, member, form, write=write, saved="note", anchor="#notes", slot="note"
+    )
 
 
 @require_POST
-@pos_staff_required
-def profile_update(request, number):
-    member = _client_or_404(request, number)
-    if member is None:
-        return _not_a_client(request)
+@client_view
+def profile_update(request, member):
     associates = selectors.store_associates(request.pos_store)
-    form = ProfileForm(request.POST, associates=associates)
-    if form.is_valid():
-        data = dict(form.cleaned_data)
+
+    def write(cleaned):
+        data = dict(cleaned)
         associate_id = data.pop("associate")
         data["associate"] = next((u for u in associates if u.pk == associate_id), None)
         if associate_id is None:
             # Keep a client's associate from another store unless one is chosen here.
             data.pop("associate")
-        try:
-            services.client_profile_update(member=member, actor=request.user, **data)
-        except DomainError as exc:
-            form.add_domain_error(exc)
-        else:
-            return HttpResponseRedirect(_book_url(member, saved="profile") + "#preferences")
-    return _render_book(request, member, _status(form), profile_form=form, active="profile")
+        services.client_profile_update(member=member, actor=request.user, **data)
+
+    form = ProfileForm(request.POST, associates=associates)
+    return _book_post(
+        request, member, form, write=write, saved="profile", anchor="#preferences", slot="profile"
+    )
 
 
 @require_POST
-@pos_staff_required
-def wish_add(request, number):
-    member = _client_or_404(request, number)
-    if member is None:
-        return _not_a_client(request)
+@client_view
+def wish_add(request, member):
+    def write(data):
+        services.wishlist_add(
+            member=member,
+            description=data["description"],
+            sku=data["sku"],
+            source=WishlistItem.Source.COUNTER,
+            actor=request.user,
+            store=request.pos_store,
+        )
+
     form = WishForm(request.POST)
-    if form.is_valid():
-        try:
-            services.wishlist_add(
-                member=member,
-                description=form.cleaned_data["description"],
-                sku=form.cleaned_data["sku"],
-                source=WishlistItem.Source.COUNTER,
-                actor=request.user,
-                store=request.pos_store,
-            )
-        except DomainError as exc:
-            form.add_domain_error(exc)
-        else:
-            return HttpResponseRedirect(_book_url(member, saved="wish") + "#wishlist")
-    return _render_book(request, member, _status(form), wish_form=form, active="wish")
+    return _book_post(
+        request, member, form, write=write, saved="wish", anchor="#wishlist", slot="wish"
+    )
 
 
 @require_POST
-@pos_staff_required
-def wish_remove(request, number):
-    member = _client_or_404(request, number)
-    if member is None:
-        return _not_a_client(request)
+@client_view
+def wish_remove(request, member):
     item = request.POST.get("item") or ""
     if item.isdigit():
         services.wishlist_remove(member=member, item_id=int(item))
@@ -274,11 +278,8 @@ def wish_remove(request, number):
 
 
 @require_POST
-@pos_staff_required
-def appointment_book(request, number):
-    member = _client_or_404(request, number)
-    if member is None:
-        return _not_a_client(request)
+@client_view
+def appointment_book(request, member):
     store = _posted_store(request)
     if store is None:
         return _not_your_store(request)
