@@ -231,3 +231,37 @@ def test_the_join_code_on_the_pos_page_is_a_signed_link_to_this_store(client, sh
     token = re.search(r"/join/here/([^/]+)/", url).group(1)
     link = join_link_read(token)
     assert (link.store, link.associate) == (shop["antwerp"], shop["sam"])
+
+
+@pytest.mark.parametrize("language", ["nl", "fr"])
+def test_the_join_pages_and_mails_speak_the_visitors_language(client, shop, committed, language):
+    from tests.test_member_languages import english_sources, visible_text
+
+    forbidden = english_sources(language)
+    client.cookies["django_language"] = language
+    stale = join_token(
+        store=shop["antwerp"], associate=shop["sam"], now=timezone.now() - timedelta(days=1)
+    )
+    pages = {
+        "join": client.get(_join_url(shop)),
+        "expired": client.get(reverse("members:join_at_store", args=[stale])),
+        "tampered": client.get(reverse("members:join_at_store", args=["x"])),
+    }
+    with committed():
+        pages["done"] = _sign_up(client, _join_url(shop), email_opt_in="on")
+    member = Member.objects.get(email="zoe@example.com")
+    assert member.language == language
+    consent_mail = mail.outbox[-1]
+    link = _path(consent_mail.body)
+    pages["consent"] = client.get(link)
+    pages["consented"] = client.post(link)
+    client.force_login(shop["sam"])
+    pages["pos"] = client.get(reverse("pos:index"))
+    pages["pos panel"] = client.get(reverse("pos:joined"))
+    for name, response in pages.items():
+        text = visible_text(response.content.decode())
+        english = sorted(s for s in forbidden if s in text)
+        assert not english, f"{name} in {language} shows English: {english}"
+    for message in mail.outbox:
+        english = sorted(s for s in forbidden if s in message.subject + message.body)
+        assert not english, f"{message.subject} in {language} shows English: {english}"
