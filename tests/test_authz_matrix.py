@@ -64,7 +64,6 @@ from loyalty.kernel.roles import (
 from members.models import AppleRegistration, LedgerEntry, Member, User, WalletPass
 from members.qr import qr_svg
 from members.services import ledger_post
-from pos.services.counter_join import counter_join_record, join_link_read, join_token
 from pos.clienteling.models import (
     Appointment,
     ClientContact,
@@ -75,6 +74,7 @@ from pos.clienteling.models import (
 from pos.clienteling.services import appointment_book, wishlist_add
 from pos.models import Purchase, Return
 from pos.services import api_key_create, purchase_record
+from pos.services.counter_join import counter_join_record, join_link_read, join_token
 from tests.factories import StoreFactory, UserFactory, make_program, make_rate
 from tiers.models import Invitation, Tier, TierChange
 from tiers.services import invitation_send, tier_invite
