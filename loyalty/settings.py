@@ -131,6 +131,10 @@ LOGIN_FAILURE_ADDRESS_LIMIT = env.int("CARAT_LOGIN_FAILURE_ADDRESS_LIMIT", defau
 CARAT_TRUSTED_PROXIES = env.int("CARAT_TRUSTED_PROXIES", default=0)
 # Account mails (verification, invitation, password reset) per address and per hour.
 CARAT_ACCOUNT_MAILS_PER_HOUR = env.int("CARAT_ACCOUNT_MAILS_PER_HOUR", default=5)
+# Joining at the counter: how long a store's join code works (minutes), and how long the
+# double opt-in link for the marketing e-mails does (days).
+CARAT_JOIN_LINK_MINUTES = env.int("CARAT_JOIN_LINK_MINUTES", default=120)
+CARAT_CONSENT_LINK_DAYS = env.int("CARAT_CONSENT_LINK_DAYS", default=14)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

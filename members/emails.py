@@ -55,3 +55,21 @@ def send_account_email_now(*, user_id: int, kind: str) -> None:
         subject = render_to_string(subject_t, context).strip()
         body = render_to_string(body_t, context)
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
+
+
+def send_consent_email_now(*, member_id: int) -> None:
+    """The double opt-in mail: a link to confirm the marketing e-mails (see
+    members.consent). Nothing when the member consents already or is gone."""
+    from .consent import email_consent_token
+
+    member = Member.objects.filter(pk=member_id, erased_at__isnull=True).first()
+    if member is None or member.email_opt_in:
+        return
+    link = settings.CARAT_SITE_URL.rstrip("/") + reverse(
+        "members:consent_confirm", args=[email_consent_token(member)]
+    )
+    with translation.override(member.language or "en"):
+        context = {"member": member, "link": link}
+        subject = render_to_string("members/email/consent_subject.txt", context).strip()
+        body = render_to_string("members/email/consent_body.txt", context)
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [member.email])

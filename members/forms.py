@@ -33,7 +33,9 @@ class SignupForm(forms.Form):
         widget=DateInput,
     )
     email_opt_in = forms.BooleanField(
-        label=_("Yes, send me news, invitations and gifts by e-mail"), required=False
+        label=_("Yes, send me news, invitations and gifts by e-mail"),
+        required=False,
+        help_text=_("We will e-mail you a link to confirm it."),
     )
     sms_opt_in = forms.BooleanField(label=_("Yes, send me text messages"), required=False)
     referral_code = forms.CharField(

@@ -34,10 +34,12 @@ from loyalty.console.privacy import member_erase_all, member_export
 from loyalty.kernel.errors import DomainError
 from loyalty.kernel.security import set_language_cookie
 from loyalty.kernel.translated import localized
+from pos.services.counter_join import counter_join_record, join_link_read
 from tiers.selectors import member_progress
 from tiers.services import invitation_accept
 
 from .activity import activity_line, activity_lines
+from .consent import email_consent_confirm, email_consent_member, email_consent_request
 from .forms import ErasureForm, MemberPasswordResetForm, ProfileForm, SignupForm
 from .models import Member, User
 from .qr import qr_svg
@@ -90,23 +92,50 @@ def _signup_binding(user: User) -> str:
 
 
 def signup(request):
+    return _signup(request, link=None)
+
+
+def join_at_store(request, token):
+    """The sign-up page opened from a boutique's join QR code (on the member's own phone):
+    the store and the shop assistant are recorded on the new member. A tampered or
+    expired link gets a page that says so."""
+    try:
+        link = join_link_read(token)
+    except DomainError as exc:
+        return render(
+            request,
+            "members/join_link_failed.html",
+            {"message": exc.message, "expired": exc.code == "join_link_expired"},
+            status=exc.status,
+        )
+    return _signup(request, link=link)
+
+
+def _signup(request, *, link):
     if request.user.is_authenticated and _member_or_none(request):
         return redirect("members:home")
     form = SignupForm(request.POST or None, initial={"referral_code": request.GET.get("ref", "")})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            result = member_signup_online(
-                email=data["email"],
-                password=data["password"],
-                first_name=data["first_name"],
-                last_name=data["last_name"],
-                birth_date=data["birth_date"],
-                language=request.LANGUAGE_CODE,
-                email_opt_in=data["email_opt_in"],
-                sms_opt_in=data["sms_opt_in"],
-                referral_code=data["referral_code"],
-            )
+            with transaction.atomic():
+                result = member_signup_online(
+                    email=data["email"],
+                    password=data["password"],
+                    first_name=data["first_name"],
+                    last_name=data["last_name"],
+                    birth_date=data["birth_date"],
+                    language=request.LANGUAGE_CODE,
+                    # Double opt-in: the consent waits for the mailed link (below).
+                    email_opt_in=False,
+                    sms_opt_in=data["sms_opt_in"],
+                    referral_code=data["referral_code"],
+                )
+                member = Member.objects.filter(user=result.user).first() if result.user else None
+                if member is not None and link is not None:
+                    counter_join_record(member=member, link=link)
+                if member is not None and data["email_opt_in"]:
+                    email_consent_request(member=member)
         except DomainError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
@@ -115,8 +144,29 @@ def signup(request):
             request.session[SIGNUP_SESSION_KEY] = (
                 _signup_binding(result.user) if result.user else get_random_string(64)
             )
-            return render(request, "members/signup_done.html", {"email": data["email"]})
-    return render(request, "members/signup.html", {"form": form})
+            return render(
+                request,
+                "members/signup_done.html",
+                {"email": data["email"], "consent_asked": data["email_opt_in"], "link": link},
+            )
+    return render(request, "members/signup.html", {"form": form, "link": link})
+
+
+@never_cache
+def consent_confirm(request, token):
+    """The link of the double opt-in mail: a page that asks, and the consent recorded when
+    the owner confirms (a POST: a mail scanner following the link consents to nothing)."""
+    try:
+        member = email_consent_member(token)
+        if member.language in dict(settings.LANGUAGES):
+            translation.activate(member.language)
+            request.LANGUAGE_CODE = member.language
+        if request.method == "POST":
+            email_consent_confirm(token=token)
+            return render(request, "members/consent.html", {"member": member, "done": True})
+    except DomainError as exc:
+        return render(request, "members/consent.html", {"error": exc.message}, status=exc.status)
+    return render(request, "members/consent.html", {"member": member, "token": token})
 
 
 def verify(request, uidb64, token):

@@ -211,6 +211,29 @@ class ApiKey(models.Model):
             raise ValidationError({"store": "A till key belongs to a store: choose one."})
 
 
+class CounterJoin(models.Model):
+    """A member who joined on their own phone through a store's join QR code: the store and
+    the shop assistant who showed it. Written by pos.services.counter_join only."""
+
+    member = models.OneToOneField(Member, on_delete=models.CASCADE, related_name="counter_join")
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="+")
+    associate = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The shop assistant whose join QR code the member used.",
+    )
+    joined_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["store", "-joined_at"], name="counterjoin_store_time")]
+
+    def __str__(self):
+        return f"{self.member_id} joined at {self.store_id}"
+
+
 # The client book's models live with their module (pos/clienteling) and load with the app.
 from .clienteling.models import (  # noqa: E402, F401
     Appointment,

@@ -1,7 +1,7 @@
 """Read queries about stores, rates and sales."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.utils import timezone
@@ -29,7 +29,7 @@ from tiers.selectors import (
     tier_by_id,
 )
 
-from .models import ExchangeRate, Store
+from .models import CounterJoin, ExchangeRate, Store
 
 
 def rate_to_eur(currency: str, at: datetime) -> Decimal:
@@ -51,6 +51,23 @@ def rate_to_eur(currency: str, at: datetime) -> Decimal:
             f"No {currency} exchange rate is valid on {at:%Y-%m-%d}.", field="currency"
         )
     return rate
+
+
+JOINED_MINUTES = 30  # the POS page lists who joined at the store this recently
+JOINED_LIMIT = 12
+
+
+def counter_joins_recent(store: Store, *, now: datetime | None = None) -> list[CounterJoin]:
+    """Who joined on their own phone at this store in the last JOINED_MINUTES, newest
+    first: only this store's (an associate sees the members who joined at their store)."""
+    since = (now or timezone.now()) - timedelta(minutes=JOINED_MINUTES)
+    return list(
+        CounterJoin.objects.filter(
+            store=store, joined_at__gte=since, member__erased_at__isnull=True
+        )
+        .select_related("member", "member__user", "associate")
+        .order_by("-joined_at", "-pk")[:JOINED_LIMIT]
+    )
 
 
 def store_by_code(code: str) -> Store:

@@ -12,6 +12,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(next_page="pos:login"), name="logout"),
     path("store/", views.switch_store, name="store"),
     path("scan/", views.scan, name="scan"),
+    path("joined/", views.joined, name="joined"),
     path("register/", views.register, name="register"),
     path("m/<str:number>/", views.member_page, name="member"),
     path("m/<str:number>/sale/", views.sale, name="sale"),

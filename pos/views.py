@@ -6,6 +6,7 @@ stored result (POST-redirect-GET), so a browser refresh never records twice; the
 number (and the return number) are the idempotency keys, so a double submit is answered
 with the first result. A shop assistant only ever acts for one of their own stores."""
 
+import base64
 import re
 import secrets
 from functools import wraps
@@ -37,6 +38,7 @@ from campaigns.services import (
 )
 from loyalty.kernel.errors import DomainError, NotFound
 from members.models import Member
+from members.qr import qr_svg
 from members.selectors import member_by_code, member_by_number, member_duplicates
 from members.services import member_invite
 from tiers.models import Tier
@@ -47,8 +49,9 @@ from .clienteling.sale_help import carats_parts
 from .clienteling.services import store_client_add
 from .forms import RegisterForm, ReturnForm, SaleForm, ScanForm, StoreForm
 from .models import Channel, ExchangeRate, Purchase, Return, Store
-from .selectors import stores_for_user
+from .selectors import JOINED_MINUTES, counter_joins_recent, stores_for_user
 from .services import purchase_record, return_record
+from .services.counter_join import join_token
 
 SESSION_STORE = "pos_store"
 CLIENT = "pos page"
@@ -225,6 +228,8 @@ def _render_page(request, *, member=None, status=200, **parts):
         "duplicates": parts.get("duplicates", ()),
         "phone_only": parts.get("phone_only", False),
     }
+    if member is None:
+        context.update(_join_context(request))
     if member is not None:
         context.update(_member_context(member, store))
         context["sale_form"] = parts.get("sale_form") or SaleForm(
@@ -239,6 +244,20 @@ def _render_page(request, *, member=None, status=200, **parts):
         )
         context.update(parts.get("results", {}))
     return render(request, "pos/page.html", context, status=status)
+
+
+def _join_context(request) -> dict:
+    """The store's join QR code (a signed link to the sign-up page naming this store and
+    this shop assistant) and who joined here through it in the last minutes."""
+    token = join_token(store=request.pos_store, associate=request.user)
+    url = settings.CARAT_SITE_URL.rstrip("/") + reverse("members:join_at_store", args=[token])
+    svg = base64.b64encode(qr_svg(url).encode()).decode()
+    return {
+        "join_url": url,
+        "join_qr": f"data:image/svg+xml;base64,{svg}",
+        "joined": counter_joins_recent(request.pos_store),
+        "joined_minutes": JOINED_MINUTES,
+    }
 
 
 def _member_url(member: Member, **params) -> str:
@@ -266,6 +285,14 @@ class LoginView(auth_views.LoginView):
 @pos_staff_required
 def index(request):
     return _render_page(request)
+
+
+@require_GET
+@pos_staff_required
+def joined(request):
+    """The join panel alone (the QR code and who joined here lately), which the POS page
+    fetches every few seconds: only the current store's members."""
+    return render(request, "pos/_join.html", {"store": request.pos_store, **_join_context(request)})
 
 
 @require_POST

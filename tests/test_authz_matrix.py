@@ -74,6 +74,7 @@ from pos.clienteling.models import (
 from pos.clienteling.services import appointment_book, wishlist_add
 from pos.models import Purchase, Return
 from pos.services import api_key_create, purchase_record
+from pos.services.counter_join import counter_join_record, join_link_read, join_token
 from tests.factories import StoreFactory, UserFactory, make_program, make_rate
 from tiers.models import Invitation, Tier, TierChange
 from tiers.services import invitation_send, tier_invite
@@ -270,6 +271,12 @@ def build_world() -> World:
         minutes=60,
         purpose="viewing",
     )
+
+    # Joined on their own phone: A through Antwerp's join code, B through London's. The
+    # POS page lists only its own store's.
+    for member, store, associate in ((a, antwerp, assistant), (b, london, london_associate)):
+        link = join_link_read(join_token(store=store, associate=associate))
+        counter_join_record(member=member, link=link)
 
     _k, store_key = api_key_create(name="antwerp till", store=antwerp)
     _k, web_key = api_key_create(name="web shop")
@@ -674,7 +681,23 @@ def _member(w, who, action=""):
 
 
 POS = [
-    _pos("index", "get", lambda w: reverse("pos:index"), expect=((200,),)),
+    # The index shows who joined at the store lately: A joined at Antwerp, B at London.
+    _pos(
+        "index",
+        "get",
+        lambda w: reverse("pos:index"),
+        expect=((200,),),
+        subject="a",
+        contains=("Annabel",),
+    ),
+    _pos(
+        "joined here lately",
+        "get",
+        lambda w: reverse("pos:joined"),
+        expect=((200,),),
+        subject="a",
+        contains=("Annabel",),
+    ),
     _pos("member page A", "get", lambda w: _member(w, "a"), expect=((200,),), subject="a"),
     _pos("member page B", "get", lambda w: _member(w, "b"), expect=((200,),), subject="b"),
     _pos(
@@ -1590,6 +1613,10 @@ def test_every_account_pos_and_mail_page_is_in_the_matrix():
         "members:language",  # a visitor's choice too; a member's changes only their profile
         "pos:login",
         "pos:logout",
+        # The sign-up from a store's join code (a signed link) and the double opt-in
+        # confirmation (a signed link to one member's consent): pages for visitors.
+        "members:join_at_store",
+        "members:consent_confirm",
     }
     in_matrix = {
         "members:home",
@@ -1615,6 +1642,7 @@ def test_every_account_pos_and_mail_page_is_in_the_matrix():
         "pos:register",
         "pos:store",
         "pos:scan",
+        "pos:joined",
         "pos:clients",
         "pos:client_book",
         "pos:client_note",
