@@ -127,10 +127,10 @@ def _incremental(start: dict | None, *, outermost: bool, mark: tuple) -> KpiRoll
             _members(cur, w)
         _first_orders(cur, new)
         rows["compute_seconds"] = round(time.monotonic() - t0, 2)
-        t0 = time.monotonic()
         rows.update(_apply(cur, new, old))
+        t0 = time.monotonic()
         _replace_state(cur, new)
-        rows["publish_seconds"] = round(time.monotonic() - t0, 2)
+        rows["state_seconds"] = round(time.monotonic() - t0, 2)
         # Dropped at commit; now too, for a caller's longer transaction (the tests).
         cur.execute(new.drop_all())
         cur.execute(old.drop_all())
@@ -176,65 +176,65 @@ def _both(select: str, new: _Work, old: _Work) -> str:
     return f"{select.format(w=new, s='')} UNION ALL {select.format(w=old, s='-')}"
 
 
-def _apply(cur, new: _Work, old: _Work) -> dict:
-    """Add new - old to every rollup; replace the touched members' first orders."""
-    rows = {}
-    sales = (
-        "SELECT day, store_id, channel, tier_id, {s}sales AS sales, {s}orders AS orders, "
-        "{s}gross AS gross_eur, {s}back AS returns_eur FROM {w.sales}"
-    )
-    rows["sales_days"] = merge(
-        cur,
+# Each rollup: its key and value columns, one side's rows (`{s}` the sign, `{w}` the
+# side) and the condition for a row to stay (a full build writes no row that is all zero).
+MERGES = (
+    (
+        "sales_days",
         KpiSalesDay,
         ("day", "store_id", "channel", "tier_id"),
         ("sales", "orders", "gross_eur", "returns_eur"),
-        _both(sales, new, old),
+        "SELECT day, store_id, channel, tier_id, {s}sales AS sales, {s}orders AS orders, "
+        "{s}gross AS gross_eur, {s}back AS returns_eur FROM {w.sales}",
         "SUM(sales) <> 0",
-    )
-    members = "SELECT joined AS day, tier_id, referred, {s}members AS members FROM {w.members}"
-    rows["member_days"] = merge(
-        cur,
+    ),
+    (
+        "member_days",
         KpiMembersDay,
         ("day", "tier_id", "referred"),
         ("members",),
-        _both(members, new, old),
+        "SELECT joined AS day, tier_id, referred, {s}members AS members FROM {w.members}",
         "SUM(members) <> 0",
-    )
-    ledger = "SELECT day, kind, tier_id, {s}credit AS credit, {s}debit AS debit FROM {w.ledger}"
-    rows["ledger_days"] = merge(
-        cur,
+    ),
+    (
+        "ledger_days",
         KpiLedgerDay,
         ("day", "kind", "tier_id"),
         ("credit", "debit"),
-        _both(ledger, new, old),
+        "SELECT day, kind, tier_id, {s}credit AS credit, {s}debit AS debit FROM {w.ledger}",
         "SUM(credit) <> 0 OR SUM(debit) <> 0",
-    )
-    activity = (
-        "SELECT level, day, store_id, channel, tier_id, "
-        "{s}(CASE g WHEN 'end' THEN -na ELSE na END) AS active, "
-        "{s}(CASE g WHEN 'end' THEN -nr ELSE nr END) AS repeating "
-        "FROM {w.ev} WHERE g <> 'cohort'"
-    )
-    rows["activity"] = merge(
-        cur,
+    ),
+    (
+        "activity",
         KpiActivity,
         ("level", "day", "store_id", "channel", "tier_id"),
         ("active", "repeating"),
-        _both(activity, new, old),
+        "SELECT level, day, store_id, channel, tier_id, "
+        "{s}(CASE g WHEN 'end' THEN -na ELSE na END) AS active, "
+        "{s}(CASE g WHEN 'end' THEN -nr ELSE nr END) AS repeating "
+        "FROM {w.ev} WHERE g <> 'cohort'",
         "SUM(active) <> 0 OR SUM(repeating) <> 0",
-    )
-    cohorts = (
-        "SELECT level, cm AS joined_month, om AS order_month, day, store_id, channel, "
-        "tier_id, {s}nc AS members FROM {w.ev} WHERE g = 'cohort'"
-    )
-    rows["cohorts"] = merge(
-        cur,
+    ),
+    (
+        "cohorts",
         KpiCohort,
         ("level", "joined_month", "order_month", "day", "store_id", "channel", "tier_id"),
         ("members",),
-        _both(cohorts, new, old),
+        "SELECT level, cm AS joined_month, om AS order_month, day, store_id, channel, "
+        "tier_id, {s}nc AS members FROM {w.ev} WHERE g = 'cohort'",
         "SUM(members) <> 0",
-    )
+    ),
+)
+
+
+def _apply(cur, new: _Work, old: _Work) -> dict:
+    """Add new - old to every rollup; replace the touched members' first orders."""
+    rows = {}
+    for name, model, keys, values, select, keep in MERGES:
+        t0 = time.monotonic()
+        rows[name] = merge(cur, model, keys, values, _both(select, new, old), keep)
+        rows[f"merge_{name}_seconds"] = round(time.monotonic() - t0, 2)
+    t0 = time.monotonic()
     first = _t(KpiFirstOrder)
     cur.execute(
         f"DELETE FROM {first} WHERE member_id IN (SELECT member_id FROM {TOUCHED})"  # noqa: S608
@@ -242,6 +242,7 @@ def _apply(cur, new: _Work, old: _Work) -> dict:
     columns = next(c for model, c, _ in _COPIED if model is KpiFirstOrder)
     cur.execute(f"INSERT INTO {first} ({columns}) SELECT * FROM {new.first}")  # noqa: S608
     rows["first_orders"] = cur.rowcount
+    rows["merge_first_orders_seconds"] = round(time.monotonic() - t0, 2)
     return rows
 
 

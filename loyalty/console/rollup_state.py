@@ -148,8 +148,9 @@ def state_keep(cur, w) -> None:
 
 def merge(cur, model, keys: tuple[str, ...], values: tuple[str, ...], delta: str, keep: str):
     """Add the signed rows of `delta` (SELECT keys..., values...) to the rollup `model`:
-    the matching rows and the delta are summed per key in one statement, and a row stays
-    only if `keep` (a condition on the sums) holds. NULL ids match as -1 (hashable)."""
+    the matching rows and the delta are summed per key, and a row stays only if `keep`
+    (a condition on the sums) holds. The delta is a small analysed table first, so the
+    rollup is joined to it by hash (NULL ids match as -1), not scanned once per key."""
     table = connection.ops.quote_name(model._meta.db_table)
     nullable = {"store_id", "tier_id"}
 
@@ -158,16 +159,24 @@ def merge(cur, model, keys: tuple[str, ...], values: tuple[str, ...], delta: str
 
     k, v = ", ".join(keys), ", ".join(values)
     sums = ", ".join(f"SUM({c}) AS {c}" for c in values)
+    cur.execute("DROP TABLE IF EXISTS kpi_delta")
     cur.execute(
-        f"""WITH d AS (SELECT {k}, {sums} FROM ({delta}) x GROUP BY {k}),
-            gone AS (DELETE FROM {table} t USING d WHERE {" AND ".join(map(eq, keys))}
-                     RETURNING {", ".join(f"t.{c}" for c in keys + values)})
+        f"CREATE TEMPORARY TABLE kpi_delta ON COMMIT DROP AS "  # noqa: S608 - names from code
+        f"SELECT {k}, {sums} FROM ({delta}) x GROUP BY {k}"
+    )
+    cur.execute("ANALYZE kpi_delta")
+    cur.execute(
+        f"""WITH gone AS (DELETE FROM {table} t USING kpi_delta d
+                          WHERE {" AND ".join(map(eq, keys))}
+                          RETURNING {", ".join(f"t.{c}" for c in keys + values)})
             INSERT INTO {table} ({k}, {v})
             SELECT {k}, {sums} FROM (SELECT {k}, {v} FROM gone
-                                     UNION ALL SELECT {k}, {v} FROM d) u
+                                     UNION ALL SELECT {k}, {v} FROM kpi_delta) u
             GROUP BY {k} HAVING {keep}"""  # noqa: S608 - names from models and code
     )
-    return cur.rowcount
+    written = cur.rowcount
+    cur.execute("DROP TABLE kpi_delta")
+    return written
 
 
 def exec_count(cur, sql: str, params=()) -> int:
