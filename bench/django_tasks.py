@@ -7,6 +7,7 @@ production settings from the environment). Each prints one JSON line on stdout.
     python bench/django_tasks.py earn_queries SAMPLE_FILE API_KEY
     python bench/django_tasks.py superuser
     python bench/django_tasks.py client_search SAMPLE_FILE QUERIES
+    python bench/django_tasks.py rollup_hour SALES
 """
 
 from __future__ import annotations
@@ -420,6 +421,112 @@ def client_search(sample_file: str, queries: str = "400") -> None:
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
         result["plan"] = [r[0] for r in cursor.fetchall()]
     out(result)
+
+
+def _rollup_digest() -> dict:
+    """Per rollup: its row count and an md5 of its rows in order (ids left out)."""
+    from loyalty.console.rollup import ROLLUPS
+
+    digest = {}
+    with connection.cursor() as cur:
+        for model in ROLLUPS:
+            cols = ", ".join(f.column for f in model._meta.concrete_fields if not f.primary_key)
+            cur.execute(
+                f"SELECT COUNT(*), md5(COALESCE(string_agg(r, ',' ORDER BY r), '')) "  # noqa: S608
+                f"FROM (SELECT ({cols})::text AS r FROM {model._meta.db_table}) t"
+            )
+            digest[model.__name__] = list(cur.fetchone())
+    return digest
+
+
+def _an_hour_of_changes(sales: int, rng) -> dict:
+    """What an hour brings, through the services (the real paths): `sales` sales now, 5%
+    of them dated back up to a year, returns, carat corrections, tier moves, new members
+    and erasures, on random members."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from campaigns.services import member_enroll
+    from loyalty.console.privacy import member_erase_all
+    from members.models import Member, User
+    from members.services import ledger_adjust
+    from pos.models import Purchase, Store
+    from pos.services import purchase_record, return_record
+    from tiers.models import Tier
+    from tiers.services import tier_invite
+
+    actor, _ = User.objects.get_or_create(email=ADMIN_EMAIL)
+    stores = list(Store.objects.filter(currency="EUR")[:20])
+    lo, hi = (
+        Member.objects.order_by("pk").values_list("pk", flat=True)[:1][0],
+        (Member.objects.order_by("-pk").values_list("pk", flat=True)[:1][0]),
+    )
+
+    def members(n):
+        ids = [rng.randint(lo, hi) for _ in range(n * 2)]
+        found = list(Member.objects.filter(pk__in=ids, erased_at__isnull=True)[:n])
+        return found
+
+    now, tag, done = timezone.now(), f"{int(time.time())}", collections.Counter()
+    for i, m in enumerate(members(sales)):
+        late = i % 20 == 0
+        when = now - (timedelta(days=rng.randint(1, 365)) if late else timedelta(minutes=i % 60))
+        store = rng.choice(stores)
+        purchase_record(
+            member=m, channel="store", store=store, receipt_id=f"hour-{tag}-{i}",
+            amount=Decimal(rng.randint(20, 900)), currency="EUR", occurred_at=when,
+            max_age=timedelta(days=400),
+        )  # fmt: skip
+        done["late sales" if late else "sales"] += 1
+    recent = Purchase.objects.filter(channel="store", store__currency="EUR").order_by("-pk")
+    for i, p in enumerate(recent[: max(1, sales // 30)]):
+        return_record(
+            channel="store", store=p.store, receipt_id=p.receipt_id, return_id=f"hr-{tag}-{i}",
+            amount=p.amount if i % 2 else (p.amount / 2).quantize(Decimal("1")),
+        )  # fmt: skip
+        done["returns"] += 1
+    for i, m in enumerate(members(max(1, sales // 10))):
+        ledger_adjust(member=m, carats=25, reason="Goodwill", actor=actor, key=f"hl-{tag}-{i}")
+        done["carat corrections"] += 1
+    ambassador = Tier.objects.filter(invite_only=True).first()
+    for m in members(max(1, sales // 50)):
+        tier_invite(member=m, tier=ambassador, actor=actor, note="Bench")
+        done["tier moves"] += 1
+    for i in range(max(1, sales // 20)):
+        member_enroll(email=f"hour-{tag}-{i}@bench.example", first_name="Hour")
+        done["new members"] += 1
+    for m in members(max(1, sales // 200)):
+        member_erase_all(member=m, source="console", actor=actor, reason="Bench")
+        done["erasures"] += 1
+    return dict(done)
+
+
+def rollup_hour(sales: str = "1000") -> None:
+    """The hourly rollup after an hour of changes: a full build first (the night's), then
+    the changes, then the incremental run; then a full rebuild, whose rollups must be
+    the incremental run's, row for row (md5 of each table)."""
+    import random
+
+    from loyalty.console.rollup_delta import kpi_rollup_refresh
+
+    full = kpi_rollup_refresh(full=True)
+    t0 = time.perf_counter()
+    changes = _an_hour_of_changes(int(sales), random.Random(28))
+    written = time.perf_counter() - t0
+    run = kpi_rollup_refresh()
+    incremental = _rollup_digest()
+    again = kpi_rollup_refresh(full=True)
+    out(
+        {
+            "full_seconds": float(full.seconds),
+            "changes": changes,
+            "changes_seconds": round(written, 1),
+            "seconds": float(run.seconds),
+            "rows": run.rows,
+            "same_as_full": incremental == _rollup_digest(),
+            "full_again_seconds": float(again.seconds),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ SIZES = {
         "seconds": 10,
         "warmup": 4,
         "connections": [2, 4],
+        "hour_sales": 200,
     },
     "full": {
         "members": 1_000_000,
@@ -67,6 +68,7 @@ SIZES = {
         "seconds": 30,
         "warmup": 8,
         "connections": [2, 4, 8],
+        "hour_sales": 1_000,
     },
 }
 TARGETS = {
@@ -223,6 +225,41 @@ def _kpi_rollup(db: str, info: dict, details: list) -> Row:
         f"< {ROLLUP_SECONDS:.0f} s",
         run["seconds"] < ROLLUP_SECONDS,
     )
+
+
+INCREMENTAL_SECONDS = 10.0  # the hourly run after an hour of sales, at 1,000,000 members
+
+
+def measure_rollup_hour(db: str, info: dict, size: dict, details: list) -> list[Row]:
+    """The hourly rollup run (incremental) after an hour of changes made through the
+    services, checked against a full rebuild."""
+    sales = size["hour_sales"]
+    log(f"incremental rollup: a full build, {sales:,} sales and the rest of an hour, the run")
+    r = django_task(db, "rollup_hour", str(sales))
+    rows = r["rows"]
+    steps = ", ".join(
+        f"{k.removesuffix('_seconds')} {v:.2f} s" for k, v in rows.items() if k.endswith("_seconds")
+    )
+    changes = ", ".join(f"{v:,} {k}" for k, v in r["changes"].items())
+    details.append(
+        f"- Incremental rollup (the hourly job, loyalty/console/rollup_delta.py): after an "
+        f"hour of {changes} (written through the services in {r['changes_seconds']} s), "
+        f"{r['seconds']:.2f} s for {rows['touched_members']:,} touched members (steps: "
+        f"{steps}); the full build before it {r['full_seconds']:.1f} s and after it "
+        f"{r['full_again_seconds']:.1f} s; every rollup equal to the full rebuild's (md5 "
+        f"of each table's rows): {'yes' if r['same_as_full'] else 'NO'}."
+    )
+    return [
+        Row(
+            f"Dashboard rollups, hourly incremental run ({sales:,} sales and the rest of an "
+            f"hour), {info['members']:,} members",
+            f"{fmt_s(r['seconds'])} (full build {fmt_s(r['full_seconds'])})",
+            "-",
+            None,
+            f"< {INCREMENTAL_SECONDS:.0f} s, equal to a full build",
+            r["seconds"] < INCREMENTAL_SECONDS and r["same_as_full"],
+        )
+    ]
 
 
 def measure_admin(db: str, info: dict, details: list) -> list[Row]:
@@ -639,8 +676,9 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="py-spy the workers under load")
     parser.add_argument(
         "--only",
-        default="tiers,triggers,admin,clients,http,import",
-        help="comma-separated subset of: tiers, triggers, admin, clients, http, import",
+        default="tiers,triggers,admin,rollup_hour,clients,http,import",
+        help="comma-separated subset of: tiers, triggers, admin, rollup_hour, clients, http, "
+        "import",
     )
     parser.add_argument("--no-write", action="store_true", help="do not touch results.md")
     args = parser.parse_args()
@@ -674,6 +712,7 @@ def main() -> int:
         ("tiers", lambda: measure_tiers(db, info, details)),
         ("triggers", lambda: measure_triggers(db, info, details)),
         ("admin", lambda: measure_admin(db, info, details)),
+        ("rollup_hour", lambda: measure_rollup_hour(db, info, size, details)),
         ("clients", lambda: measure_clients(db, info, details)),
         ("http", lambda: measure_http(db, info, size, args, details)),
         ("import", lambda: measure_import(db, info, size, details)),

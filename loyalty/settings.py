@@ -55,6 +55,19 @@ else:
     ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
     DATABASES = {"default": database(env("DATABASE_URL"))}
 
+# A streaming replica for the console's reads (loyalty/kernel/replica.py): the dashboard,
+# KPIs and exports read there while it is at most CARAT_REPLICA_MAX_LAG_SECONDS behind
+# (asked every CARAT_REPLICA_CHECK_SECONDS); writes and everything else use the primary.
+if env("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = database(env("DATABASE_REPLICA_URL"))
+    # A replica that is down must not hold a console page: give up connecting quickly.
+    DATABASES["replica"].setdefault("OPTIONS", {})["connect_timeout"] = env.int(
+        "DATABASE_REPLICA_CONNECT_TIMEOUT", default=2
+    )
+DATABASE_ROUTERS = ["loyalty.kernel.replica.ReplicaRouter"]
+CARAT_REPLICA_MAX_LAG_SECONDS = env.float("CARAT_REPLICA_MAX_LAG_SECONDS", default=30)
+CARAT_REPLICA_CHECK_SECONDS = env.float("CARAT_REPLICA_CHECK_SECONDS", default=5)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

@@ -22,3 +22,10 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 # (DATABASE_URL=sqlite://..., as `make run`) the test database is Django's in memory.
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
+    # The replica tests (tests/test_replica.py) read the test database on a second
+    # connection under the 'replica' alias; reads go there only where a test turns
+    # CARAT_REPLICA_READS on.
+    DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
+    DATABASES["replica"]["OPTIONS"] = {**DATABASES["default"].get("OPTIONS", {})}
+    DATABASES["replica"]["OPTIONS"]["connect_timeout"] = 2
+CARAT_REPLICA_READS = False

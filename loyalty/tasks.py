@@ -24,9 +24,10 @@ def warm_dashboard() -> None:
 
 
 @shared_task(name="loyalty.kpi_rollup")
-def kpi_rollup() -> str:
-    """Rebuild the dashboard's rollups (hourly; safe to run twice)."""
-    from .console.rollup import kpi_rollup_build
+def kpi_rollup(full: bool = False) -> str:
+    """Bring the dashboard's rollups up to date: hourly incrementally, nightly in full
+    (`full`); safe to run twice."""
+    from .console.rollup_delta import kpi_rollup_refresh
 
-    run = kpi_rollup_build()
+    run = kpi_rollup_refresh(full=full)
     return f"as of {run.as_of:%Y-%m-%d %H:%M}, {run.seconds} s" if run else "not on this database"

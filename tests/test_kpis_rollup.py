@@ -6,6 +6,7 @@ rollups have to get right (local midnights, same-day orders, fully returned sale
 
 # ruff: noqa: F811 - the fixtures imported from test_kpis are (re)named as arguments
 
+import json
 from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -185,7 +186,20 @@ def test_the_rollup_job_is_scheduled_and_runs_as_a_task(book):
     from loyalty.tasks import kpi_rollup
 
     call_command("setup_periodic_tasks")
-    assert PeriodicTask.objects.get(task="loyalty.kpi_rollup").crontab.minute == "40"
+    hourly = PeriodicTask.objects.get(name="Bring the dashboard's KPI rollups up to date")
+    nightly = PeriodicTask.objects.get(name="Rebuild the dashboard's KPI rollups in full")
+    assert (hourly.task, hourly.crontab.minute, hourly.crontab.hour) == (
+        "loyalty.kpi_rollup",
+        "40",
+        "*",
+    )
+    assert (nightly.task, nightly.crontab.hour, json.loads(nightly.kwargs)) == (
+        "loyalty.kpi_rollup",
+        "2",
+        {"full": True},
+    )
     with travel(LATER):
-        assert kpi_rollup().startswith("as of ")
+        assert kpi_rollup(**json.loads(nightly.kwargs)).startswith("as of ")
+        assert kpi_rollup().startswith("as of ")  # incremental: nothing touched
     assert KpiRollupRun.objects.count() == 1
+    assert KpiRollupRun.objects.get().rows["touched_members"] == 0

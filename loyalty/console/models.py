@@ -130,3 +130,19 @@ class KpiCohort(models.Model):
 
     def __str__(self):
         return f"{self.joined_month} -> {self.order_month}: {self.members}"
+
+
+class KpiRollupMark(models.Model):
+    """How far a rollup run counted each source table: the highest ids before its snapshot
+    (`hi`, by source), and whether every transaction open then had ended before the
+    snapshot (`settled`). The hourly run recomputes the members of the rows above the
+    newest settled mark (loyalty/console/rollup_state.py)."""
+
+    taken_at = models.DateTimeField()
+    hi = models.JSONField(default=dict)
+    settled = models.BooleanField()
+
+    def __str__(self):
+        return (
+            f"KPI rollup mark {self.taken_at:%Y-%m-%d %H:%M:%S}{'' if self.settled else ' (open)'}"
+        )

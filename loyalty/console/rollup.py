@@ -49,18 +49,21 @@ from loyalty.console.models import (
     KpiRollupRun,
     KpiSalesDay,
 )
+from loyalty.console.rollup_activity import LEVELS, _activity_level, _calendar, _ev_table
+from loyalty.console.rollup_state import (
+    STATE,
+    mark_read,
+    mark_save,
+    mark_settle,
+    state_index,
+    state_keep,
+)
+from loyalty.console.rollup_state import (
+    exec_count as _exec,
+)
 from members.models import LedgerEntry, Member
 from pos.models import Purchase, Return
 from tiers.models import MemberTier
-
-# The sales filters each activity and cohort row is for: level -> (store, channel) columns.
-LEVELS = {
-    "": ("NULL::integer", "''"),
-    "s": ("o.store_id", "''"),
-    "c": ("NULL::integer", "o.channel"),
-    "sc": ("o.store_id", "o.channel"),
-}
-
 
 ROLLUPS = (KpiSalesDay, KpiMembersDay, KpiLedgerDay, KpiActivity, KpiCohort, KpiFirstOrder)
 # Serialises runs (any bigint unique to this job): the hourly job and a manual run.
@@ -95,11 +98,11 @@ class _Work:
     commit) for a serial run, unlogged (visible to the other connections once committed,
     not written to the WAL) for a parallel one."""
 
-    TABLES = ("ret", "m", "od", "cal", "ev", "ledger", "sales", "members", "first")
+    TABLES = ("ret", "m", "od", "cal", "ev", "lm", "ledger", "sales", "members", "first")
 
-    def __init__(self, *, shared: bool):
+    def __init__(self, *, shared: bool, prefix: str = ""):
         self.shared = shared
-        self.prefix = "kpi_w_" if shared else "kpi_"
+        self.prefix = prefix or ("kpi_w_" if shared else "kpi_")
         for name in self.TABLES:
             setattr(self, name, self.prefix + name)
 
@@ -124,9 +127,14 @@ def kpi_rollup_build(*, workers: int | None = None) -> KpiRollupRun | None:
     if workers is None:
         workers = getattr(settings, "CARAT_KPI_ROLLUP_WORKERS", 2)
     if connection.in_atomic_block:  # the caller's transaction: its snapshot, one connection
-        return _build_serial(outermost=False)
+        return _build_serial(outermost=False, mark=_mark())
     with _one_run_at_a_time():
-        run = _build_serial(outermost=True) if workers < 2 else _build_parallel(workers)
+        mark = _mark()  # before the snapshot (see rollup_state)
+        run = (
+            _build_serial(outermost=True, mark=mark)
+            if workers < 2
+            else _build_parallel(workers, mark)
+        )
     # Committed: reclaim the previous run's rows, refresh the statistics.
     with connection.cursor() as cur:
         cur.execute(f"VACUUM (ANALYZE) {', '.join(_t(m) for m in ROLLUPS)}")
@@ -146,13 +154,19 @@ def _one_run_at_a_time():
             cur.execute("SELECT pg_advisory_unlock(%s)", [RUN_LOCK])
 
 
+def _mark() -> tuple:
+    """(clock, highest ids, settled): read and settled before a run's snapshot."""
+    taken_at, hi = mark_read()
+    return taken_at, hi, mark_settle(taken_at)
+
+
 def _timed(rows: dict, name: str, step, *args) -> None:
     t0 = time.monotonic()
     rows.update(step(*args) or {})
     rows[f"{name}_seconds"] = round(time.monotonic() - t0, 2)
 
 
-def _build_serial(*, outermost: bool) -> KpiRollupRun:
+def _build_serial(*, outermost: bool, mark: tuple) -> KpiRollupRun:
     started = time.monotonic()
     rows: dict[str, int | float] = {}
     w = _Work(shared=False)
@@ -166,6 +180,7 @@ def _build_serial(*, outermost: bool) -> KpiRollupRun:
         as_of: datetime = timezone.now()
         _timed(rows, "prepare", _read_sales, cur, w)
         _timed(rows, "ledger", _read_ledger, cur, w)
+        _timed(rows, "ledger_days", _ledger_days, cur, w)
         _calendar(cur, w)
         _ev_table(cur, w)
         for level in LEVELS:
@@ -174,10 +189,10 @@ def _build_serial(*, outermost: bool) -> KpiRollupRun:
         _timed(rows, "publish", _publish, cur, w)
         # Dropped at commit; now too, for a caller's longer transaction (the tests).
         cur.execute(w.drop_all())
-        return _record(as_of, started, rows)
+        return _record(as_of, started, rows, mark)
 
 
-def _build_parallel(workers: int) -> KpiRollupRun:
+def _build_parallel(workers: int, mark: tuple) -> KpiRollupRun:
     started = time.monotonic()
     rows: dict[str, int | float] = {"workers": workers}
     w = _Work(shared=True)
@@ -216,7 +231,9 @@ def _build_parallel(workers: int) -> KpiRollupRun:
             ("first_orders", _first_orders, w),
             ("sales", _sales, w),
             ("members", _members, w),
+            ("ledger_days", _ledger_days, w),
         ]
+        steps += [(f"index_{n}", _index, getattr(w, n)) for n in STATE]  # the next state
         free = list(conns)
         _all_done(len(conns), [(_on_free, free, rows, *step) for step in steps])
         # 3. publish, in one transaction.
@@ -224,7 +241,7 @@ def _build_parallel(workers: int) -> KpiRollupRun:
             for statement in SESSION:
                 cur.execute(statement.format(scope="LOCAL"))
             _timed(rows, "publish", _publish, cur, w)
-            return _record(as_of, started, rows)
+            return _record(as_of, started, rows, mark)
     finally:
         for conn in conns:
             conn.close()
@@ -267,7 +284,12 @@ def _on_free(free: list, rows: dict, name: str, step, *args) -> None:
         free.append(conn)
 
 
-def _record(as_of: datetime, started: float, rows: dict) -> KpiRollupRun:
+def _index(cur, table: str) -> None:
+    state_index(cur, table)
+
+
+def _record(as_of: datetime, started: float, rows: dict, mark: tuple) -> KpiRollupRun:
+    mark_save(*mark)
     run = KpiRollupRun.objects.create(
         as_of=as_of, seconds=round(time.monotonic() - started, 2), rows=rows
     )
@@ -275,23 +297,26 @@ def _record(as_of: datetime, started: float, rows: dict) -> KpiRollupRun:
     return run
 
 
-def _exec(cur, sql: str, params=()) -> int:
-    cur.execute(sql, params)
-    return cur.rowcount
+def _of(only: str | None, column: str) -> str:
+    """The members a run reads: all, or those in the table `only` (incremental runs)."""
+    return f"WHERE {column} IN (SELECT member_id FROM {only})" if only else ""  # noqa: S608
 
 
-def _read_sales(cur, w: _Work) -> dict:
+def _read_sales(cur, w: _Work, only: str | None = None) -> dict:
     """The work tables of the sales: returns per sale; each member's join day and month,
     tier and referral; and `od`, the sales per member, local day, store and channel (one
     pass over the sales) with how many of them are orders (not fully returned) and the
-    moment of the first order."""
+    moment of the first order. `only`: a table of the member ids to read (else all)."""
     zone = settings.TIME_ZONE
     _exec(
         cur,
         w.as_select(
             w.ret,
-            f"""SELECT purchase_id, SUM(amount) AS amount, SUM(amount_eur) AS eur
-                FROM {_t(Return)} GROUP BY purchase_id""",  # noqa: S608 - names from models
+            f"""SELECT r.purchase_id, SUM(r.amount) AS amount, SUM(r.amount_eur) AS eur
+                FROM {_t(Return)} r
+                {f"JOIN {_t(Purchase)} p ON p.id = r.purchase_id" if only else ""}
+                {_of(only, "p.member_id")}
+                GROUP BY r.purchase_id""",  # noqa: S608 - names from models
         ),
     )
     cur.execute(f"CREATE UNIQUE INDEX ON {w.ret} (purchase_id)")
@@ -303,7 +328,8 @@ def _read_sales(cur, w: _Work) -> dict:
                        m.referred_by_id IS NOT NULL AS referred, mt.tier_id
                 FROM {_t(Member)} m
                 CROSS JOIN LATERAL (SELECT (m.joined_at AT TIME ZONE %s)::date AS joined) j
-                LEFT JOIN {_t(MemberTier)} mt ON mt.member_id = m.id""",  # noqa: S608
+                LEFT JOIN {_t(MemberTier)} mt ON mt.member_id = m.id
+                {_of(only, "m.id")}""",  # noqa: S608
         ),
         [zone],
     )
@@ -328,6 +354,7 @@ def _read_sales(cur, w: _Work) -> dict:
                                                       OR r.amount < p.amount) AS first_at
                     FROM {_t(Purchase)} p
                     LEFT JOIN {w.ret} r ON r.purchase_id = p.id
+                    {_of(only, "p.member_id")}
                     GROUP BY 1, 2, 3, 4
                 ) s
                 JOIN {w.m} m ON m.member_id = s.member_id""",  # noqa: S608
@@ -338,20 +365,35 @@ def _read_sales(cur, w: _Work) -> dict:
     return {"sales_member_days": n}
 
 
-def _read_ledger(cur, w: _Work) -> dict:
-    """Carats per local day, kind and tier (a work table: published with the others)."""
+def _read_ledger(cur, w: _Work, only: str | None = None) -> dict:
+    """Carats per member, local day (of `created_at`) and kind: `lm`, kept between runs
+    (the state of loyalty/console/rollup_state.py); `_ledger_days` adds up its days."""
+    n = _exec(
+        cur,
+        w.as_select(
+            w.lm,
+            f"""SELECT l.member_id, (l.created_at AT TIME ZONE %s)::date AS day, l.kind,
+                       COALESCE(SUM(l.carats) FILTER (WHERE l.carats > 0), 0) AS credit,
+                       COALESCE(SUM(l.carats) FILTER (WHERE l.carats < 0), 0) AS debit
+                FROM {_t(LedgerEntry)} l {_of(only, "l.member_id")}
+                GROUP BY 1, 2, 3""",  # noqa: S608
+        ),
+        [settings.TIME_ZONE],
+    )
+    return {"ledger_member_days": n}
+
+
+def _ledger_days(cur, w: _Work) -> dict:
+    """Carats per local day, kind and the member's tier (from `m`: the same snapshot)."""
     n = _exec(
         cur,
         w.as_select(
             w.ledger,
-            f"""SELECT (l.created_at AT TIME ZONE %s)::date AS day, l.kind, mt.tier_id,
-                       COALESCE(SUM(l.carats) FILTER (WHERE l.carats > 0), 0) AS credit,
-                       COALESCE(SUM(l.carats) FILTER (WHERE l.carats < 0), 0) AS debit
-                FROM {_t(LedgerEntry)} l
-                LEFT JOIN {_t(MemberTier)} mt ON mt.member_id = l.member_id
+            f"""SELECT l.day, l.kind, m.tier_id, SUM(l.credit) AS credit,
+                       SUM(l.debit) AS debit
+                FROM {w.lm} l JOIN {w.m} m ON m.member_id = l.member_id
                 GROUP BY 1, 2, 3""",  # noqa: S608
         ),
-        [settings.TIME_ZONE],
     )
     return {"ledger_days": n}
 
@@ -379,126 +421,6 @@ def _members(cur, w: _Work) -> dict:
         ),
     )
     return {"member_days": n}
-
-
-def _calendar(cur, w: _Work) -> None:
-    """Each day the sales span, with its month and `yend`: the first end of day whose
-    year before no longer holds the day (29 February makes that a day later in some
-    years)."""
-    cur.execute(
-        w.as_select(
-            w.cal,
-            f"""SELECT d::date AS day, date_trunc('month', d)::date AS month,
-                       CASE WHEN ((d + interval '1 year')::date + 1 - interval '1 year')::date
-                                 <= d::date
-                            THEN (d + interval '1 year')::date + 2
-                            ELSE (d + interval '1 year')::date + 1 END AS yend
-                FROM (SELECT MIN(day) AS lo, MAX(day) AS hi FROM {w.od}) b,  -- one scan
-                     generate_series(b.lo, b.hi, interval '1 day') d""",  # noqa: S608
-        )
-    )
-    cur.execute(f"CREATE UNIQUE INDEX ON {w.cal} (day)")
-    cur.execute(f"ANALYZE {w.cal}")
-
-
-def _ev_table(cur, w: _Work) -> None:
-    cur.execute(
-        w.create(
-            w.ev,
-            """(level varchar(2), g varchar(6), day date, cm date, om date, store_id integer,
-                channel varchar(8), tier_id integer, na bigint, nr bigint, nc bigint)""",
-        )
-    )
-
-
-def _activity_level(cur, w: _Work, level: str) -> dict:
-    """One level's activity and cohort changes, from one ordered pass over its
-    member-days, into the `ev` work table.
-
-    Active at the end of day D (an order in [D+1 - 1 year, D+1)): a member is active
-    from the day after an order until `yend` of it (see _calendar). Repeating (orders on
-    two days of those 12 months): from the day after their next order until `yend` of
-    the earlier one. Both ends grow with the order day, so starting each interval no
-    earlier than the end of the one before makes a member's intervals disjoint; they are
-    then counted as +1/-1 changes per day.
-
-    Cohorts: a member's first order day in a month (no order earlier that month) counts
-    them as a buyer of that month from the later of that day and their join day."""
-    store, channel = LEVELS[level]
-    where = "WHERE o.orders > 0" + (" AND o.store_id IS NOT NULL" if "s" in level else "")
-    # One sort per level serves every window below; then four small GROUP BYs (hashed)
-    # over the member-days: the activity starts, the ends, the repeat starts, the cohort
-    # cells.
-    n = _exec(
-        cur,
-        f"""INSERT INTO {w.ev}
-            WITH x AS ({_member_days(w, level, store, channel, where)}),
-            y AS MATERIALIZED (  -- read by the four GROUP BYs below
-                SELECT x.store_id, x.channel, x.tier_id,
-                       GREATEST(x.day + 1, cp.yend) AS a_start,
-                       CASE WHEN x.next IS NOT NULL  -- GREATEST skips NULLs
-                            THEN GREATEST(x.next + 1, cp.yend) END AS r_start,
-                       c.yend AS a_end,
-                       x.jm AS cm, c.month AS om,
-                       GREATEST(x.joined, x.day) AS cday,
-                       (x.prev IS NULL OR cp.month < c.month) AND c.month >= x.jm
-                           AS cohort
-                FROM x
-                JOIN {w.cal} c ON c.day = x.day
-                LEFT JOIN {w.cal} cp ON cp.day = x.prev
-            )
-            SELECT %(level)s, 'start', a_start, NULL::date, NULL::date, store_id, channel,
-                   tier_id, COUNT(*), 0, 0
-            FROM y WHERE a_start < a_end GROUP BY a_start, store_id, channel, tier_id
-            UNION ALL
-            SELECT %(level)s, 'end', a_end, NULL, NULL, store_id, channel, tier_id,
-                   COUNT(*) FILTER (WHERE a_start < a_end),
-                   COUNT(*) FILTER (WHERE r_start < a_end), 0
-            FROM y GROUP BY a_end, store_id, channel, tier_id
-            UNION ALL
-            SELECT %(level)s, 'repeat', r_start, NULL, NULL, store_id, channel, tier_id,
-                   0, COUNT(*), 0
-            FROM y WHERE r_start < a_end GROUP BY r_start, store_id, channel, tier_id
-            UNION ALL
-            SELECT %(level)s, 'cohort', cday, cm, om, store_id, channel, tier_id, 0, 0,
-                   COUNT(*)
-            FROM y WHERE cohort GROUP BY cday, cm, om, store_id, channel, tier_id""",  # noqa: S608
-        {"level": level},
-    )
-    return {f"events_{level or 'all'}": n}
-
-
-def _member_days(w: _Work, level: str, store: str, channel: str, where: str) -> str:
-    """The level's member-days with orders, each with the day before and after it (NULL
-    at either end): rows of (member_id, tier_id, joined, jm, store_id, channel, day,
-    prev, next). `od` has one row per member, day, store and channel, so at level sc
-    one window gives both neighbours. Above it a member's day can have several rows
-    (stores, channels): the first row of a day keeps it (the row before it is the
-    previous day), and the next day is the following kept row, from a second window
-    over the rows the first one left in order (no second sort). That costs less than
-    finding the next day with a RANGE frame over all the rows."""
-    keys = (
-        ["member_id"]
-        + (["store_id"] if "s" in level else [])
-        + (["channel"] if "c" in level else [])
-    )
-    by = ", ".join(f"o.{k}" for k in keys)
-    by_d = ", ".join(f"d.{k}" for k in keys)
-
-    def first_window(lead: str) -> str:
-        return f"""
-        SELECT o.member_id, o.tier_id, o.joined, o.jm, {store} AS store_id,
-               {channel} AS channel, o.day, LAG(o.day) OVER w AS prev{lead}
-        FROM {w.od} o {where}
-        WINDOW w AS (PARTITION BY {by} ORDER BY o.day)"""  # noqa: S608
-
-    if level == "sc":
-        return first_window(", LEAD(o.day) OVER w AS next")
-    return f"""
-        SELECT d.*, LEAD(d.day) OVER w AS next
-        FROM ({first_window("")}) d
-        WHERE d.prev IS DISTINCT FROM d.day
-        WINDOW w AS (PARTITION BY {by_d} ORDER BY d.day)"""  # noqa: S608
 
 
 def _first_orders(cur, w: _Work) -> dict:
@@ -554,6 +476,7 @@ def _publish(cur, w: _Work) -> dict:
     if not w.shared:
         rows.update(_sales(cur, w))
         rows.update(_members(cur, w))
+    state_keep(cur, w)  # the members' contributions, for the incremental runs
     for model in ROLLUPS:
         cur.execute(f"DELETE FROM {_t(model)}")  # noqa: S608
     for model, columns, table in _COPIED:

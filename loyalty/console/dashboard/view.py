@@ -16,6 +16,7 @@ from django.utils import timezone
 from loyalty.console import kpis
 from loyalty.console.kpis import Dashboard, Filters, Period
 from loyalty.kernel import csvexport
+from loyalty.kernel.replica import on_replica
 
 from .chart_data import charts
 from .data_tables import Table, cohort_rows, tables
@@ -36,7 +37,8 @@ def computed(
     key = _cache_key(period, filters)
     result = None if refresh else cache.get(key)
     if result is None:
-        result = kpis.dashboard(period, filters)
+        # On the replica when there is one and it is not behind (else the primary).
+        result = on_replica(kpis.dashboard, period, filters)
         cache.set(key, result, ttl)
     return result
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db import connection, models
+from django.db import connection, connections, models
 from django.db.models import (
     Case,
     Count,
@@ -24,6 +24,7 @@ from loyalty.console.models import (
     KpiMembersDay,
     KpiRollupRun,
 )
+from loyalty.kernel.replica import reading_alias
 from members.models import Member
 from pos.models import Purchase
 from tiers.models import MemberTier, Tier
@@ -206,7 +207,7 @@ def _first_buyer_histogram(period: Period, filters: Filters, *, now: datetime) -
         _db_value(until),
         *[_db_value(now - timedelta(days=d)) for d in CONVERSION_WINDOWS],
     ]
-    with connection.cursor() as cur:
+    with connections[reading_alias()].cursor() as cur:  # the replica's, in replica_reads()
         cur.execute(sql, params)
         return cur.fetchall()
 

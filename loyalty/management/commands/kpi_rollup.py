@@ -4,7 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from loyalty.console.rollup import kpi_rollup_build
+from loyalty.console.rollup_delta import kpi_rollup_refresh
 
 
 class Command(BaseCommand):
@@ -12,9 +12,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="Print the run as JSON.")
+        parser.add_argument(
+            "--incremental",
+            action="store_true",
+            help="Recompute only the members touched since the last run (the hourly job); "
+            "without it, a full rebuild (the nightly job).",
+        )
 
     def handle(self, *args, **options):
-        run = kpi_rollup_build()
+        run = kpi_rollup_refresh(full=not options["incremental"])
         if options["json"]:
             data = None if run is None else {"seconds": float(run.seconds), "rows": run.rows}
             self.stdout.write(json.dumps(data))

@@ -1,18 +1,29 @@
 """Write every celery-beat schedule (idempotent): run on deploy and by `make run`.
 One periodic task per job, never one per member."""
 
+import json
+
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-# name -> (task, crontab fields)
+# name -> (task, crontab fields[, keyword arguments])
 SCHEDULE = {
     "Nightly tier evaluation": ("tiers.evaluate_all", {"minute": "15", "hour": "2"}),
     "Publish what the outbox still holds": ("loyalty.outbox_flush", {"minute": "*", "hour": "*"}),
     "Warm the dashboard cache": ("loyalty.warm_dashboard", {"minute": "*/15", "hour": "*"}),
-    # After the nightly tier job (02:15), so the tiers in the rollups are the night's.
-    "Rebuild the dashboard's KPI rollups": ("loyalty.kpi_rollup", {"minute": "40", "hour": "*"}),
+    # Hourly: only the members touched since the last run (loyalty/console/rollup_delta.py).
+    "Bring the dashboard's KPI rollups up to date": (
+        "loyalty.kpi_rollup",
+        {"minute": "40", "hour": "*"},
+    ),
+    # Nightly, after the tier job (02:15): everything rebuilt from the sales and ledger.
+    "Rebuild the dashboard's KPI rollups in full": (
+        "loyalty.kpi_rollup",
+        {"minute": "50", "hour": "2"},
+        {"full": True},
+    ),
     "Deliver webhooks (retries)": ("loyalty.deliver_webhooks", {"minute": "*", "hour": "*"}),
     "Release pending carats": ("campaigns.release_pending", {"minute": "30", "hour": "1"}),
     "Birthday surprises (each time zone's morning)": (
@@ -38,7 +49,7 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options):
-        for name, (task, cron) in SCHEDULE.items():
+        for name, (task, cron, *kwargs) in SCHEDULE.items():
             schedule, _ = CrontabSchedule.objects.get_or_create(
                 timezone=settings.TIME_ZONE,
                 day_of_week="*",
@@ -47,7 +58,13 @@ class Command(BaseCommand):
                 **cron,
             )
             PeriodicTask.objects.update_or_create(
-                name=name, defaults={"task": task, "crontab": schedule, "enabled": True}
+                name=name,
+                defaults={
+                    "task": task,
+                    "crontab": schedule,
+                    "enabled": True,
+                    "kwargs": json.dumps(kwargs[0] if kwargs else {}),
+                },
             )
         stale = PeriodicTask.objects.exclude(name__in=SCHEDULE).exclude(name__startswith="celery.")
         removed = stale.count()
