@@ -41,6 +41,7 @@ from pos.clienteling.services import (
     wishlist_add,
 )
 from pos.services import purchase_record, return_record
+from pos.services.counter_join import counter_join_record, join_link_read, join_token
 from tests.factories import UserFactory
 from tiers.models import Invitation, Tier
 
@@ -164,6 +165,9 @@ def rich_member(program, antwerp):
     )
     member.refresh_from_db()
     request_create(member=member, reward=reward, store=antwerp, actor=associate, once="x1")
+    counter_join_record(
+        member=member, link=join_link_read(join_token(store=antwerp, associate=associate))
+    )
     contact_log(
         member=member,
         store=antwerp,

@@ -228,6 +228,13 @@ SECTIONS: tuple[Section, ...] = (
         ("store__name", "reason", "created_at"),
         ("created_at", "pk"),
     ),
+    # Where and with whom the member joined on their own phone (pos.CounterJoin).
+    Section(
+        "joined_at_store",
+        "pos.CounterJoin",
+        "member",
+        ("store__name", "associate__full_name", "joined_at"),
+    ),
     Section(
         "client_preferences",
         "pos.ClientProfile",
