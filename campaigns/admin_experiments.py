@@ -53,7 +53,8 @@ class VariantInline(admin.StackedInline):
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
         if formfield is not None and db_field.name.startswith("body_"):
-            formfield.help_text = mailtext.HELP_TEXT
+            # The variables once per variant (beside the English body), as on the mail.
+            formfield.help_text = mailtext.HELP_TEXT if db_field.name == "body_en" else ""
             formfield.widget.attrs["rows"] = 5
         return formfield
 
