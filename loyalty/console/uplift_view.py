@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy
 
 from campaigns.services.variants import variant_results
 
+from .kpis.base import carat_value_eur
 from .uplift import KINDS, MAX_DAYS, experiment_uplift
 
 KIND_LABELS = {
@@ -56,6 +57,11 @@ def uplift_view(request, kind: str, pk: int, site: AdminSite):
         "change_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[pk]),
         "report": report,
         "variants": variants,
+        "cost_eur": (
+            None
+            if report.cost_per_incremental_buyer is None
+            else report.cost_per_incremental_buyer * float(carat_value_eur())
+        ),
         "days": days,
         "day_choices": (30, 60, 90, 180, 365),
         "opts": opts,
