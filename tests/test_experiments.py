@@ -257,3 +257,29 @@ def test_a_challenge_does_not_enrol_its_control_group(enroll, antwerp):
     assert _sale(held, antwerp, "H2").carats_awarded == 100  # nothing for the control group
     statuses = dict(ChallengeEnrolment.objects.values_list("member_id", "status"))
     assert statuses == {held.pk: "held_out", treated.pk: "completed"}
+
+
+@pytest.mark.usefixtures("sale_path")
+def test_a_treated_members_sale_costs_no_extra_statement_for_the_control_group(enroll, antwerp):
+    """The decision is the hash of ids the sale holds: a rule with a control group costs
+    a treated member's sale no statement more than the same rule without one."""
+    from django.test.utils import CaptureQueriesContext
+
+    def statements(percent, receipt):
+        rule = EarningRule.objects.create(
+            name=f"Double {receipt}",
+            multiplier=Decimal("2"),
+            starts_at=timezone.now() - timedelta(days=1),
+            holdout_percent=percent,
+        )
+        key = experiments.experiment_key("rule", rule.pk)
+        m = enroll()
+        while experiments.held_out(key, m.pk, percent):
+            m = enroll()
+        _sale(m, antwerp, f"{receipt}-warm")  # caches warm, not the first purchase
+        with CaptureQueriesContext(connection) as ctx:
+            assert _sale(m, antwerp, receipt).carats_awarded == 200
+        EarningRule.objects.filter(pk=rule.pk).update(active=False)
+        return len(ctx.captured_queries)
+
+    assert statements(50, "WITH") == statements(0, "WITHOUT")
