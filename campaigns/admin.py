@@ -13,6 +13,7 @@ from loyalty.kernel.errors import DomainError
 from . import mailtext
 from .admin_experiments import (
     EXPERIMENT_FIELDSET_NAME,
+    HOLDOUT_FIELDSET_NAME,
     BroadcastVariantInline,
     TriggerVariantInline,
     UpliftLink,
@@ -112,7 +113,7 @@ class EarningRuleAdmin(UpliftLink, RuleAdminBase):
             },
         ),
         ("Caps", {"fields": ["max_per_member", "cap_period", "budget_carats", "carats_given"]}),
-        (EXPERIMENT_FIELDSET_NAME, {"fields": ["holdout_percent", "uplift"]}),
+        (HOLDOUT_FIELDSET_NAME, {"fields": ["holdout_percent", "uplift"]}),
     ]
 
 
@@ -561,7 +562,7 @@ class ChallengeAdmin(UpliftLink, TranslatedContentAdmin):
             },
         ),
         ("Results", {"fields": ["results"]}),
-        (EXPERIMENT_FIELDSET_NAME, {"fields": ["holdout_percent", "uplift"]}),
+        (HOLDOUT_FIELDSET_NAME, {"fields": ["holdout_percent", "uplift"]}),
     ]
     raw_id_fields = ["reward_voucher"]
 

@@ -92,3 +92,4 @@ class UpliftLink:
 
 
 EXPERIMENT_FIELDSET_NAME = gettext_lazy("Experiment: control group and A/B test")
+HOLDOUT_FIELDSET_NAME = gettext_lazy("Experiment: control group")

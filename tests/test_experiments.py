@@ -283,3 +283,26 @@ def test_a_treated_members_sale_costs_no_extra_statement_for_the_control_group(e
         return len(ctx.captured_queries)
 
     assert statements(50, "WITH") == statements(0, "WITHOUT")
+
+
+@pytest.mark.usefixtures("sale_path")
+def test_a_treated_member_capped_to_nothing_still_counts_as_treated(enroll, antwerp):
+    rule = EarningRule.objects.create(
+        name="Tiny budget",
+        bonus_carats=10,
+        budget_carats=10,
+        starts_at=timezone.now() - timedelta(days=1),
+        holdout_percent=50,
+    )
+    key = experiments.experiment_key("rule", rule.pk)
+    first = enroll()
+    while experiments.held_out(key, first.pk, 50):
+        first = enroll()
+    second = enroll()
+    while experiments.held_out(key, second.pk, 50):
+        second = enroll()
+    assert _sale(first, antwerp, "F1").carats_awarded == 110  # the budget's 10 carats
+    assert _sale(second, antwerp, "S1").carats_awarded == 100  # nothing left
+    assert _sale(second, antwerp, "S2").carats_awarded == 100
+    rows = Award.objects.filter(earning_rule=rule, member=second)
+    assert [(r.carats, r.held_out) for r in rows] == [(0, False)]  # treated, once

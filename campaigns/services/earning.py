@@ -217,6 +217,8 @@ def carats_for_purchase(
             total += extra
             names.append(rule.name)
             explanation.append(f"{rule.name} +{extra}")
+        elif rule.holdout_percent:  # capped to nothing: still a treated member
+            _exposure_record(rule, member, reference, occurred_at, held=False)
         if rule.stop_further:
             break
     return Earning(carats=total, explanation=explanation, rules=names, base=base)
@@ -231,19 +233,26 @@ def _rule_held_out(rule: EarningRule, member: Member, reference: str, at: dateti
     key = experiments.experiment_key("rule", rule.pk)
     if not experiments.held_out(key, member.pk, rule.holdout_percent):
         return False
+    _exposure_record(rule, member, reference, at, held=True)
+    return True
+
+
+def _exposure_record(rule: EarningRule, member: Member, reference: str, at, *, held: bool):
+    """An award of 0 carats that says the rule matched this member's sale (held out, or
+    treated but capped to nothing), once per rule and member: both groups of the uplift
+    report are then everyone the rule matched, whatever the caps did."""
     hot_sql.insert(
         Award(
             member=member,
             earning_rule=rule,
             carats=0,
             reference=reference,
-            unique_reference=f"holdout:{rule.pk}:{member.pk}",
+            unique_reference=f"{'holdout' if held else 'exposed'}:{rule.pk}:{member.pk}",
             occurred_at=at,
-            held_out=True,
+            held_out=held,
         ),
         unless_exists=True,
     )
-    return True
 
 
 @dataclass(frozen=True)
