@@ -12,6 +12,13 @@ from loyalty.kernel.errors import DomainError
 from loyalty.kernel.replica import reading_alias, replica_reads
 
 from . import mailtext
+from .admin_experiments import (
+    EXPERIMENT_FIELDSET_NAME,
+    HOLDOUT_FIELDSET_NAME,
+    BroadcastVariantInline,
+    TriggerVariantInline,
+    UpliftLink,
+)
 from .models import (
     ActionRule,
     Award,
@@ -67,7 +74,8 @@ class RuleAdminBase(TranslatedContentAdmin):
 
 
 @admin.register(EarningRule)
-class EarningRuleAdmin(RuleAdminBase):
+class EarningRuleAdmin(UpliftLink, RuleAdminBase):
+    uplift_kind = "rule"
     list_display = [
         "name",
         "active",
@@ -81,6 +89,7 @@ class EarningRuleAdmin(RuleAdminBase):
         "carats_given",
     ]
     filter_horizontal = ["tiers"]
+    readonly_fields = ["carats_given", "uplift"]
     fieldsets = [
         (
             None,
@@ -105,6 +114,7 @@ class EarningRuleAdmin(RuleAdminBase):
             },
         ),
         ("Caps", {"fields": ["max_per_member", "cap_period", "budget_carats", "carats_given"]}),
+        (HOLDOUT_FIELDSET_NAME, {"fields": ["holdout_percent", "uplift"]}),
     ]
 
 
@@ -409,7 +419,8 @@ class MailTextsAdmin(admin.ModelAdmin):
 
 
 @admin.register(TriggerConfig)
-class TriggerConfigAdmin(MailTextsAdmin):
+class TriggerConfigAdmin(UpliftLink, MailTextsAdmin):
+    uplift_kind = "trigger"
     list_display = [
         "trigger",
         "enabled",
@@ -432,7 +443,13 @@ class TriggerConfigAdmin(MailTextsAdmin):
         ("English", {"fields": ["subject_en", "body_en"]}),
         ("Nederlands", {"fields": ["subject_nl", "body_nl"], "classes": ["collapse"]}),
         ("Français", {"fields": ["subject_fr", "body_fr"], "classes": ["collapse"]}),
+        (
+            EXPERIMENT_FIELDSET_NAME,
+            {"fields": ["holdout_percent", "winner_after_days", "winner_by", "winner", "uplift"]},
+        ),
     ]
+    inlines = [TriggerVariantInline]
+    readonly_fields = ["winner", "uplift"]
 
     def changelist_view(self, request, extra_context=None):
         self._results = {r["trigger"]: r for r in message_results()}
@@ -450,17 +467,23 @@ class TriggerConfigAdmin(MailTextsAdmin):
 
 
 @admin.register(Broadcast)
-class BroadcastAdmin(MailTextsAdmin):
+class BroadcastAdmin(UpliftLink, MailTextsAdmin):
+    uplift_kind = "broadcast"
     list_display = ["name", "segment", "scheduled_at", "status", "recipients", "results"]
     list_filter = ["status"]
-    readonly_fields = ["status", "recipients", "preview"]
+    readonly_fields = ["status", "recipients", "preview", "winner", "uplift"]
     actions = ["schedule", "send_test"]
     fieldsets = [
         (None, {"fields": ["name", "segment", "scheduled_at", "status", "recipients"]}),
         ("English", {"fields": ["subject_en", "body_en", "preview"]}),
         ("Nederlands", {"fields": ["subject_nl", "body_nl"], "classes": ["collapse"]}),
         ("Français", {"fields": ["subject_fr", "body_fr"], "classes": ["collapse"]}),
+        (
+            EXPERIMENT_FIELDSET_NAME,
+            {"fields": ["holdout_percent", "winner_after_days", "winner_by", "winner", "uplift"]},
+        ),
     ]
+    inlines = [BroadcastVariantInline]
 
     @admin.display(description="preview (first member of the segment)")
     def preview(self, obj):
@@ -500,7 +523,8 @@ class BroadcastAdmin(MailTextsAdmin):
 
 
 @admin.register(Challenge)
-class ChallengeAdmin(TranslatedContentAdmin):
+class ChallengeAdmin(UpliftLink, TranslatedContentAdmin):
+    uplift_kind = "challenge"
     translated = ("name", "description")
     list_display = [
         "name",
@@ -515,7 +539,7 @@ class ChallengeAdmin(TranslatedContentAdmin):
     ]
     list_filter = ["active", "goal"]
     filter_horizontal = ["tiers"]
-    readonly_fields = ["carats_given", "results"]
+    readonly_fields = ["carats_given", "results", "uplift"]
     fieldsets = [
         (None, {"fields": ["name", "description", "active"]}),
         (
@@ -541,6 +565,7 @@ class ChallengeAdmin(TranslatedContentAdmin):
             },
         ),
         ("Results", {"fields": ["results"]}),
+        (HOLDOUT_FIELDSET_NAME, {"fields": ["holdout_percent", "uplift"]}),
     ]
     raw_id_fields = ["reward_voucher"]
 

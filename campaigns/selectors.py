@@ -144,7 +144,10 @@ def challenge_stats(challenge) -> dict:
     from campaigns.models import ChallengeEnrolment
     from members.models import Member
 
-    enrolments = ChallengeEnrolment.objects.filter(challenge=challenge)
+    # The control group's rows (held out) are not enrolments: the uplift report reads them.
+    enrolments = ChallengeEnrolment.objects.filter(challenge=challenge).exclude(
+        status=ChallengeEnrolment.Status.HELD_OUT
+    )
     counts = enrolments.aggregate(
         enrolled=Count("id"), completed=Count("id", filter=Q(status="completed"))
     )

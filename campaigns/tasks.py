@@ -67,3 +67,10 @@ def send_messages(log_ids: list[int]) -> int:
 @shared_task(name="campaigns.expire_challenges", acks_late=True)
 def expire_challenges() -> int:
     return challenges_expire()
+
+
+@shared_task(name="campaigns.choose_variant_winners", acks_late=True)
+def choose_variant_winners() -> int:
+    from .services.variants import variant_winners_choose
+
+    return variant_winners_choose()

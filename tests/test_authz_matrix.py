@@ -144,6 +144,9 @@ class World:
     number_c: str = ""  # a client of London only: not in Antwerp's client book
     appointment_london: int = 0  # B's appointment at London
     wish_b: int = 0  # a piece on B's wishlist
+    experiment: dict = field(
+        default_factory=dict
+    )  # kind -> id of an experiment with a control group
 
     def private_of(self, who: str) -> list[str]:
         person = self.a if who == "a" else self.b
@@ -307,7 +310,20 @@ def build_world() -> World:
         number_c=c.member_number,
         appointment_london=appointment_london.pk,
         wish_b=wishlist_add(member=b, description="Pearl drops", source="account").pk,
+        experiment=_experiments(),
     )
+
+
+def _experiments() -> dict:
+    """A bonus rule and a trigger mail, each with a control group (their uplift reports)."""
+    from campaigns.models import EarningRule, TriggerConfig
+
+    rule = EarningRule.objects.create(name="Holdout x2", multiplier=2, holdout_percent=10)
+    trigger = TriggerConfig.objects.get_or_create(
+        trigger="anniversary",
+        defaults={"subject_en": "Happy anniversary", "body_en": "Hello", "holdout_percent": 10},
+    )[0]
+    return {"rule": rule.pk, "trigger": trigger.pk}
 
 
 def client_for(principal: str, world: World) -> Client:
@@ -1026,6 +1042,15 @@ ADMIN = [
     # Every store's client book, read-only for marketing.
     _admin("client appointments", lambda w: reverse("admin:pos_appointment_changelist")),
     _admin("client wishlists", lambda w: reverse("admin:pos_wishlistitem_changelist")),
+    # The uplift reports (aggregates only): whoever may view the experiment.
+    _admin(
+        "uplift of a bonus rule",
+        lambda w: reverse("admin:uplift", args=["rule", w.experiment["rule"]]),
+    ),
+    _admin(
+        "uplift of a trigger mail",
+        lambda w: reverse("admin:uplift", args=["trigger", w.experiment["trigger"]]),
+    ),
 ]
 
 

@@ -18,7 +18,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns import mailtext
-from campaigns.models import Broadcast, MailTexts, MessageLog, Segment, TriggerConfig
+from campaigns.models import (
+    Broadcast,
+    MailTexts,
+    MailVariant,
+    MessageLog,
+    Segment,
+    TriggerConfig,
+)
 from campaigns.services import messages_dispatch, triggers_select
 from campaigns.services.crm import broadcast_render, render_message, unsubscribe_token
 from loyalty.kernel import csvexport
@@ -80,7 +87,9 @@ def _texts_payload(field_name, payload):
 def test_every_mail_text_field_renders_only_the_documented_variables(zoe, payload, rendered):
     fields = mail_text_fields()
     assert {(m.__name__, f.name) for m, f in fields} == {
-        (model, name) for model in ("TriggerConfig", "Broadcast") for name in MailTexts.TEXT_FIELDS
+        (model, name)
+        for model in ("TriggerConfig", "Broadcast", "MailVariant")
+        for name in MailTexts.TEXT_FIELDS
     }
     segment = Segment.objects.create(name="everyone")
     for model, field in fields:
@@ -93,6 +102,13 @@ def test_every_mail_text_field_renders_only_the_documented_variables(zoe, payloa
         texts = _texts_payload(field.name, payload)
         if model is TriggerConfig:
             source = TriggerConfig.objects.create(trigger="welcome", marketing=False, **texts)
+            log = MessageLog.objects.create(member=zoe, trigger="welcome", occasion="t")
+        elif model is MailVariant:  # an A/B test: whichever variant Zoé gets
+            source = TriggerConfig.objects.create(
+                trigger="welcome", marketing=False, **_texts_payload(field.name, "plain")
+            )
+            for name in ("A", "B"):
+                variant = MailVariant.objects.create(trigger=source, name=name, **texts)
             log = MessageLog.objects.create(member=zoe, trigger="welcome", occasion="t")
         else:
             source = Broadcast.objects.create(name="b", segment=segment, **texts)
@@ -110,7 +126,7 @@ def test_every_mail_text_field_renders_only_the_documented_variables(zoe, payloa
             assert "{%" not in part and "{{" not in part and "<html" not in part
         # ... and the console refuses to save it, saying what is wrong.
         with pytest.raises(ValidationError) as refused:
-            source.full_clean()
+            (variant if model is MailVariant else source).full_clean()
         assert field.name in refused.value.message_dict
 
 
@@ -164,6 +180,11 @@ def test_the_console_refuses_a_hostile_text_and_lists_the_variables(admin_client
         "gift_carats": 0,
         "subject_en": "Welcome {{ first_name }}",
         "body_en": "Your hash: {{ member.user.password }}",
+        "holdout_percent": 0,
+        "winner_by": "clicks",
+        # The A/B variants' inline, left empty.
+        "variants-TOTAL_FORMS": 0,
+        "variants-INITIAL_FORMS": 0,
     }
     response = admin_client.post(url, form)
     assert response.status_code == 200

@@ -40,6 +40,7 @@ def test_setup_periodic_tasks_is_idempotent(db):
     tasks = sorted(PeriodicTask.objects.values_list("task", flat=True))
     assert tasks == [
         "campaigns.birthdays",
+        "campaigns.choose_variant_winners",
         "campaigns.club_reminders",
         "campaigns.dispatch_messages",
         "campaigns.expire_carats",

@@ -10,6 +10,7 @@ from .challenges import (
 from .crm import (
     Broadcast,
     MailTexts,
+    MailVariant,
     MessageLog,
     Segment,
     SegmentCondition,
@@ -55,6 +56,7 @@ __all__ = [
     "Giveaway",
     "HeldCarats",
     "MailTexts",
+    "MailVariant",
     "MessageLog",
     "Period",
     "Program",

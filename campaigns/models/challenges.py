@@ -8,7 +8,7 @@ from django.utils import timezone
 from members.models import Member
 from tiers.models import Tier
 
-from .crm import Segment
+from .crm import Segment, holdout_check, holdout_percent_field
 from .rewards import Reward
 
 
@@ -64,6 +64,10 @@ class Challenge(models.Model):
     badge = models.CharField(max_length=60, blank=True, help_text="Badge earned on completion.")
     budget_carats = models.PositiveIntegerField(null=True, blank=True)
     carats_given = models.PositiveIntegerField(default=0, editable=False)
+    holdout_percent = holdout_percent_field()
+
+    class Meta:
+        constraints = [holdout_check("challenge_holdout_bounded")]
 
     def __str__(self):
         return self.name
@@ -74,6 +78,7 @@ class ChallengeEnrolment(models.Model):
         ACTIVE = "active", "in progress"
         COMPLETED = "completed", "completed"
         EXPIRED = "expired", "expired"
+        HELD_OUT = "held_out", "held out (control group: not enrolled)"
 
     challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="enrolments")
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="challenges")

@@ -1,8 +1,11 @@
 """CRM: segments, trigger and broadcast mails, the message log."""
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
+from campaigns.experiments import MAX_HOLDOUT_PERCENT
 from campaigns.mailtext import validate_mail_text
 from members.models import Member
 
@@ -100,7 +103,60 @@ class MailTexts(models.Model):
         return subject, body
 
 
-class TriggerConfig(MailTexts):
+def holdout_percent_field():
+    """The control share of an experiment (trigger, broadcast, bonus rule, challenge):
+    whole percents, 0 (no control group) to 50, bounded in the form and in the database."""
+    return models.PositiveSmallIntegerField(
+        _("control group (%)"),
+        default=0,
+        validators=[MaxValueValidator(MAX_HOLDOUT_PERCENT)],
+        help_text=_(
+            "Share of members (0-50 %) who are held out and get nothing, chosen at random "
+            "but stable per member, to measure what this really causes (see the uplift report)."
+        ),
+    )
+
+
+def holdout_check(name: str) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=models.Q(holdout_percent__lte=MAX_HOLDOUT_PERCENT), name=name
+    )
+
+
+class VariantTest(models.Model):
+    """An A/B test of a mail's subject and body (MailVariant rows): an even, stable split,
+    and optionally an automatic winner after N days that every later send uses."""
+
+    class WinnerBy(models.TextChoices):
+        CLICKS = "clicks", _("clicks per mail sent")
+        PURCHASES = "purchases", _("purchases per mail sent")
+
+    winner_after_days = models.PositiveSmallIntegerField(
+        _("choose the winner after (days)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(90)],
+        help_text=_("Empty: no automatic winner (1-90 days after the first variant was sent)."),
+    )
+    winner_by = models.CharField(
+        _("winner by"), max_length=10, choices=WinnerBy.choices, default=WinnerBy.CLICKS
+    )
+    winner = models.ForeignKey(
+        "campaigns.MailVariant",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("winning variant"),
+        help_text=_("Set: every mail from now on uses this variant."),
+    )
+    winner_chosen_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+
+class TriggerConfig(MailTexts, VariantTest):
     """A trigger e-mail as marketing configures it. Subjects and bodies are plain text with
     the variables of campaigns.mailtext ({{ first_name }}, {{ tier }}, {{ gift }}, ...)."""
 
@@ -128,10 +184,12 @@ class TriggerConfig(MailTexts):
         on_delete=models.SET_NULL,
         help_text="Only members of this segment (optional).",
     )
+    holdout_percent = holdout_percent_field()
 
     class Meta:
         ordering = ["priority", "trigger"]
         verbose_name = "trigger e-mail"
+        constraints = [holdout_check("trigger_holdout_bounded")]
 
     def __str__(self):
         return self.get_trigger_display()
@@ -141,7 +199,7 @@ class TriggerConfig(MailTexts):
         return bool(self.gift_carats or self.gift_reward_id)
 
 
-class Broadcast(MailTexts):
+class Broadcast(MailTexts, VariantTest):
     """A one-off mail to a segment at a chosen time."""
 
     class Status(models.TextChoices):
@@ -156,9 +214,38 @@ class Broadcast(MailTexts):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     recipients = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
+    holdout_percent = holdout_percent_field()
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [holdout_check("broadcast_holdout_bounded")]
+
+    def __str__(self):
+        return self.name
+
+
+class MailVariant(MailTexts):
+    """One variant of a trigger's or a broadcast's subject and body (2-4 per mail), texts
+    per language like the mail's own, through the same sandbox."""
+
+    trigger = models.ForeignKey(
+        TriggerConfig, null=True, blank=True, on_delete=models.CASCADE, related_name="variants"
+    )
+    broadcast = models.ForeignKey(
+        Broadcast, null=True, blank=True, on_delete=models.CASCADE, related_name="variants"
+    )
+    name = models.CharField(_("name"), max_length=40, help_text=_("e.g. A, B, short subject"))
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("mail variant")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(trigger__isnull=True, broadcast__isnull=False)
+                | models.Q(trigger__isnull=False, broadcast__isnull=True),
+                name="variant_of_one_mail",
+            )
+        ]
 
     def __str__(self):
         return self.name
@@ -176,6 +263,7 @@ class MessageLog(models.Model):
         CAPPED = "capped", "skipped (weekly cap)"
         CANCELLED = "cancelled", "cancelled"
         FAILED = "failed", "failed"
+        HELD_OUT = "held_out", _("held out (control group)")
 
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="messages")
     trigger = models.CharField(max_length=32)
@@ -200,6 +288,9 @@ class MessageLog(models.Model):
     opened_at = models.DateTimeField(null=True, blank=True)
     clicked_at = models.DateTimeField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    variant = models.ForeignKey(
+        MailVariant, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
 
     class Meta:
         constraints = [

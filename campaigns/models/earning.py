@@ -12,6 +12,8 @@ from django.utils import timezone
 from members.models import Member
 from tiers.models import Tier
 
+from .crm import holdout_check, holdout_percent_field
+
 
 class Period(models.TextChoices):
     DAY = "day", "per day"
@@ -80,6 +82,7 @@ class EarningRule(RuleBase):
     )
     skus = models.CharField(max_length=500, blank=True, help_text="Line SKUs; empty = all.")
     min_amount_eur = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    holdout_percent = holdout_percent_field()
 
     class Meta:
         ordering = ["priority", "id"]
@@ -87,6 +90,7 @@ class EarningRule(RuleBase):
             models.CheckConstraint(
                 condition=Q(multiplier__gt=1) | Q(bonus_carats__gt=0), name="earningrule_gives"
             ),
+            holdout_check("earningrule_holdout_bounded"),
         ]
 
     @property
@@ -158,6 +162,11 @@ class Award(models.Model):
     )
     occurred_at = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now)
+    held_out = models.BooleanField(
+        default=False,
+        help_text="The member is in the rule's control group: this row records that the "
+        "rule matched and gave nothing (0 carats), once per member.",
+    )
 
     class Meta:
         indexes = [

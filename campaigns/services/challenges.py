@@ -9,6 +9,7 @@ from decimal import ROUND_FLOOR, Decimal
 from django.db.models import F, Q
 from django.utils import timezone
 
+from campaigns import experiments
 from campaigns.models import Badge, Challenge, ChallengeEnrolment
 from campaigns.segments import segment_members
 from loyalty.kernel import hot_sql
@@ -56,17 +57,30 @@ def _deadline(ch: Challenge, start: datetime) -> datetime | None:
 
 
 def _enrolment(ch: Challenge, member: Member, at: datetime, baseline: dict) -> ChallengeEnrolment:
+    """The enrolment row; for a member of the challenge's control group (the experiments'
+    hash of the challenge and the member's id, no query) a row that says "held out": it
+    takes the member's one place in the challenge, never moves and gives nothing."""
+    held = ch.holdout_percent and experiments.held_out(
+        experiments.experiment_key("challenge", ch.pk), member.pk, ch.holdout_percent
+    )
     return ChallengeEnrolment(
-        challenge=ch, member=member, enrolled_at=at, deadline=_deadline(ch, at), baseline=baseline
+        challenge=ch,
+        member=member,
+        enrolled_at=at,
+        deadline=_deadline(ch, at),
+        baseline=baseline,
+        status=ChallengeEnrolment.Status.HELD_OUT if held else ChallengeEnrolment.Status.ACTIVE,
     )
 
 
 def _enrol(
     ch: Challenge, member: Member, at: datetime, baseline: dict
 ) -> ChallengeEnrolment | None:
+    """The new active enrolment, or None (enrolled already, or held out)."""
     enrolment = _enrolment(ch, member, at, baseline)
     # One statement: a first purchase enrols in every first-purchase challenge.
-    return enrolment if hot_sql.insert(enrolment, unless_exists=True) else None
+    written = hot_sql.insert(enrolment, unless_exists=True)
+    return enrolment if written and enrolment.status == ChallengeEnrolment.Status.ACTIVE else None
 
 
 def _eligible(ch: Challenge, member: Member, tier: Tier | None = None) -> bool:

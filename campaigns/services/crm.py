@@ -27,6 +27,8 @@ from loyalty.kernel.translated import localized
 from members.models import LedgerEntry, Member
 from members.services import ledger_post, member_update
 
+from .variants import message_texts
+
 UNSUBSCRIBE_SALT = "carat.unsubscribe"
 TRACK_SALT = "carat.track"
 LINK_SALT = "carat.track.link"
@@ -223,6 +225,7 @@ def render_message(log: MessageLog) -> tuple[str, str, str]:
             ctx = {"site_url": site_url, **message_context(log), **(log.context or {})}
             subject, pieces = _file_texts(log.trigger, ctx, member)
         else:
+            source = message_texts(log, source)  # the mail's own texts or its A/B variant
             gift = _gift_text(log, cfg) if cfg is not None and cfg.has_gift else ""
             subject, pieces = _staff_texts(source, member, log=log, gift=gift)
             if cfg is not None and cfg.has_gift and not _mentions_gift(source, member, cfg):
@@ -343,7 +346,12 @@ def message_deliver(*, log_id: int) -> str:
         MessageLog.objects.filter(pk=log_id).update(status="failed", error=str(exc)[:255])
         raise
     MessageLog.objects.filter(pk=log_id).update(
-        status="sent", sent_at=timezone.now(), subject=subject, body=text, error=""
+        status="sent",
+        sent_at=timezone.now(),
+        subject=subject,
+        body=text,
+        error="",
+        variant=log.variant_id,  # the A/B variant render_message chose, if any
     )
     if log.broadcast_id:
         broadcasts_finish()

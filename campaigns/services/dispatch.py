@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from campaigns import experiments
 from campaigns.models import Broadcast, MessageLog, TriggerConfig
 from campaigns.segments import segment_members
 from campaigns.services.earning import program
@@ -114,24 +115,45 @@ def _claim_sql(
     priority: int,
     due_at: datetime,
     broadcast_id: int | None = None,
+    holdout: tuple[str, int] | None = None,
 ) -> int:
     """Insert one scheduled MessageLog row per member of `members` that has none for this
-    occasion yet. One statement, whatever the number of members."""
+    occasion yet. One statement, whatever the number of members. `holdout` (experiment
+    key, percent): the members of its control group get a row that says "held out"
+    instead, decided by the experiments' hash in the same statement; the dispatcher
+    never takes those rows, so no mail and no gift reaches them."""
     sql, params = members.values("pk").query.sql_with_params()
     table = MessageLog._meta.db_table
     # As the ORM stores it (SQLite keeps text: an aware value would not compare with the
     # ORM's own; PostgreSQL takes it as it is).
     at = connection.ops.adapt_datetimefield_value(due_at)
+    status, status_params = "'scheduled'", []
+    if holdout and holdout[1] > 0:
+        key, percent = holdout
+        held = experiments.held_out_sql(connection.vendor, "sel.pk", percent)
+        status = f"CASE WHEN {held} THEN 'held_out' ELSE 'scheduled' END"
+        status_params = [experiments.bucket_prefix(experiments.HOLDOUT, key)]
     with connection.cursor() as cur:
         cur.execute(
             f"""
             INSERT INTO {table} (member_id, trigger, occasion, broadcast_id, marketing,
                 priority, due_at, context, subject, body, status, attempts, error, created_at)
-            SELECT sel.pk, %s, %s, %s, %s, %s, %s, %s, '', '', 'scheduled', 0, '', %s
+            SELECT sel.pk, %s, %s, %s, %s, %s, %s, %s, '', '', {status}, 0, '', %s
             FROM ({sql}) sel WHERE 1 = 1
             ON CONFLICT (member_id, trigger, occasion) DO NOTHING
             """,  # noqa: S608 - the inner SQL is Django's own, values are parameters
-            [trigger, occasion, broadcast_id, marketing, priority, at, "{}", at, *params],
+            [
+                trigger,
+                occasion,
+                broadcast_id,
+                marketing,
+                priority,
+                at,
+                "{}",
+                *status_params,
+                at,
+                *params,
+            ],
         )
         return max(cur.rowcount, 0)
 
@@ -166,6 +188,7 @@ def triggers_select(*, now: datetime | None = None) -> SelectionReport:
                 marketing=cfg.marketing,
                 priority=cfg.priority,
                 due_at=now,
+                holdout=(experiments.experiment_key("trigger", cfg.pk), cfg.holdout_percent),
             )
             claimed[cfg.trigger] = claimed.get(cfg.trigger, 0) + n
     return SelectionReport(claimed=claimed)
@@ -199,6 +222,11 @@ def message_row(
     cfg = enabled.get(trigger)
     if cfg is None:
         return None
+    # The control group's row is claimed like the others (once per occasion) but says
+    # "held out": the dispatcher never sends it. Decided from the id, no query.
+    held = experiments.held_out(
+        experiments.experiment_key("trigger", cfg.pk), member.pk, cfg.holdout_percent
+    )
     return MessageLog(
         member=member,
         trigger=trigger,
@@ -206,7 +234,7 @@ def message_row(
         marketing=cfg.marketing,
         priority=cfg.priority,
         due_at=due_at,
-        status=MessageLog.Status.SCHEDULED,
+        status=MessageLog.Status.HELD_OUT if held else MessageLog.Status.SCHEDULED,
         context=context or {},
     )
 
@@ -256,7 +284,10 @@ def broadcasts_select(*, now: datetime | None = None) -> int:
                 priority=90,
                 due_at=now,
                 broadcast_id=b.pk,
+                holdout=(experiments.experiment_key("broadcast", b.pk), b.holdout_percent),
             )
+            if b.holdout_percent:  # the recipients are the mails to send
+                n = MessageLog.objects.filter(broadcast=b).exclude(status="held_out").count()
             Broadcast.objects.filter(pk=b.pk).update(status=Broadcast.Status.SENDING, recipients=n)
         total += n
     return total

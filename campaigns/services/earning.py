@@ -12,8 +12,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from campaigns import experiments
 from campaigns.models import ActionRule, ActionType, Award, EarningRule, HeldCarats, Program
 from campaigns.periods import period_start
+from loyalty.kernel import hot_sql
 from loyalty.kernel.config import cached
 from loyalty.kernel.errors import Conflict, DomainError
 from members.models import LedgerEntry, Member, User
@@ -198,6 +200,8 @@ def carats_for_purchase(
             if not matched or not total_lines:
                 continue
             matched_eur = amount_eur * matched / total_lines
+        if rule.holdout_percent and _rule_held_out(rule, member, reference, occurred_at):
+            continue  # for the control group the rule does not exist (nor its stop)
         extra = _floor(_floor(matched_eur * rate) * (rule.multiplier - 1)) + rule.bonus_carats
         extra = _capped(
             rule, member=member, carats=extra, occurred_at=occurred_at, lock_budget=True
@@ -213,9 +217,42 @@ def carats_for_purchase(
             total += extra
             names.append(rule.name)
             explanation.append(f"{rule.name} +{extra}")
+        elif rule.holdout_percent:  # capped to nothing: still a treated member
+            _exposure_record(rule, member, reference, occurred_at, held=False)
         if rule.stop_further:
             break
     return Earning(carats=total, explanation=explanation, rules=names, base=base)
+
+
+def _rule_held_out(rule: EarningRule, member: Member, reference: str, at: datetime) -> bool:
+    """Whether the member is in the rule's control group (the hash of the rule and the
+    member's id: no query). The first time, that is recorded as an Award of 0 carats
+    marked held out, once per member and rule (its unique reference), so the uplift
+    report reads who was held out without recomputing. A rare path: only a matching sale
+    of a held-out member writes, one statement."""
+    key = experiments.experiment_key("rule", rule.pk)
+    if not experiments.held_out(key, member.pk, rule.holdout_percent):
+        return False
+    _exposure_record(rule, member, reference, at, held=True)
+    return True
+
+
+def _exposure_record(rule: EarningRule, member: Member, reference: str, at, *, held: bool):
+    """An award of 0 carats that says the rule matched this member's sale (held out, or
+    treated but capped to nothing), once per rule and member: both groups of the uplift
+    report are then everyone the rule matched, whatever the caps did."""
+    hot_sql.insert(
+        Award(
+            member=member,
+            earning_rule=rule,
+            carats=0,
+            reference=reference,
+            unique_reference=f"{'holdout' if held else 'exposed'}:{rule.pk}:{member.pk}",
+            occurred_at=at,
+            held_out=held,
+        ),
+        unless_exists=True,
+    )
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ priority and the weekly cap, and queues the sending."""
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from campaigns import experiments
 from campaigns.models import MessageLog, TriggerConfig
 from members.models import Member
 
@@ -21,6 +22,10 @@ def message_claim(*, member: Member, trigger: str, occasion: str) -> MessageLog 
     if cfg is not None and not cfg.enabled:
         return None
     marketing = cfg.marketing if cfg is not None else trigger not in SERVICE_TRIGGERS
+    # The trigger's control group: the claim is recorded as "held out" and never sent.
+    held = cfg is not None and experiments.held_out(
+        experiments.experiment_key("trigger", cfg.pk), member.pk, cfg.holdout_percent
+    )
     try:
         with transaction.atomic():
             return MessageLog.objects.create(
@@ -30,7 +35,7 @@ def message_claim(*, member: Member, trigger: str, occasion: str) -> MessageLog 
                 marketing=marketing,
                 priority=cfg.priority if cfg else 50,
                 due_at=timezone.now(),
-                status=MessageLog.Status.SCHEDULED,
+                status=MessageLog.Status.HELD_OUT if held else MessageLog.Status.SCHEDULED,
             )
     except IntegrityError:
         return None

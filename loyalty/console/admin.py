@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 import campaigns.admin  # noqa: F401 - registered before superuser_delete_only below
 import tiers.admin  # noqa: F401
 from campaigns.models import ClubMembership, MessageLog, Voucher
-from loyalty.console import dashboard
+from loyalty.console import dashboard, uplift_view
 from loyalty.console.privacy import member_erase_all
 from loyalty.kernel.admin_tools import (
     EstimatedCountPaginator,
@@ -43,6 +43,7 @@ admin.site.site_header = "Carat — CRM console"
 admin.site.site_title = "Carat"
 admin.site.index_title = "Diamond Club"
 dashboard.install(admin.site)
+uplift_view.install(admin.site)
 
 # The ledger, the message log, the tier history and the periodic tasks are deleted by a
 # superuser only (loyalty.kernel.roles); the admins of those models are registered by now (the

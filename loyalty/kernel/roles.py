@@ -78,6 +78,7 @@ ROLES: dict[str, Role] = {
             "campaigns.segmentcondition": ALL,
             "campaigns.triggerconfig": EDIT,
             "campaigns.broadcast": ALL,
+            "campaigns.mailvariant": ALL,  # the A/B variants, inline on a mail
             "campaigns.messagelog": VIEW,
             "campaigns.giveaway": EDIT,
             "campaigns.rental": EDIT,

@@ -40,6 +40,10 @@ SCHEDULE = {
         "campaigns.select_triggers",
         {"minute": "20", "hour": "*"},
     ),
+    "Choose the winners of A/B tested mails": (
+        "campaigns.choose_variant_winners",
+        {"minute": "10", "hour": "6"},
+    ),
     "Dispatch due e-mails": ("campaigns.dispatch_messages", {"minute": "*/5", "hour": "*"}),
 }
 
