@@ -22,3 +22,6 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 # (DATABASE_URL=sqlite://..., as `make run`) the test database is Django's in memory.
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
+# The mail provider's tracking webhook (campaigns.esp) exists only with a secret.
+ANYMAIL = {"WEBHOOK_SECRET": "esp:test-webhook-secret"}
+CARAT_ESP = "postmark"

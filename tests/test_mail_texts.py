@@ -103,7 +103,10 @@ def test_every_mail_text_field_renders_only_the_documented_variables(zoe, payloa
             )
             preview_subject, preview_body = broadcast_render(source, zoe)
             shown = preview_subject if field.name.startswith("subject_") else preview_body
-            assert shown.strip() == rendered, field.name
+            if field.name.startswith("subject_"):
+                assert shown.strip() == rendered, field.name
+            else:
+                assert rendered in [p.strip() for p in shown.split("\n\n")], field.name
         subject, text, html = render_message(log)
         out = subject if field.name.startswith("subject_") else text
         if field.name.startswith("subject_"):

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from campaigns.models import Broadcast, MessageLog, TriggerConfig
 from campaigns.services import crm
 from campaigns.services.earning import program
-from loyalty.kernel.maillayout import Brand, Footer, RenderedMail, render_mail
+from loyalty.kernel.maillayout import Brand, Footer, RenderedMail, render_mail, text_block
 from loyalty.kernel.translated import localized
 from members.models import Member
 
@@ -207,3 +207,26 @@ def _sample_context(trigger: str) -> dict:
     if trigger == "carats_expiring":
         return {"carats": 120, "expiry_date": (today.replace(day=28)).isoformat()}
     return {}
+
+
+def program_mail(*, to: str, language: str, subject: str, body: str, kind: str = "account"):
+    """An account or invitation mail (written by the program, not by staff) in the
+    brand's layout: the body as the message block, the subject as the header. Returns
+    the message, ready to send."""
+    the_brand = brand()
+    language = language if language in dict(settings.LANGUAGES) else "en"
+    with translation.override(language):
+        footer = Footer(
+            reason=defaults.footer_reason(kind, the_brand.name),
+            account_url=crm._absolute(reverse("members:home")),
+            account_label=_("Your account"),
+        )
+        rendered = render_mail(
+            brand=the_brand,
+            language=language,
+            subject=subject,
+            heading=subject,
+            blocks=[text_block(body)],
+            footer=footer,
+        )
+    return crm.build_email(rendered, to=to, sender=the_brand)
