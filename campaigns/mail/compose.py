@@ -8,7 +8,8 @@ else English — subject, message, blocks, header and footer all in that one lan
 
 from __future__ import annotations
 
-from email.utils import formataddr, parseaddr
+from email.headerregistry import Address
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.templatetags.static import static
@@ -49,9 +50,17 @@ def brand() -> Brand:
         background=p.background_color,
         serif=p.typography == "serif",
         legal_address=p.legal_address,
-        from_email=formataddr((p.mail_from_name or p.name, address)),
+        from_email=_sender(p.mail_from_name or p.name, address),
         reply_to=p.mail_reply_to,
     )
+
+
+def _sender(name: str, address: str) -> str:
+    """'Name <address>' (quoted when the name needs it; Django encodes it for the wire)."""
+    try:
+        return str(Address(display_name=name, addr_spec=address))
+    except (ValueError, IndexError):
+        return settings.DEFAULT_FROM_EMAIL
 
 
 def source_of(log: MessageLog) -> tuple[TriggerConfig | Broadcast | None, TriggerConfig | None]:
