@@ -195,7 +195,7 @@ def _postmark_bounce(email, message_id):
     }  # fmt: skip
 
 
-def _auth(secret="esp:test-webhook-secret"):
+def _auth(secret="esp:test-webhook-secret"):  # noqa: S107 (the test settings' secret)
     return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(secret.encode()).decode()}
 
 
