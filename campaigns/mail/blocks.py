@@ -184,35 +184,41 @@ def _tier_benefits(ctx: MailContext) -> Block | None:
     return _block("tier_benefits", {"title": title, "benefits": benefits}, text)
 
 
-def _birthday_surprise(ctx: MailContext) -> Block | None:
+def birthday_surprise(member, trigger: str) -> tuple[int, str, str]:
+    """(carats, reward name, voucher code) of the member's birthday surprise: this year's
+    gift once given (birthday), else what the program gives (the week before)."""
     from campaigns.services.earning import program
 
-    carats, reward_name, code = 0, "", ""
     gift = None
-    if ctx.trigger == "birthday" and ctx.member.pk:
-        gift = ctx.member.birthday_gifts.select_related("voucher").order_by("-year").first()
+    if trigger == "birthday" and member.pk:
+        gift = member.birthday_gifts.select_related("voucher").order_by("-year").first()
     if gift is not None:
-        carats = gift.carats
-        if gift.voucher_id:
-            reward_name, code = gift.voucher.title, gift.voucher.code
-    else:
-        p = program()
-        carats = p.birthday_carats
-        if p.birthday_reward_id:
-            reward_name = localized(p.birthday_reward, "name")
-    if not (carats or reward_name):
+        voucher = gift.voucher
+        return gift.carats, voucher.title if voucher else "", voucher.code if voucher else ""
+    p = program()
+    reward = localized(p.birthday_reward, "name") if p.birthday_reward_id else ""
+    return p.birthday_carats, reward, ""
+
+
+def surprise_words(carats: int, reward: str, code: str = "") -> str:
+    parts = [_("%(n)s carats") % {"n": carats}] if carats else []
+    if reward:
+        parts.append(reward + (f" ({code})" if code else ""))
+    return " + ".join(parts)
+
+
+def _birthday_surprise(ctx: MailContext) -> Block | None:
+    what = surprise_words(*birthday_surprise(ctx.member, ctx.trigger))
+    if not what:
         return None
     if ctx.trigger == "birthday":
         title = _("Your birthday surprise")
     else:
         title = _("On your birthday, a surprise awaits you")
-    parts = []
-    if carats:
-        parts.append(_("%(n)s carats on your card") % {"n": carats})
-    if reward_name:
-        parts.append(reward_name + (f" ({code})" if code else ""))
-    what = " + ".join(parts)
-    return _block("birthday_surprise", {"title": title, "what": what}, f"{title}: {what}")
+    note = _("On your card, ready to use in our stores and online.")
+    return _block(
+        "birthday_surprise", {"title": title, "what": what, "note": note}, f"{title}: {what}"
+    )
 
 
 def _winback_offer(ctx: MailContext) -> Block | None:
@@ -220,13 +226,9 @@ def _winback_offer(ctx: MailContext) -> Block | None:
     if cfg is None or not cfg.has_gift:
         return None
     code = ((ctx.log.context or {}) if ctx.log is not None else {}).get("voucher", "")
-    parts = []
-    if cfg.gift_carats:
-        parts.append(_("%(n)s carats on your card") % {"n": cfg.gift_carats})
-    if cfg.gift_reward_id:
-        parts.append(localized(cfg.gift_reward, "name") + (f" ({code})" if code else ""))
+    reward = localized(cfg.gift_reward, "name") if cfg.gift_reward_id else ""
+    what = surprise_words(cfg.gift_carats, reward, code)
     title = _("Your personal offer")
-    what = " + ".join(parts)
     note = _("Only for you, in our stores and online.")
     return _block(
         "winback_offer", {"title": title, "what": what, "note": note}, f"{title}: {what}\n{note}"

@@ -82,12 +82,7 @@ def gift_text(log: MessageLog, cfg: TriggerConfig | None) -> str:
     if cfg is not None and cfg.has_gift:
         return crm._gift_text(log, cfg)
     if log.trigger in BIRTHDAY_TRIGGERS:
-        block = mail_blocks._birthday_surprise(
-            mail_blocks.MailContext(
-                member=log.member, language="", trigger=log.trigger, pieces=[], values={}
-            )
-        )
-        return block.text.split(": ", 1)[-1] if block is not None else ""
+        return mail_blocks.surprise_words(*mail_blocks.birthday_surprise(log.member, log.trigger))
     return ""
 
 
@@ -154,6 +149,8 @@ def _texts(log, source, cfg, member, language, gift) -> tuple[str, list[tuple[st
             **message_context(log),
             **(log.context or {}),
         }
+        if isinstance(ctx.get("expiry_date"), str):  # the occasion's ISO date, for people
+            ctx["expiry_date"] = crm._local_date(ctx["expiry_date"])
         subject, pieces = crm._file_texts(log.trigger, ctx, member)
         if gift and not crm._mentions_gift(subject, None, gift):
             subject = f"{subject} — {defaults.subject_gift(gift)}"
@@ -203,18 +200,34 @@ def preview(
         occasion="preview",
         broadcast=broadcast,
         marketing=True if broadcast else (cfg.marketing if cfg else True),
-        context=_sample_context(trigger),
+        context=_sample_context(trigger, member),
     )
     return compose(log, language=language, track=False)
 
 
-def _sample_context(trigger: str) -> dict:
-    """Facts an event would bring (for the preview of event triggers)."""
+def _sample_context(trigger: str, member: Member) -> dict:
+    """Facts an event would bring (for the preview of event triggers): the member's own
+    where there are some, else an example."""
+    from datetime import timedelta
+
+    from campaigns.models import Club, ClubMembership
+
     today = timezone.localdate()
     if trigger == "cart_abandoned":
         return {"lines": [{"name": "Solitaire ring", "quantity": 1}]}
     if trigger == "carats_expiring":
-        return {"carats": 120, "expiry_date": (today.replace(day=28)).isoformat()}
+        return {"carats": 120, "expiry_date": (today + timedelta(days=30)).isoformat()}
+    if trigger == "club_renewal":
+        membership = (
+            ClubMembership.objects.select_related("club").filter(member=member).first()
+            if member.pk
+            else None
+        )
+        club = Club.objects.order_by("pk").first()
+        if membership is None and club is not None:
+            ends = timezone.now() + timedelta(days=14)
+            membership = ClubMembership(member=member, club=club, ends_at=ends)
+        return {"membership": membership} if membership is not None else {}
     return {}
 
 
