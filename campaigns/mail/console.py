@@ -10,10 +10,12 @@ from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join, strip_tags
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 
 from campaigns import mailtext
 from campaigns.models import Broadcast, MessageLog, Trigger, TriggerConfig
@@ -44,6 +46,10 @@ class BlocksWidget(forms.Widget):
             if b in mail_blocks.BLOCKS
         ]
         return ctx
+
+    def render(self, name, value, attrs=None, renderer=None):
+        # The project's templates (the default form renderer reads only the apps').
+        return mark_safe(render_to_string(self.template_name, self.get_context(name, value, attrs)))  # noqa: S308
 
     def value_from_datadict(self, data, files, name):
         return data.getlist(name) if hasattr(data, "getlist") else data.get(name)
