@@ -267,3 +267,31 @@ def test_deliver_skips_an_undeliverable_address(mira):
     log = MessageLog.objects.create(member=mira, trigger="welcome", occasion="w", status="queued")
     assert message_deliver(log_id=log.pk) == "suppressed"
     assert mail.outbox == []
+
+
+def test_a_new_address_clears_the_undeliverable_mark(mira):
+    from members.services import member_update
+
+    Member.objects.filter(pk=mira.pk).update(
+        email_undeliverable_at=timezone.now(), email_undeliverable_reason="bounced: x"
+    )
+    member_update(member=mira, source="test", email="mira.new@example.com")
+    mira.refresh_from_db()
+    assert mira.email_undeliverable_at is None and mira.email_undeliverable_reason == ""
+
+
+def test_account_mails_come_in_the_layout_with_the_program_s_name(enroll):
+    from members.models import User
+    from members.tasks import send_account_email
+
+    p = Program.objects.get(pk=1)
+    p.name = "Maison Club"
+    p.save()
+    user = User.objects.create_user(email="lea@example.com", password="pw-lea-12345")
+    m = enroll(email="lea@example.com", first_name="Léa", language="fr")
+    Member.objects.filter(pk=m.pk).update(user=user)
+    send_account_email(user.pk, "verify")
+    sent = mail.outbox[-1]
+    assert "Maison Club" in sent.subject and "Diamond Club" not in sent.body
+    html = sent.alternatives[0][0]
+    assert '<html lang="fr"' in html and "Maison Club" in html
