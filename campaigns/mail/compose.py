@@ -15,6 +15,7 @@ from django.conf import settings
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.html import urlize
 from django.utils.translation import gettext as _
 
 from campaigns.models import Broadcast, MessageLog, TriggerConfig
@@ -112,7 +113,10 @@ def compose(log: MessageLog, *, language: str | None = None, track: bool = True)
             values=values,
             cfg=cfg,
             log=log,
-            wrap_link=(lambda piece: crm._wrap_links(piece, token)) if token else None,
+            # A preview links staff-written URLs directly; a real mail through the tracker.
+            wrap_link=(lambda piece: crm._wrap_links(piece, token))
+            if token
+            else (lambda piece: urlize(piece, autoescape=True)),
         )
         names = mail_blocks.blocks_for(source, log.trigger)
         blocks = mail_blocks.render_blocks(names, ctx)
