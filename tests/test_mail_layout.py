@@ -295,3 +295,33 @@ def test_account_mails_come_in_the_layout_with_the_program_s_name(enroll):
     assert "Maison Club" in sent.subject and "Diamond Club" not in sent.body
     html = sent.alternatives[0][0]
     assert '<html lang="fr"' in html and "Maison Club" in html
+
+
+def test_the_console_warns_of_an_empty_language_the_audience_reads(enroll):
+    from campaigns.mail.audience import language_gaps
+
+    enroll(first_name="Jan", email_opt_in=True, language="nl")
+    enroll(first_name="Léa", email_opt_in=True, language="fr")
+    enroll(first_name="Noor", email_opt_in=False, language="nl")  # not in the audience
+    b = Broadcast.objects.create(
+        name="n", segment=Segment.objects.create(name="all"), subject_en="Hi", body_en="Hello",
+        body_fr="Bonjour",
+    )  # fmt: skip
+    assert language_gaps(b) == [{"language": "nl", "name": "Nederlands", "members": 1}]
+
+
+def test_send_now_queues_the_sending_at_once_and_says_when(
+    enroll, django_capture_on_commit_callbacks
+):
+    from campaigns.services.dispatch import broadcast_next_send, broadcast_send_now
+    from loyalty.kernel.models import OutboxTask
+
+    b = Broadcast.objects.create(
+        name="n", segment=Segment.objects.create(name="all"), subject_en="Hi", body_en="Hello"
+    )
+    broadcast_send_now(broadcast=b)
+    b.refresh_from_db()
+    assert b.status == "scheduled"
+    assert OutboxTask.objects.filter(task="campaigns.send_broadcasts_now").count() == 1
+    at = broadcast_next_send(b)
+    assert at is not None and (at - timezone.now()) < timedelta(minutes=5)
