@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
-from django.utils.html import format_html, format_html_join
+from django.urls import path
+from django.utils.html import format_html_join
 
 from loyalty.kernel.admin_tools import (
     EstimatedCountPaginator,
@@ -19,6 +20,8 @@ from .admin_experiments import (
     TriggerVariantInline,
     UpliftLink,
 )
+from .mail import console as mail_console
+from .mail.defaults import default_texts
 from .models import (
     ActionRule,
     Award,
@@ -42,8 +45,8 @@ from .models import (
 from .segments import segment_members
 from .selectors import challenge_stats
 from .services import giveaway_record, held_reject, held_release, rental_book, voucher_cancel
-from .services.crm import broadcast_render, broadcast_test_send, message_results
-from .services.dispatch import broadcast_schedule
+from .services.crm import broadcast_test_send, message_results
+from .services.dispatch import broadcast_schedule, broadcast_send_now
 
 
 @admin.register(Program)
@@ -267,9 +270,10 @@ class MessageLogAdmin(admin.ModelAdmin):
         "status",
         "subject",
         "sent_at",
+        "delivery",
         "attempts",
     ]
-    list_filter = ["trigger", "status"]
+    list_filter = ["trigger", "status", "delivery"]
     list_select_related = ["member"]
     raw_id_fields = ["member"]
     show_full_result_count = False
@@ -406,16 +410,41 @@ class SegmentAdmin(admin.ModelAdmin):
 
 class MailTextsAdmin(admin.ModelAdmin):
     """Subjects and bodies are staff-written texts rendered in the sandbox
-    (campaigns.mailtext): the list of variables stands beside each body field, and the
-    model's validator refuses anything else with a message under the field."""
+    (campaigns.mailtext): the variable picker stands beside the text fields, and the
+    model's validator refuses anything else with a message under the field. The content
+    blocks are switched and ordered with the block picker; "Preview and test" shows the
+    mail exactly as sent (campaigns.mail.console)."""
+
+    class Media:
+        js = ["campaigns/mail_console.js"]
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "blocks":
+            return mail_console.BlocksField(required=False, label="Content blocks")
         formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
         if formfield is not None and db_field.name.startswith("body_"):
             formfield.help_text = mailtext.HELP_TEXT
         elif formfield is not None and db_field.name.startswith("subject_"):
             formfield.help_text = mailtext.SUBJECT_HELP_TEXT
         return formfield
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if "blocks" in form.base_fields:
+            form.base_fields["blocks"].widget.trigger = getattr(obj, "trigger", "broadcast")
+        return form
+
+    @admin.display(description="variables (click to insert)")
+    def variables(self, obj):
+        return mail_console.variable_picker()
+
+    @admin.display(description="preview and test")
+    def preview_link(self, obj):
+        return mail_console.preview_link(obj)
+
+    @admin.display(description="languages")
+    def language_gaps(self, obj):
+        return mail_console.gaps_text(obj)
 
 
 @admin.register(TriggerConfig)
@@ -440,16 +469,24 @@ class TriggerConfigAdmin(UpliftLink, MailTextsAdmin):
             {"fields": ["trigger", "enabled", "marketing", "priority", "offset_days", "segment"]},
         ),
         ("Gift inside", {"fields": ["gift_carats", "gift_reward"]}),
-        ("English", {"fields": ["subject_en", "body_en"]}),
-        ("Nederlands", {"fields": ["subject_nl", "body_nl"], "classes": ["collapse"]}),
-        ("Français", {"fields": ["subject_fr", "body_fr"], "classes": ["collapse"]}),
+        *mail_console.MAIL_FIELDSETS,
         (
             EXPERIMENT_FIELDSET_NAME,
             {"fields": ["holdout_percent", "winner_after_days", "winner_by", "winner", "uplift"]},
         ),
     ]
     inlines = [TriggerVariantInline]
-    readonly_fields = ["winner", "uplift"]
+    readonly_fields = ["variables", "preview_link", "language_gaps", "winner", "uplift"]
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(lambda r: mail_console.preview_view(self, r))
+        return [path("preview/", view, name="campaigns_mail_preview"), *super().get_urls()]
+
+    def get_changeform_initial_data(self, request):
+        """A new trigger starts from the default texts (the reason in every language)."""
+        initial = super().get_changeform_initial_data(request)
+        trigger = request.GET.get("trigger", "")
+        return {**default_texts(trigger), **initial} if trigger else initial
 
     def changelist_view(self, request, extra_context=None):
         self._results = {r["trigger"]: r for r in message_results()}
@@ -469,15 +506,22 @@ class TriggerConfigAdmin(UpliftLink, MailTextsAdmin):
 @admin.register(Broadcast)
 class BroadcastAdmin(UpliftLink, MailTextsAdmin):
     uplift_kind = "broadcast"
-    list_display = ["name", "segment", "scheduled_at", "status", "recipients", "results"]
+    list_display = ["name", "segment", "scheduled_at", "status", "when", "recipients", "results"]
     list_filter = ["status"]
-    readonly_fields = ["status", "recipients", "preview", "winner", "uplift"]
-    actions = ["schedule", "send_test"]
+    readonly_fields = [
+        "status",
+        "when",
+        "recipients",
+        "variables",
+        "preview_link",
+        "language_gaps",
+        "winner",
+        "uplift",
+    ]
+    actions = ["send_now", "schedule", "send_test"]
     fieldsets = [
-        (None, {"fields": ["name", "segment", "scheduled_at", "status", "recipients"]}),
-        ("English", {"fields": ["subject_en", "body_en", "preview"]}),
-        ("Nederlands", {"fields": ["subject_nl", "body_nl"], "classes": ["collapse"]}),
-        ("Français", {"fields": ["subject_fr", "body_fr"], "classes": ["collapse"]}),
+        (None, {"fields": ["name", "segment", "scheduled_at", "status", "when", "recipients"]}),
+        *mail_console.MAIL_FIELDSETS,
         (
             EXPERIMENT_FIELDSET_NAME,
             {"fields": ["holdout_percent", "winner_after_days", "winner_by", "winner", "uplift"]},
@@ -485,35 +529,27 @@ class BroadcastAdmin(UpliftLink, MailTextsAdmin):
     ]
     inlines = [BroadcastVariantInline]
 
-    @admin.display(description="preview (first member of the segment)")
-    def preview(self, obj):
-        if not obj.pk:
-            return "-"
-        member = segment_members(obj.segment).order_by("pk").first()
-        if member is None:
-            return "The segment is empty."
-        subject, body = broadcast_render(obj, member)
-        return format_html(
-            "<strong>{}</strong><pre style='white-space:pre-wrap'>{}</pre>", subject, body
-        )
+    @admin.display(description="mails go")
+    def when(self, obj):
+        return mail_console.when_text(obj)
 
-    @admin.display(description="sent / opened / clicked")
+    @admin.display(description="sent / opened / clicked / delivered / bounced / complained")
     def results(self, obj):
-        logs = MessageLog.objects.filter(broadcast=obj)
-        sent = logs.filter(status="sent").count()
-        if not sent:
-            return "-"
-        opened = logs.filter(opened_at__isnull=False).count()
-        clicked = logs.filter(clicked_at__isnull=False).count()
-        return f"{sent} / {opened} / {clicked}"
+        return mail_console.broadcast_results(obj)
+
+    @admin.action(description="Send now (the mails go within a minute)")
+    def send_now(self, request, queryset):
+        for b in queryset.filter(status__in=["draft", "scheduled"]):
+            mail_console.warn_gaps(self, request, b)
+            broadcast_send_now(broadcast=b)
+            self.message_user(request, mail_console.going_text(b, now=True), messages.SUCCESS)
 
     @admin.action(description="Schedule (at its time, or now if empty)")
     def schedule(self, request, queryset):
         for b in queryset.filter(status__in=["draft", "scheduled"]):
+            mail_console.warn_gaps(self, request, b)
             broadcast_schedule(broadcast=b)
-        self.message_user(
-            request, "Scheduled. The dispatcher sends it at its time.", messages.SUCCESS
-        )
+            self.message_user(request, mail_console.going_text(b), messages.SUCCESS)
 
     @admin.action(description="Send a test to myself")
     def send_test(self, request, queryset):

@@ -11,3 +11,9 @@ class CampaignsConfig(AppConfig):
 
         # Plumbing, not business flow: SQLite learns the experiments' hash.
         connection_created.connect(sqlite_functions, dispatch_uid="carat_sqlite_buckets")
+
+        from anymail.signals import tracking
+
+        from .esp import on_tracking
+
+        tracking.connect(on_tracking, dispatch_uid="carat.delivery")

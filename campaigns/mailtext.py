@@ -36,6 +36,7 @@ VARIABLES: dict[str, str] = {
     "expiry_date": "carats about to expire: the date",
     "club": "club membership ends soon: the club",
     "club_ends": "club membership ends soon: the date",
+    "program": "the program's name (the brand setting)",
     "site_url": "the site's address",
     "account_url": "link to the member's account",
     "rewards_url": "link to the rewards",
@@ -44,7 +45,7 @@ VARIABLES: dict[str, str] = {
 
 # Values the program itself writes (links to the site): links inside them are tracked
 # like the links staff typed. Every other value may come from a member.
-TRUSTED = frozenset({"site_url", "account_url", "rewards_url", "profile_url"})
+TRUSTED = frozenset({"program", "site_url", "account_url", "rewards_url", "profile_url"})
 
 # Names older texts used when they were Django templates; they keep working.
 ALIASES: dict[str, str] = {

@@ -48,7 +48,16 @@ def select_triggers() -> dict:
 
 @shared_task(name="campaigns.dispatch_messages", acks_late=True)
 def dispatch_messages() -> int:
-    """Every few minutes: event-driven mails that came due (basket, thank-you)."""
+    """Every few minutes: broadcasts whose time came, and event-driven mails that came
+    due (basket, thank-you)."""
+    broadcasts_select()
+    return messages_dispatch().queued
+
+
+@shared_task(name="campaigns.send_broadcasts_now", acks_late=True)
+def send_broadcasts_now() -> int:
+    """A broadcast marketing sends now: claim its rows and dispatch them at once."""
+    broadcasts_select()
     return messages_dispatch().queued
 
 

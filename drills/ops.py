@@ -209,7 +209,7 @@ def birthday_setup(args):
             "gift_reward": None,
             "segment": None,
             "subject_en": "Happy birthday, {{ member.first_name }}",
-            "body_en": "Dear {{ member.first_name }},\n\nHappy birthday from the Diamond Club! "
+            "body_en": "Dear {{ member.first_name }},\n\nHappy birthday from {{ program }}! "
             "See you soon at https://carat.example/stores",
             "subject_nl": "",
             "body_nl": "",

@@ -201,6 +201,9 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Diamond Club <club@carat
 # Any provider through django-anymail: EMAIL_BACKEND=anymail.backends.<provider>.EmailBackend
 # and its credentials as JSON, e.g. ANYMAIL='{"MAILGUN_API_KEY": "..."}'.
 ANYMAIL = env.json("ANYMAIL", default={})
+# The provider whose tracking webhook /m/esp/tracking/ receives (bounces, complaints,
+# deliveries; see campaigns.esp). The webhook needs ANYMAIL["WEBHOOK_SECRET"] ("user:pass").
+CARAT_ESP = env("CARAT_ESP", default="postmark")
 
 # Celery: Redis (or any broker) in production; a filesystem queue in development.
 _broker_dir = VAR_DIR / "broker"

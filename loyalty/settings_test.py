@@ -29,3 +29,6 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["replica"]["OPTIONS"] = {**DATABASES["default"].get("OPTIONS", {})}
     DATABASES["replica"]["OPTIONS"]["connect_timeout"] = 2
 CARAT_REPLICA_READS = False
+# The mail provider's tracking webhook (campaigns.esp) exists only with a secret.
+ANYMAIL = {"WEBHOOK_SECRET": "esp:test-webhook-secret"}
+CARAT_ESP = "postmark"

@@ -1,5 +1,8 @@
 """Account e-mails (verification, invitation). Transactional, not marketing: they are sent
-whatever the marketing consent."""
+whatever the marketing consent. The program's name and the branded layout come from the
+edge that sends them (members.tasks passes them in: the brand lives in campaigns)."""
+
+from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
@@ -44,32 +47,58 @@ def account_link(user: User, url_name: str) -> str:
     return settings.CARAT_SITE_URL.rstrip("/") + reverse(url_name, args=[uid, token])
 
 
-def send_account_email_now(*, user_id: int, kind: str) -> None:
+def send_account_email_now(
+    *,
+    user_id: int,
+    kind: str,
+    program: str = "",
+    send: Callable[..., object] | None = None,
+) -> None:
+    """`send(to=, language=, subject=, body=)` makes and sends the mail (the branded
+    layout); without it, a plain-text mail."""
     user = User.objects.filter(pk=user_id).first()
     if user is None or kind not in TEMPLATES:
         return
     member = Member.objects.filter(user=user).first()
+    if member is not None and member.email_undeliverable_at is not None:
+        return  # the provider reported the address undeliverable (bounce, complaint)
     subject_t, body_t, url_name = TEMPLATES[kind]
-    with translation.override(member.language if member else "en"):
-        context = {"user": user, "member": member, "link": account_link(user, url_name)}
+    language = member.language if member else "en"
+    with translation.override(language):
+        context = {
+            "user": user,
+            "member": member,
+            "link": account_link(user, url_name),
+            "program": program,
+        }
         subject = render_to_string(subject_t, context).strip()
         body = render_to_string(body_t, context)
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
+    if send is not None:
+        send(to=user.email, language=language, subject=subject, body=body)
+    else:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
 
 
-def send_consent_email_now(*, member_id: int) -> None:
+def send_consent_email_now(
+    *, member_id: int, program: str = "", send: Callable[..., object] | None = None
+) -> None:
     """The double opt-in mail: a link to confirm the marketing e-mails (see
-    members.consent). Nothing when the member consents already or is gone."""
+    members.consent). Nothing when the member consents already, is gone, or the address
+    was reported undeliverable. `send` as for the account mails."""
     from .consent import email_consent_token
 
     member = Member.objects.filter(pk=member_id, erased_at__isnull=True).first()
-    if member is None or member.email_opt_in:
+    if member is None or member.email_opt_in or member.email_undeliverable_at is not None:
         return
     link = settings.CARAT_SITE_URL.rstrip("/") + reverse(
         "members:consent_confirm", args=[email_consent_token(member)]
     )
-    with translation.override(member.language or "en"):
-        context = {"member": member, "link": link}
+    language = member.language or "en"
+    with translation.override(language):
+        context = {"member": member, "link": link, "program": program}
         subject = render_to_string("members/email/consent_subject.txt", context).strip()
         body = render_to_string("members/email/consent_body.txt", context)
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [member.email])
+    if send is not None:
+        send(to=member.email, language=language, subject=subject, body=body)
+    else:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [member.email])

@@ -83,6 +83,32 @@ class MemberPasswordResetForm(PasswordResetForm):
             if account_open_to_member_pages(user) and account_mail_allowed(user=user):
                 yield user
 
+    def send_mail(
+        self,
+        subject_template_name,
+        email_template_name,
+        context,
+        from_email,
+        to_email,
+        html_email_template_name=None,
+    ):
+        """The reset mail in the brand's layout, with the program's name."""
+        from django.template.loader import render_to_string
+        from django.utils import translation
+
+        from campaigns.mail.compose import program_mail
+        from campaigns.services.earning import program
+
+        member = getattr(context.get("user"), "member", None)
+        if member is not None and member.email_undeliverable_at is not None:
+            return
+        language = member.language if member is not None else translation.get_language()
+        context = {**context, "program": program().name}
+        with translation.override(language):
+            subject = "".join(render_to_string(subject_template_name, context).splitlines())
+            body = render_to_string(email_template_name, context)
+        program_mail(to=to_email, language=language, subject=subject, body=body).send()
+
     def save(self, *args, request=None, **kwargs):
         per_address = getattr(settings, "CARAT_ACCOUNT_MAILS_PER_HOUR", 5) * 10
         if request is not None and not rate_allow(

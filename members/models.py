@@ -129,6 +129,14 @@ class Member(models.Model):
     email_opt_in = models.BooleanField(_("marketing e-mails"), default=False)
     email_opt_in_at = models.DateTimeField(null=True, blank=True)
     sms_opt_in = models.BooleanField(_("text messages"), default=False)
+    # The mail provider reported a hard bounce or a spam complaint for this address: no
+    # mail goes to it until the address changes (written by campaigns' deliverability).
+    email_undeliverable_at = models.DateTimeField(
+        _("e-mail undeliverable since"), null=True, blank=True, editable=False
+    )
+    email_undeliverable_reason = models.CharField(
+        max_length=200, blank=True, default="", db_default="", editable=False
+    )
     sms_opt_in_at = models.DateTimeField(null=True, blank=True)
 
     qr_token = models.CharField(max_length=32, default=codes.new_qr_token)

@@ -144,6 +144,9 @@ def member_update(*, member: Member, source: str, **changes) -> Member:
                     )
                 member.email = email
                 update_fields.append("email")
+                # A new address is worth a try: the provider's bounce was about the old one.
+                member.email_undeliverable_at, member.email_undeliverable_reason = None, ""
+                update_fields += ["email_undeliverable_at", "email_undeliverable_reason"]
         elif field in PROFILE_FIELDS:
             if field == "external_id":
                 value = value or None

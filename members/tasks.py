@@ -11,7 +11,15 @@ from .emails import send_account_email_now, send_consent_email_now
     max_retries=8,
 )
 def send_account_email(user_id: int, kind: str) -> None:
-    send_account_email_now(user_id=user_id, kind=kind)
+    from campaigns.mail.compose import program_mail
+    from campaigns.services.earning import program
+
+    send_account_email_now(
+        user_id=user_id,
+        kind=kind,
+        program=program().name,
+        send=lambda **mail: program_mail(**mail).send(),
+    )
 
 
 @shared_task(
@@ -22,7 +30,14 @@ def send_account_email(user_id: int, kind: str) -> None:
     max_retries=8,
 )
 def send_consent_email(member_id: int) -> None:
-    send_consent_email_now(member_id=member_id)
+    from campaigns.mail.compose import program_mail
+    from campaigns.services.earning import program
+
+    send_consent_email_now(
+        member_id=member_id,
+        program=program().name,
+        send=lambda **mail: program_mail(**mail).send(),
+    )
 
 
 @shared_task(

@@ -1051,6 +1051,24 @@ ADMIN = [
         "uplift of a trigger mail",
         lambda w: reverse("admin:uplift", args=["trigger", w.experiment["trigger"]]),
     ),
+    # The mail preview (rendered for a chosen member, as sent) and its test send.
+    _admin(
+        "mail preview for B",
+        lambda w: (
+            reverse("admin:campaigns_mail_preview")
+            + f"?source=t:birthday&language=fr&member={w.b.pk}"
+        ),
+    ),
+    Surface(
+        "admin",
+        "mail test send for B",
+        "post",
+        lambda w: reverse("admin:campaigns_mail_preview"),
+        data=lambda w: {"source": "t:birthday", "language": "nl", "member": w.b.pk, "send": "1"},
+        hidden_tier_ok=("marketing",),
+        hidden_reward_ok=("marketing",),
+        may_see={"marketing": ("a", "b")},
+    ),
 ]
 
 
@@ -1163,6 +1181,14 @@ MAIL = [
         "unsubscribe, forged token",
         lambda w: reverse("campaigns:unsubscribe", args=["forged:token"]),
         (400,),
+    ),
+    # The mail provider's tracking webhook: basic auth (ANYMAIL WEBHOOK_SECRET) or nothing;
+    # a session or an API key is no credential here.
+    _mail(
+        "mail provider webhook without its credentials",
+        lambda w: reverse("campaigns:esp_tracking"),
+        (401,),
+        method="post",
     ),
 ]
 
@@ -1683,6 +1709,7 @@ def test_every_account_pos_and_mail_page_is_in_the_matrix():
         "campaigns:open",
         "campaigns:click",
         "campaigns:unsubscribe",
+        "campaigns:esp_tracking",
     }
     from members.wallet import urls as wallet_urls
 

@@ -30,7 +30,8 @@ def test_the_consoles_member_form_keeps_its_sections(rf, admin_user):
         (None, ["member_number", "email", "first_name", "last_name", "phone", "user"]),
         ("Profile", ["birth_date", "wedding_anniversary", "language", "country", "time_zone",
                      "source", "external_id", "joined_at"]),
-        ("Consents", ["email_opt_in", "email_opt_in_at", "sms_opt_in", "sms_opt_in_at"]),
+        ("Consents", ["email_opt_in", "email_opt_in_at", "sms_opt_in", "sms_opt_in_at",
+                      "email_delivery"]),
     ]  # fmt: skip
 
 

@@ -248,7 +248,12 @@ def test_the_expiry_warning_names_the_day_and_amount_the_job_expires(
     warning = MessageLog.objects.get(member=member, trigger="carats_expiring")
     _, date, amount = warning.occasion.split(":")
     body = mail.outbox[-1].body
-    assert f"expire on {date}" in body
+    # the job's day, as the member's language writes it (English: day-first)
+    from datetime import date as _date
+
+    from django.utils import formats
+
+    assert f"expire on {formats.date_format(_date.fromisoformat(date), 'DATE_FORMAT')}" in body
     # earning keeps carats only under the inactivity policy, and only then is it said
     assert ("earn carats to keep them" in body) == (policy == "inactivity")
     expected = (date, int(amount))

@@ -1,6 +1,5 @@
 from celery import shared_task
 from django.conf import settings
-from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
@@ -35,8 +34,16 @@ def send_invitation(invitation_id: int) -> None:
     link = settings.CARAT_SITE_URL.rstrip("/") + reverse(
         "members:invitation", args=[invitation.token]
     )
-    ctx = {"invitation": invitation, "member": invitation.member, "link": link}
-    with translation.override(invitation.member.language):
+    from campaigns.mail.compose import program_mail
+    from campaigns.services.earning import program
+
+    member = invitation.member
+    if member.email_undeliverable_at is not None:
+        return  # the provider reported the address undeliverable (bounce, complaint)
+    ctx = {"invitation": invitation, "member": member, "link": link, "program": program().name}
+    with translation.override(member.language):
         subject = render_to_string("tiers/email/invitation_subject.txt", ctx).strip()
         body = render_to_string("tiers/email/invitation_body.txt", ctx)
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [invitation.member.email])
+    program_mail(
+        to=member.email, language=member.language, subject=subject, body=body, kind="invitation"
+    ).send()

@@ -80,6 +80,26 @@ class Trigger(models.TextChoices):
     BROADCAST = "broadcast", "broadcast"
 
 
+def validate_blocks(value) -> None:
+    """The content blocks of a mail: an ordered list of known block names, each once,
+    with the written message among them."""
+    from django.core.exceptions import ValidationError
+
+    from campaigns.mail.blocks import BLOCKS
+
+    if value is None:
+        return
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationError("A list of block names.", code="blocks")
+    unknown = [v for v in value if v not in BLOCKS]
+    if unknown:
+        raise ValidationError(f"Unknown blocks: {', '.join(unknown)}.", code="blocks")
+    if len(set(value)) != len(value):
+        raise ValidationError("Each block at most once.", code="blocks")
+    if "message" not in value:
+        raise ValidationError("The written message must stay in the mail.", code="blocks")
+
+
 class MailTexts(models.Model):
     """Subject and body per member language (English is the fallback)."""
 
@@ -92,12 +112,30 @@ class MailTexts(models.Model):
     subject_fr = models.CharField(max_length=200, blank=True, validators=[validate_mail_text])
     body_fr = models.TextField(blank=True, validators=[validate_mail_text])
 
+    blocks = models.JSONField(
+        null=True,
+        blank=True,
+        validators=[validate_blocks],
+        help_text="The content blocks, in order (empty: the trigger's default blocks).",
+    )
+
     TEXT_FIELDS = ("subject_en", "body_en", "subject_nl", "body_nl", "subject_fr", "body_fr")
 
     class Meta:
         abstract = True
 
+    def mail_language(self, language: str) -> str:
+        """The language the whole mail is written in for a member of `language`: theirs
+        when this mail has a body in it, else English (the fallback) — body, subject,
+        blocks and footer all in that one language."""
+        if language != "en" and (getattr(self, f"body_{language}", "") or "").strip():
+            return language
+        return "en"
+
     def texts(self, language: str) -> tuple[str, str]:
+        """(subject, body) as written for `language` (see mail_language): never one
+        language's subject with another's body."""
+        language = self.mail_language(language)
         subject = getattr(self, f"subject_{language}", "") or self.subject_en
         body = getattr(self, f"body_{language}", "") or self.body_en
         return subject, body
@@ -264,6 +302,12 @@ class MessageLog(models.Model):
         CANCELLED = "cancelled", "cancelled"
         FAILED = "failed", "failed"
         HELD_OUT = "held_out", _("held out (control group)")
+        SUPPRESSED = "suppressed", "skipped (address undeliverable)"
+
+    class Delivery(models.TextChoices):
+        DELIVERED = "delivered", "delivered"
+        BOUNCED = "bounced", "bounced"
+        COMPLAINED = "complained", "complained (marked as spam)"
 
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="messages")
     trigger = models.CharField(max_length=32)
@@ -291,6 +335,13 @@ class MessageLog(models.Model):
     variant = models.ForeignKey(
         MailVariant, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
     )
+    # What the mail provider reported (django-anymail's tracking webhook).
+    # Database defaults: the set-based selection inserts rows with raw SQL.
+    esp_message_id = models.CharField(max_length=255, blank=True, default="", db_default="")
+    delivery = models.CharField(
+        max_length=10, choices=Delivery.choices, blank=True, default="", db_default=""
+    )
+    delivery_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -303,6 +354,11 @@ class MessageLog(models.Model):
             models.Index(fields=["member", "sent_at"], name="message_member_sent"),
             models.Index(fields=["trigger", "sent_at"], name="message_trigger_sent"),
             models.Index(fields=["status", "sent_at"], name="message_status_sent"),
+            models.Index(
+                fields=["esp_message_id"],
+                name="message_esp_id",
+                condition=~models.Q(esp_message_id=""),
+            ),
         ]
 
     def __str__(self):

@@ -36,6 +36,20 @@ class Program(models.Model):
         choices=[("serif", "classic serif titles"), ("sans", "plain sans-serif")],
     )
     points_name = models.CharField(max_length=32, default="carats")
+    # The sender of every member mail (deliverability: one recognisable name per brand).
+    mail_from_name = models.CharField(
+        max_length=80,
+        blank=True,
+        help_text="The sender's name in members' inboxes (empty: the program's name).",
+    )
+    mail_reply_to = models.EmailField(
+        blank=True, help_text="Where members' replies go (empty: the sending address)."
+    )
+    legal_address = models.TextField(
+        max_length=400,
+        blank=True,
+        help_text="The company's name and postal address, printed in every mail's footer.",
+    )
     carats_per_eur = models.DecimalField(
         max_digits=6,
         decimal_places=2,

@@ -15,8 +15,8 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.urls import reverse
-from django.utils import formats, timezone, translation
-from django.utils.html import escape, linebreaks
+from django.utils import formats, timezone
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 
 from campaigns import mailtext
@@ -26,8 +26,6 @@ from loyalty.kernel.errors import DomainError
 from loyalty.kernel.translated import localized
 from members.models import LedgerEntry, Member
 from members.services import ledger_post, member_update
-
-from .variants import message_texts
 
 UNSUBSCRIBE_SALT = "carat.unsubscribe"
 TRACK_SALT = "carat.track"
@@ -99,6 +97,12 @@ def _basket_lines(lines) -> str:
     return "\n".join(out)
 
 
+def _program_name() -> str:
+    from campaigns.services.earning import program
+
+    return program().name
+
+
 def mail_values(
     *,
     member: Member,
@@ -121,6 +125,7 @@ def mail_values(
         "last_name": member.last_name,
         "balance": str(member.balance),
         "gift": gift,
+        "program": _program_name(),
         "site_url": settings.CARAT_SITE_URL.rstrip("/"),
         "account_url": _absolute(reverse("members:home")),
         "rewards_url": _absolute(reverse("members:rewards")),
@@ -163,11 +168,15 @@ def mail_values(
 
 
 def _staff_texts(
-    source, member: Member, *, log: MessageLog | None = None, gift: str = ""
+    texts: tuple[str, str],
+    member: Member,
+    *,
+    log: MessageLog | None = None,
+    gift: str = "",
+    basket: bool = False,
 ) -> tuple[str, list[tuple[str, bool]]]:
-    """(subject, body pieces) of a staff-written text, through the sandbox."""
-    subject_t, body_t = source.texts(member.language)
-    basket = getattr(source, "trigger", "") == "cart_abandoned"
+    """(subject, body pieces) of a staff-written (subject, body), through the sandbox."""
+    subject_t, body_t = texts
     needed = mailtext.names(subject_t) | mailtext.names(body_t)
     values = mail_values(member=member, log=log, gift=gift, needed=needed)
     subject = mailtext.render(subject_t, values).strip()
@@ -209,57 +218,27 @@ def _file_texts(trigger: str, ctx: dict, member: Member) -> tuple[str, list[tupl
 
 
 def render_message(log: MessageLog) -> tuple[str, str, str]:
-    """(subject, text body, html body) in the member's language. Staff-written texts go
-    through the sandbox (campaigns.mailtext); only links that staff wrote are tracked."""
-    from campaigns.services.messaging import message_context
+    """(subject, text body, html body) in the member's language, in the brand's layout
+    (campaigns.mail.compose). Staff-written texts go through the sandbox
+    (campaigns.mailtext); only links that staff wrote are tracked."""
+    from campaigns.mail.compose import compose
 
-    member = log.member
-    cfg = None
-    if log.broadcast_id:
-        source = log.broadcast
-    else:
-        cfg = source = TriggerConfig.objects.filter(trigger=log.trigger).first()
-    with translation.override(member.language), timezone.override(_zone(member)):
-        if source is None:
-            site_url = settings.CARAT_SITE_URL.rstrip("/")
-            ctx = {"site_url": site_url, **message_context(log), **(log.context or {})}
-            subject, pieces = _file_texts(log.trigger, ctx, member)
-        else:
-            source = message_texts(log, source)  # the mail's own texts or its A/B variant
-            gift = _gift_text(log, cfg) if cfg is not None and cfg.has_gift else ""
-            subject, pieces = _staff_texts(source, member, log=log, gift=gift)
-            if cfg is not None and cfg.has_gift and not _mentions_gift(source, member, cfg):
-                subject = f"{subject} — {_('a gift is inside')}"
-        unsubscribe = _absolute(reverse("campaigns:unsubscribe", args=[unsubscribe_token(member)]))
-        footer = _("Unsubscribe from these e-mails") if log.marketing else ""
-    token = track_token(log)
-    pixel = _absolute(reverse("campaigns:open", args=[token]))
-    text = "".join(piece for piece, _staff in pieces)
-    html = linebreaks(
-        "".join(_wrap_links(piece, token) if staff else escape(piece) for piece, staff in pieces)
-    )
-    if footer:
-        html += (
-            f'<p style="font-size:12px;color:#777"><a href="{unsubscribe}">{escape(footer)}</a></p>'
-        )
-        text += f"\n\n{footer}: {unsubscribe}\n"
-    html += f'<img src="{pixel}" width="1" height="1" alt="">'
-    return subject[:200], text, html
+    mail = compose(log)
+    return mail.subject, mail.text, mail.html
 
 
-def _mentions_gift(source: TriggerConfig, member: Member, cfg: TriggerConfig) -> bool:
+def _mentions_gift(subject_t: str, cfg: TriggerConfig | None, gift: str) -> bool:
     """Does the subject, as staff wrote it, already speak of the gift? It does when it
     places {{ gift }}, says "gift" in the member's language, or names what the gift is
     (its carats, e.g. "100 carats are waiting", or its reward). Only a subject that says
-    nothing of it gets "— a gift is inside"."""
-    subject_t, _body = source.texts(member.language)
+    nothing of it gets "— your gift: ..."."""
     if mailtext.uses(subject_t, "gift"):
         return True
     written = subject_t.lower()
-    names = [_("gift")]
-    if cfg.gift_carats:
+    names = [_("gift"), gift]
+    if cfg is not None and cfg.gift_carats:
         names.append(_("%(n)s carats") % {"n": cfg.gift_carats})
-    if cfg.gift_reward_id:
+    if cfg is not None and cfg.gift_reward_id:
         names.append(cfg.gift_reward.name)
     return any(name.lower() in written for name in names if name)
 
@@ -289,7 +268,7 @@ def _gift_text(log: MessageLog, cfg: TriggerConfig) -> str:
         parts.append(_("%(n)s carats") % {"n": cfg.gift_carats})
     if cfg.gift_reward_id:
         code = (log.context or {}).get("voucher")
-        parts.append(f"{cfg.gift_reward.name}" + (f" ({code})" if code else ""))
+        parts.append(localized(cfg.gift_reward, "name") + (f" ({code})" if code else ""))
     return ", ".join(parts)
 
 
@@ -316,16 +295,26 @@ def _give_gift(log: MessageLog) -> None:
 
 def message_deliver(*, log_id: int) -> str:
     """Send one claimed message. Only the worker that moves it from queued (or failed) to
-    sending sends it; a sent message is never sent again."""
+    sending sends it; a sent message is never sent again. An address the mail provider
+    reported undeliverable (bounce, complaint) gets nothing."""
     moved = MessageLog.objects.filter(pk=log_id, status__in=["queued", "failed"]).update(
         status="sending", attempts=F("attempts") + 1, claimed_at=timezone.now()
     )
     if moved != 1:
         return "not-mine"
     log = MessageLog.objects.select_related("member", "broadcast").get(pk=log_id)
+    if log.member.email_undeliverable_at is not None:
+        MessageLog.objects.filter(pk=log_id).update(
+            status=MessageLog.Status.SUPPRESSED, error=log.member.email_undeliverable_reason[:255]
+        )
+        if log.broadcast_id:
+            broadcasts_finish()
+        return "suppressed"
     with transaction.atomic():
         _give_gift(log)
-    subject, text, html = render_message(log)
+    from campaigns.mail.compose import brand, compose
+
+    rendered = compose(log)
     headers = {}
     if log.marketing:
         url = _absolute(reverse("campaigns:unsubscribe", args=[unsubscribe_token(log.member)]))
@@ -336,10 +325,7 @@ def message_deliver(*, log_id: int) -> str:
     # One Message-ID per message log row: a resend after a crash between the send and
     # the status write carries the same id, which providers and mail clients deduplicate.
     headers["Message-ID"] = f"<carat-{log.pk}@{settings.CARAT_MAIL_DOMAIN}>"
-    mail = EmailMultiAlternatives(
-        subject, text, settings.DEFAULT_FROM_EMAIL, [log.member.email], headers=headers
-    )
-    mail.attach_alternative(html, "text/html")
+    mail = build_email(rendered, to=log.member.email, sender=brand(), headers=headers)
     try:
         mail.send()
     except OSError as exc:
@@ -348,14 +334,47 @@ def message_deliver(*, log_id: int) -> str:
     MessageLog.objects.filter(pk=log_id).update(
         status="sent",
         sent_at=timezone.now(),
-        subject=subject,
-        body=text,
+        subject=rendered.subject,
+        body=rendered.text,
         error="",
-        variant=log.variant_id,  # the A/B variant render_message chose, if any
+        esp_message_id=_esp_message_id(mail)[:255],
+        variant=log.variant_id,  # the A/B variant compose chose, if any
     )
     if log.broadcast_id:
         broadcasts_finish()
     return "sent"
+
+
+def build_email(rendered, *, to: str, sender, headers: dict | None = None):
+    """The message as it goes out: the text part, the HTML part, and the inline images
+    (multipart/related, each with its Content-ID), from the brand's sender and Reply-To."""
+    from email.mime.image import MIMEImage
+
+    mail = EmailMultiAlternatives(
+        rendered.subject,
+        rendered.text,
+        sender.from_email or settings.DEFAULT_FROM_EMAIL,
+        [to],
+        headers=headers or {},
+        reply_to=[sender.reply_to] if sender.reply_to else None,
+    )
+    mail.attach_alternative(rendered.html, "text/html")
+    if rendered.images:
+        mail.mixed_subtype = "related"
+        for image in rendered.images:
+            part = MIMEImage(image.content, _subtype=image.subtype)
+            part.add_header("Content-ID", f"<{image.cid}>")
+            part.add_header("Content-Disposition", "inline", filename=f"{image.cid}.png")
+            mail.attach(part)
+    return mail
+
+
+def _esp_message_id(mail) -> str:
+    """The provider's id of a sent message (django-anymail backends report it), matched
+    later by the tracking webhook."""
+    status = getattr(mail, "anymail_status", None)
+    message_id = getattr(status, "message_id", None) if status is not None else None
+    return str(message_id) if message_id else ""
 
 
 def broadcasts_finish() -> None:
@@ -480,11 +499,23 @@ def message_results(*, days: int = 14) -> list[dict]:
 
 
 def broadcast_render(broadcast: Broadcast, member: Member) -> tuple[str, str]:
-    """The broadcast as `member` would read it (the console's preview, the test mail):
-    through the sandbox, like the real sending."""
-    with translation.override(member.language), timezone.override(_zone(member)):
-        subject, pieces = _staff_texts(broadcast, member)
-    return subject, "".join(piece for piece, _staff in pieces)
+    """The broadcast as `member` would read it (subject, text part): the same
+    composition as the sending (campaigns.mail.compose)."""
+    from campaigns.mail.compose import preview
+
+    mail = preview(member=member, language=member.language, broadcast=broadcast)
+    return mail.subject, mail.text
+
+
+def mail_test_send(*, to: str, member: Member, language: str, trigger: str = "", broadcast=None):
+    """A test to the marketer: the mail `member` would get in `language`, exactly as
+    composed for sending (HTML, text, images); not logged, no gift given."""
+    from campaigns.mail.compose import brand, preview
+
+    rendered = preview(member=member, language=language, trigger=trigger, broadcast=broadcast)
+    rendered.subject = f"[TEST] {rendered.subject}"
+    build_email(rendered, to=to, sender=brand()).send()
+    return rendered
 
 
 def broadcast_test_send(*, broadcast: Broadcast, to: str) -> None:
@@ -492,5 +523,4 @@ def broadcast_test_send(*, broadcast: Broadcast, to: str) -> None:
     member = segment_members(broadcast.segment).order_by("pk").first() or Member(
         first_name="Test", language="en", email=to
     )
-    subject, body = broadcast_render(broadcast, member)
-    EmailMultiAlternatives(f"[TEST] {subject}", body, settings.DEFAULT_FROM_EMAIL, [to]).send()
+    mail_test_send(to=to, member=member, language=member.language, broadcast=broadcast)

@@ -36,6 +36,9 @@ class ChosenTexts:
     def texts(self, language: str) -> tuple[str, str]:
         return self.variant.texts(language)
 
+    def mail_language(self, language: str) -> str:
+        return self.variant.mail_language(language)
+
 
 def _mail_key(source) -> str:
     kind = "broadcast" if isinstance(source, Broadcast) else "trigger"

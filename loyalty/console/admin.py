@@ -122,7 +122,16 @@ class ClubMembershipInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
 
 class MessageInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
     model = MessageLog
-    fields = ["due_at", "trigger", "subject", "status", "sent_at", "opened_at", "clicked_at"]
+    fields = [
+        "due_at",
+        "trigger",
+        "subject",
+        "status",
+        "sent_at",
+        "delivery",
+        "opened_at",
+        "clicked_at",
+    ]
     readonly_fields = fields
     order_by = ("-created_at", "-id")
     verbose_name = "message"
@@ -244,6 +253,7 @@ class MemberAdmin(admin.ModelAdmin):
         "lifetime_spend_eur",
         "email_opt_in_at",
         "sms_opt_in_at",
+        "email_delivery",
         "created_at",
         "updated_at",
     ]
@@ -251,7 +261,7 @@ class MemberAdmin(admin.ModelAdmin):
         # The profile's sections (members.profile), the login after the identity.
         (None, {"fields": [*profile.names(section="identity"), "user"]}),
         ("Profile", {"fields": list(profile.names(section="profile"))}),
-        ("Consents", {"fields": list(profile.names(section="consent"))}),
+        ("Consents", {"fields": [*profile.names(section="consent"), "email_delivery"]}),
         ("Tier", {"fields": ["current_tier", "referred_by_link"]}),
         (
             "Carats and purchases",
@@ -286,6 +296,17 @@ class MemberAdmin(admin.ModelAdmin):
         "revoke_invitation",
         "erase_personal_data",
     ]
+
+    @admin.display(description="e-mail delivery")
+    def email_delivery(self, obj):
+        """What the mail provider reported (a bounce or a complaint stops every mail)."""
+        if obj.email_undeliverable_at is None:
+            return "deliverable"
+        return format_html(
+            '<strong style="color:#b00">undeliverable since {}</strong>: {}',
+            obj.email_undeliverable_at.strftime("%Y-%m-%d %H:%M"),
+            obj.email_undeliverable_reason or "-",
+        )
 
     @admin.display(description="tier", ordering="status__tier__rank")
     def tier_name(self, obj):

@@ -136,17 +136,17 @@ TRIGGERS = [
         0,
         {
             "en": (
-                "Welcome to the Diamond Club: your 100 carats are inside",
+                "Welcome to {{ program }}: your 100 carats are inside",
                 _HELLO["en"]
                 + "\n\nWelcome! Your first 100 carats are on your card. Show your QR code at the till: {{ site_url }}/account/",
             ),
             "nl": (
-                "Welkom in de Diamond Club: je 100 karaten zitten erin",
+                "Welkom bij {{ program }}: je 100 karaten zitten erin",
                 _HELLO["nl"]
                 + "\n\nWelkom! Je eerste 100 karaten staan op je kaart. Toon je QR-code aan de kassa: {{ site_url }}/account/",
             ),
             "fr": (
-                "Bienvenue au Diamond Club : vos 100 carats sont là",
+                "Bienvenue au {{ program }} : vos 100 carats sont là",
                 _HELLO["fr"]
                 + "\n\nBienvenue ! Vos 100 premiers carats sont sur votre carte. Montrez votre QR code en caisse : {{ site_url }}/account/",
             ),
@@ -272,7 +272,7 @@ TRIGGERS = [
         50,
         {
             "en": (
-                "One more year in the Diamond Club: a gift is inside",
+                "One more year in {{ program }}: a gift is inside",
                 _HELLO["en"] + "\n\nThank you for another year: {{ gift }} are on your card.",
             ),
         },
@@ -305,6 +305,18 @@ TRIGGERS = [
         },
     ),
 ]
+DEMO_BROADCAST = {
+    "subject_en": "{{ first_name }}, our new collection is here: 2x carats this week",
+    "body_en": _HELLO["en"] + "\n\nOur new collection of fine diamond rings has arrived. "
+    "Come and see it in store this week and earn double carats.\n\n{{ site_url }}/",
+    "subject_nl": "{{ first_name }}, onze nieuwe collectie is er: 2x karaten deze week",
+    "body_nl": _HELLO["nl"] + "\n\nOnze nieuwe collectie fijne diamanten ringen is er. "
+    "Kom ze deze week in de winkel bekijken en verdien dubbele karaten.\n\n{{ site_url }}/",
+    "subject_fr": "{{ first_name }}, notre nouvelle collection est là : 2x carats cette semaine",
+    "body_fr": _HELLO["fr"] + "\n\nNotre nouvelle collection de bagues en diamant est arrivée. "
+    "Venez la découvrir en boutique cette semaine et gagnez le double de carats.\n\n{{ site_url }}/",
+    "blocks": ["message", "balance", "vouchers", "popular_products"],
+}
 STORES = [
     ("antwerp", "Carat Antwerp", "Antwerp", "EUR", "Europe/Brussels"),
     ("london", "Carat London", "London", "GBP", "Europe/London"),

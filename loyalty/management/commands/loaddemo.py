@@ -10,8 +10,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from campaigns.mail.defaults import default_texts
 from campaigns.models import (
     ActionRule,
+    Broadcast,
     Challenge,
     Club,
     EarningRule,
@@ -22,11 +24,13 @@ from campaigns.models import (
     TriggerConfig,
 )
 from campaigns.services import challenges_expire, member_enroll
+from campaigns.services.rewards import voucher_issue_gift
 from loyalty.kernel.roles import role_grant, roles_apply
 from loyalty.management.demo_data import (
     ACTIONS,
     CATEGORIES,
     CLUBS,
+    DEMO_BROADCAST,
     DEMO_LOGINS,
     DEMO_PASSWORD,
     FIRST,
@@ -72,6 +76,9 @@ class Command(BaseCommand):
             pk=1,
             defaults={
                 "name": "Diamond Club",
+                "mail_reply_to": "care@carat.example",
+                "legal_address": "Carat Jewellery NV · Meir 12, 2000 Antwerpen, Belgium · "
+                "VAT BE 0123.456.789",
                 "birthday_carats": 150,
                 "expiry_policy": "earned",
                 "expiry_months": 24,
@@ -186,6 +193,8 @@ class Command(BaseCommand):
             }
             for lang, (subject, body) in texts.items():
                 fields[f"subject_{lang}"], fields[f"body_{lang}"] = subject, body
+            # The default texts: the reason and the gift in the subject, in every language.
+            fields.update(default_texts(trigger))
             TriggerConfig.objects.get_or_create(trigger=trigger, defaults=fields)
         seg, created = Segment.objects.get_or_create(
             name="First purchase, no second yet",
@@ -194,6 +203,7 @@ class Command(BaseCommand):
         if created:
             SegmentCondition.objects.create(segment=seg, field="one_purchase")
             SegmentCondition.objects.create(segment=seg, field="days_since_min", value="60")
+            Broadcast.objects.create(name="The new collection", segment=seg, **DEMO_BROADCAST)
 
     def _stores(self):
         stores = {}
@@ -258,6 +268,10 @@ class Command(BaseCommand):
                 lines=[{"sku": "RING-0042", "category": "rings", "amount": amount}],
                 client="demo",
             )
+        # A gift voucher, so her mails and her card show a voucher the till scans.
+        gift = Reward.objects.filter(kind="amount").order_by("pk").first()
+        if gift is not None:
+            voucher_issue_gift(member=member, reward=gift, source="demo")
 
     def _members(self, now, stores, count):
         rng = random.Random(42)  # the same demo every time
