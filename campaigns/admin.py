@@ -1,33 +1,31 @@
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
 from loyalty.kernel.admin_tools import (
     EstimatedCountPaginator,
     ReadOnlyAdmin,
     TranslatedContentAdmin,
 )
-from loyalty.kernel.csvexport import csv_response
 from loyalty.kernel.errors import DomainError
 
-from . import mailtext
+from . import (
+    console_admin,  # noqa: F401 - registers the rules' and segments' pages
+    mailtext,
+)
 from .models import (
-    ActionRule,
     Award,
     Badge,
     Broadcast,
     Challenge,
     Club,
     ClubMembership,
-    EarningRule,
     Giveaway,
     HeldCarats,
     MessageLog,
     Program,
     Rental,
     Reward,
-    Segment,
-    SegmentCondition,
     TriggerConfig,
     Voucher,
 )
@@ -55,74 +53,6 @@ class ProgramAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-
-class RuleAdminBase(TranslatedContentAdmin):
-    translated = ("member_label",)
-    readonly_fields = ["carats_given"]
-    list_filter = ["active"]
-    search_fields = ["name"]
-    save_as = True
-
-
-@admin.register(EarningRule)
-class EarningRuleAdmin(RuleAdminBase):
-    list_display = [
-        "name",
-        "active",
-        "starts_at",
-        "ends_at",
-        "priority",
-        "multiplier",
-        "bonus_carats",
-        "stop_further",
-        "budget_carats",
-        "carats_given",
-    ]
-    filter_horizontal = ["tiers"]
-    fieldsets = [
-        (
-            None,
-            {"fields": ["name", "active", ("starts_at", "ends_at"), "priority", "stop_further"]},
-        ),
-        (
-            "What members read (never the internal name)",
-            {"fields": ["member_label", "member_label_nl", "member_label_fr"]},
-        ),
-        ("What it gives", {"fields": ["multiplier", "bonus_carats"]}),
-        (
-            "When it applies (empty = always)",
-            {
-                "fields": [
-                    "store_codes",
-                    "channels",
-                    "tiers",
-                    "categories",
-                    "skus",
-                    "min_amount_eur",
-                ]
-            },
-        ),
-        ("Caps", {"fields": ["max_per_member", "cap_period", "budget_carats", "carats_given"]}),
-    ]
-
-
-@admin.register(ActionRule)
-class ActionRuleAdmin(RuleAdminBase):
-    list_display = [
-        "name",
-        "action",
-        "carats",
-        "active",
-        "starts_at",
-        "ends_at",
-        "max_per_member",
-        "cap_period",
-        "once_per_reference",
-        "budget_carats",
-        "carats_given",
-    ]
-    list_filter = ["active", "action"]
 
 
 @admin.register(Award)
@@ -329,66 +259,6 @@ class RentalAdmin(ServiceCreateAdmin):
             starts_on=d["starts_on"],
             ends_on=d["ends_on"],
         )
-
-
-class ConditionInline(admin.TabularInline):
-    model = SegmentCondition
-    extra = 1
-
-
-@admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin):
-    list_display = ["name", "match", "created_at"]
-    inlines = [ConditionInline]
-    readonly_fields = ["live_count", "preview"]
-    fields = ["name", "match", "description", "live_count", "preview"]
-    actions = ["export_csv"]
-
-    @admin.display(description="members now")
-    def live_count(self, obj):
-        if not obj.pk:
-            return "-"
-        try:
-            return f"{segment_members(obj).count():,}"
-        except DomainError as exc:
-            return f"Check the conditions: {exc.message}"
-
-    @admin.display(description="first members")
-    def preview(self, obj):
-        if not obj.pk:
-            return "-"
-        try:
-            rows = segment_members(obj).order_by("pk")[:20]
-            return (
-                format_html_join(
-                    "",
-                    "<div>{} — {} {} ({})</div>",
-                    ((m.member_number, m.first_name, m.last_name, m.email) for m in rows),
-                )
-                or "none"
-            )
-        except DomainError as exc:
-            return exc.message
-
-    @admin.action(description="Export members as CSV")
-    def export_csv(self, request, queryset):
-        segment = queryset.first()
-        header = [
-            "member_number",
-            "email",
-            "first_name",
-            "last_name",
-            "language",
-            "country",
-            "balance",
-            "purchase_count",
-            "lifetime_spend_eur",
-            "last_purchase_at",
-        ]
-        rows = segment_members(segment).order_by("pk").values_list(*header)
-        # The shared writer: members write their own names, so text cells that a
-        # spreadsheet would run as a formula are neutralised; UTF-8 with a BOM.
-        return csv_response(f"segment-{segment.pk}.csv", header, rows.iterator(chunk_size=5000))
 
 
 class MailTextsAdmin(admin.ModelAdmin):

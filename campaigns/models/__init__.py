@@ -22,7 +22,9 @@ from .earning import (
     Award,
     EarningRule,
     HeldCarats,
+    MonthWeek,
     Period,
+    Repeat,
     RuleBase,
 )
 from .lifecycle import (
@@ -56,9 +58,11 @@ __all__ = [
     "HeldCarats",
     "MailTexts",
     "MessageLog",
+    "MonthWeek",
     "Period",
     "Program",
     "Rental",
+    "Repeat",
     "Reward",
     "RuleBase",
     "Segment",
