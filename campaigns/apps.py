@@ -21,3 +21,10 @@ class CampaignsConfig(AppConfig):
         catalog_register("club", _club_choices)
         for field_name, kind in RULE_CODE_FIELDS.items():
             code_field_register(f"campaigns.earningrule.{field_name}", kind)
+        # Typed in until a product catalog registers "sku" (then they must be pickers).
+        code_field_register("campaigns.reward.sku", "sku")
+        code_field_register("campaigns.rental.sku", "sku")
+        # Where a giveaway was hosted ("Instagram"): words, no catalog of its own.
+        code_field_register("campaigns.giveaway.channel", "social_channel")
+        # A member's country (ISO 3166): a standard list, not a table of the program.
+        code_field_register("members.member.country", "country")

@@ -209,9 +209,11 @@ class SaleSimulationForm(forms.Form):
 
     def __init__(self, *args, stores, channels, currencies, members, admin_site, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["member"].queryset = members
-        self.fields["member"].widget = AutocompleteSelect(
-            Award._meta.get_field("member"), admin_site
+        self.fields["member"] = forms.ModelChoiceField(
+            queryset=members,
+            label=_("member"),
+            widget=AutocompleteSelect(Award._meta.get_field("member"), admin_site),
+            help_text=_("Type a member number, an e-mail address or a name."),
         )
         self.fields["store"].queryset = stores
         self.fields["channel"].choices = channels
