@@ -71,9 +71,9 @@ def free_text_code_fields(user) -> list[str]:
             for name, field in form_class().fields.items():
                 if field.disabled or isinstance(field.widget, forms.HiddenInput):
                     continue
-                if _names_codes(model, name, field) and not isinstance(field, forms.ChoiceField):
-                    if not isinstance(field, forms.ModelChoiceField):
-                        offenders.append(f"{model._meta.label_lower}.{name}")
+                picker = isinstance(field, forms.ChoiceField | forms.ModelChoiceField)
+                if _names_codes(model, name, field) and not picker:
+                    offenders.append(f"{model._meta.label_lower}.{name}")
     return sorted(offenders)
 
 
