@@ -5,8 +5,9 @@ import json
 from datetime import datetime, time
 
 from django import forms
-from django.contrib.admin.widgets import AutocompleteSelect, FilteredSelectMultiple
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.kernel.catalogs import catalog_choices, split_codes
@@ -41,25 +42,24 @@ class CodesField(forms.MultipleChoiceField):
         return ",".join(super().clean(value))
 
 
-def codes_formfield(kind: str, model_field, *, checkboxes=False) -> forms.Field:
+def codes_formfield(kind: str, model_field) -> forms.Field:
     """A picker when the catalog of `kind` is registered; the typed text until then (e.g.
-    product categories before a product catalog exists: see loyalty.kernel.catalogs)."""
-    label, help_text = model_field.verbose_name, model_field.help_text
+    product categories before a product catalog exists: see loyalty.kernel.catalogs).
+    Checkboxes: a brand has tens of stores, not thousands (a product catalog's SKUs
+    would want a search instead: an autocomplete over its own table)."""
+    label, help_text = capfirst(model_field.verbose_name), model_field.help_text
     if catalog_choices(kind) is None:
         return forms.CharField(
             label=label, help_text=help_text, required=False, max_length=model_field.max_length
         )
-    widget = (
-        forms.CheckboxSelectMultiple
-        if checkboxes
-        else FilteredSelectMultiple(str(label), is_stacked=False)
+    return CodesField(
+        kind=kind, widget=forms.CheckboxSelectMultiple, label=label, help_text=help_text
     )
-    return CodesField(kind=kind, widget=widget, label=label, help_text=help_text)
 
 
 class EarningRuleForm(forms.ModelForm):
     weekdays = forms.MultipleChoiceField(
-        label=_("on"),
+        label=_("On"),
         choices=WEEKDAYS,
         required=False,
         widget=forms.CheckboxSelectMultiple,
@@ -102,9 +102,7 @@ class EarningRuleForm(forms.ModelForm):
         for name, kind in RULE_CODE_FIELDS.items():
             if name in self.fields:
                 model_field = EarningRule._meta.get_field(name)
-                self.fields[name] = codes_formfield(
-                    kind, model_field, checkboxes=(kind == "channel")
-                )
+                self.fields[name] = codes_formfield(kind, model_field)
         if self.instance.pk:
             self.initial["weekdays"] = split_codes(self.instance.weekdays)
 
@@ -188,17 +186,17 @@ def _condition(item, group: int) -> SegmentCondition:
 class SaleSimulationForm(forms.Form):
     """What a sale would earn: the inputs of a sale, nothing written."""
 
-    member = forms.ModelChoiceField(queryset=None, label=_("member"))
+    member = forms.ModelChoiceField(queryset=None, label=_("Member"))
     amount = forms.DecimalField(
-        label=_("amount"), min_value=0, max_value=10_000_000, decimal_places=2
+        label=_("Amount"), min_value=0, max_value=10_000_000, decimal_places=2
     )
-    currency = forms.ChoiceField(label=_("currency"))
-    channel = forms.ChoiceField(label=_("channel"))
-    store = forms.ModelChoiceField(queryset=None, label=_("store"), required=False)
-    date = forms.DateField(label=_("date"), widget=IsoDateInput)
-    time = forms.TimeField(label=_("time"), initial=time(12, 0))
+    currency = forms.ChoiceField(label=_("Currency"))
+    channel = forms.ChoiceField(label=_("Channel"))
+    store = forms.ModelChoiceField(queryset=None, label=_("Store"), required=False)
+    date = forms.DateField(label=_("Date"), widget=IsoDateInput)
+    time = forms.TimeField(label=_("Time"), initial=time(12, 0))
     lines = forms.CharField(
-        label=_("lines (optional)"),
+        label=_("Lines (optional)"),
         required=False,
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
@@ -211,7 +209,7 @@ class SaleSimulationForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["member"] = forms.ModelChoiceField(
             queryset=members,
-            label=_("member"),
+            label=_("Member"),
             widget=AutocompleteSelect(Award._meta.get_field("member"), admin_site),
             help_text=_("Type a member number, an e-mail address or a name."),
         )

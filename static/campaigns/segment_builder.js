@@ -34,16 +34,31 @@
     const values = String(cond.value || "").split(",").map((v) => v.trim()).filter(Boolean);
     let w;
     if (!meta || meta.kind === "none") return el("span");
-    if (meta.kind === "multi" || meta.kind === "one") {
-      w = el("select", meta.kind === "multi" ? { multiple: "multiple", "aria-label": meta.label } : { "aria-label": meta.label });
+    const chosen = values.map((v) => v.toLowerCase());
+    if (meta.kind === "multi") {
+      // Checkboxes: one click each, no Ctrl-click to learn.
+      w = el("span", { class: "seg-choices", role: "group", "aria-label": meta.label });
+      (meta.choices || []).forEach(([code, label]) => {
+        const box = el("input", { type: "checkbox", value: code });
+        box.checked = chosen.includes(String(code).toLowerCase());
+        box.addEventListener("change", () => {
+          cond.value = Array.from(w.querySelectorAll("input:checked")).map((b) => b.value).join(",");
+          changed();
+        });
+        w.appendChild(el("label", {}, [box, document.createTextNode(" " + label)]));
+      });
+      return w;
+    }
+    if (meta.kind === "one") {
+      w = el("select", { "aria-label": meta.label });
       (meta.choices || []).forEach(([code, label]) => {
         const o = el("option", { value: code, text: label });
-        if (values.map((v) => v.toLowerCase()).includes(String(code).toLowerCase())) o.selected = true;
+        if (chosen.includes(String(code).toLowerCase())) o.selected = true;
         w.appendChild(o);
       });
-      if (meta.kind === "one" && !values.length && w.options.length) cond.value = w.options[0].value;
+      if (!values.length && w.options.length) cond.value = w.options[0].value;
       w.addEventListener("change", () => {
-        cond.value = Array.from(w.selectedOptions).map((o) => o.value).join(",");
+        cond.value = w.value;
         changed();
       });
       return w;
