@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy, ngettext
 
 from loyalty.kernel.admin_tools import (
     EstimatedCountPaginator,
@@ -76,15 +77,35 @@ class HeldCaratsAdmin(ReadOnlyAdmin):
     actions = ["approve", "reject"]
     show_full_result_count = False
 
-    @admin.action(description="Approve: credit the carats")
+    @admin.action(description=gettext_lazy("Approve: credit the carats"))
     def approve(self, request, queryset):
-        done = sum(held_release(held=h, actor=request.user) for h in queryset)
-        self.message_user(request, f"Credited {done} held amount(s).", messages.SUCCESS)
+        rows = list(queryset)
+        done = [h for h in rows if held_release(held=h, actor=request.user)]
+        carats = sum(h.carats for h in done)
+        self.message_user(
+            request,
+            ngettext(
+                "Credited %(carats)s carats to %(n)s member.",
+                "Credited %(carats)s carats to %(n)s members.",
+                len({h.member_id for h in done}),
+            )
+            % {"carats": carats, "n": len({h.member_id for h in done})},
+            messages.SUCCESS,
+        )
 
-    @admin.action(description="Reject: do not award")
+    @admin.action(description=gettext_lazy("Reject: do not award"))
     def reject(self, request, queryset):
         done = sum(held_reject(held=h, actor=request.user) for h in queryset)
-        self.message_user(request, f"Rejected {done} held amount(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext(
+                "Rejected %(n)s held amount: no carats credited.",
+                "Rejected %(n)s held amounts: no carats credited.",
+                done,
+            )
+            % {"n": done},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(Reward)

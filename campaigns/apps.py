@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 def _club_choices():
@@ -9,7 +10,7 @@ def _club_choices():
 
 class CampaignsConfig(AppConfig):
     name = "campaigns"
-    verbose_name = "Program and campaigns"
+    verbose_name = _("Program and campaigns")
 
     def ready(self):
         from loyalty.kernel.catalogs import catalog_register, code_field_register

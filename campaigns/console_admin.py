@@ -67,10 +67,8 @@ class EarningRuleAdmin(RuleAdminBase):
         "starts_at",
         "ends_at",
         "window",
-        "priority",
         "multiplier",
         "bonus_carats",
-        "budget_carats",
         "carats_given",
     ]
     filter_horizontal = ["tiers"]

@@ -274,16 +274,19 @@ class EarningRule(RuleBase):
 
 
 class ActionType(models.TextChoices):
-    SIGNUP = "signup", "sign-up bonus"
-    PROFILE_COMPLETED = "profile_completed", "profile completed"
-    SMS_OPT_IN = "sms_opt_in", "SMS opt-in"
-    REVIEW = "review", "product review"
-    REVIEW_PHOTO = "review_photo", "product review with a photo"
-    SOCIAL_FOLLOW = "social_follow", "social media follow"
-    REFERRAL_REFERRER = "referral_referrer", "referral: friend's first purchase (to the referrer)"
-    REFERRAL_FRIEND = "referral_friend", "referral: friend joined (to the friend)"
-    UGC = "ugc", "user-generated content"
-    EVENT_ATTENDANCE = "event_attendance", "brand event attendance"
+    SIGNUP = "signup", _("sign-up bonus")
+    PROFILE_COMPLETED = "profile_completed", _("profile completed")
+    SMS_OPT_IN = "sms_opt_in", _("SMS opt-in")
+    REVIEW = "review", _("product review")
+    REVIEW_PHOTO = "review_photo", _("product review with a photo")
+    SOCIAL_FOLLOW = "social_follow", _("social media follow")
+    REFERRAL_REFERRER = (
+        "referral_referrer",
+        _("referral: friend's first purchase (to the referrer)"),
+    )
+    REFERRAL_FRIEND = "referral_friend", _("referral: friend joined (to the friend)")
+    UGC = "ugc", _("user-generated content")
+    EVENT_ATTENDANCE = "event_attendance", _("brand event attendance")
 
 
 class ActionRule(RuleBase):
@@ -299,6 +302,8 @@ class ActionRule(RuleBase):
 
     class Meta:
         ordering = ["action", "-starts_at"]
+        verbose_name = _("reward for an action")
+        verbose_name_plural = _("rewards for actions")
 
 
 class Award(models.Model):
@@ -324,13 +329,21 @@ class Award(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name = _("carats given by a rule")
+        verbose_name_plural = _("carats given by rules")
         indexes = [
             models.Index(fields=["earning_rule", "member", "occurred_at"], name="award_earning"),
             models.Index(fields=["action_rule", "member", "occurred_at"], name="award_action"),
         ]
 
     def __str__(self):
-        return f"{self.carats} to {self.member_id} ({self.reference})"
+        # "+312 carats — Weekend sparkle (store:antwerp:1042)"
+        rule = self.earning_rule or self.action_rule
+        return _("%(carats)s carats — %(rule)s (%(reference)s)") % {
+            "carats": f"{self.carats:+}",
+            "rule": rule.name if rule else "-",
+            "reference": self.reference,
+        }
 
 
 class HeldCarats(models.Model):
@@ -338,11 +351,11 @@ class HeldCarats(models.Model):
     pending until the return window has passed."""
 
     class Status(models.TextChoices):
-        HELD = "held", "held for review"
-        PENDING = "pending", "pending (return window)"
-        RELEASED = "released", "released"
-        REJECTED = "rejected", "rejected"
-        CANCELLED = "cancelled", "cancelled by a return"
+        HELD = "held", _("held for review")
+        PENDING = "pending", _("pending (return window)")
+        RELEASED = "released", _("released")
+        REJECTED = "rejected", _("rejected")
+        CANCELLED = "cancelled", _("cancelled by a return")
 
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="held_carats")
     carats = models.PositiveIntegerField()
@@ -358,8 +371,14 @@ class HeldCarats(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        verbose_name_plural = "held and pending carats"
+        verbose_name = _("held or pending carats")
+        verbose_name_plural = _("held and pending carats")
         indexes = [models.Index(fields=["status", "release_at"], name="held_due")]
 
     def __str__(self):
-        return f"{self.carats} {self.status} for {self.member_id}"
+        # "120 carats held for review — Purchase S1 at Carat Antwerp: ..."
+        return _("%(carats)s carats %(status)s — %(reason)s") % {
+            "carats": self.carats,
+            "status": self.get_status_display(),
+            "reason": self.reason,
+        }
