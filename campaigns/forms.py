@@ -217,6 +217,13 @@ class SaleSimulationForm(forms.Form):
         self.fields["channel"].choices = channels
         self.fields["currency"].choices = [(c, c) for c in currencies]
 
+    def clean_date(self):
+        day = self.cleaned_data["date"]
+        today = timezone.localdate()
+        if abs((day - today).days) > 5 * 366:
+            raise forms.ValidationError(_("Choose a date within five years of today."))
+        return day
+
     def clean_lines(self):
         lines = []
         for number, raw in enumerate((self.cleaned_data.get("lines") or "").splitlines(), 1):

@@ -211,6 +211,8 @@ def test_simulator_explains_and_writes_nothing(
     assert _counts() == before  # nothing written
     bad = client.post(url, {**data, "amount": "-5"})
     assert bad.status_code == 200 and bad.context["result"] is None
+    far = client.post(url, {**data, "date": "0001-01-01"})
+    assert far.status_code == 200 and far.context["result"] is None
     assert _counts() == before
 
 
@@ -237,6 +239,20 @@ def test_groups_are_or_and_conditions_in_a_group_are_and(enroll):
         )
     assert set(segment_members(seg)) == {a, b}
     assert segment_reach(seg.conditions.all()) == {"members": 2, "email": 2, "sms": 0}
+
+
+def test_the_reach_is_one_query(enroll, django_assert_num_queries):
+    enroll(country="BE", email_opt_in=True)
+    seg = Segment.objects.create(name="Belgians or club members")
+    SegmentCondition.objects.create(segment=seg, group=0, field="country", value="be")
+    SegmentCondition.objects.create(segment=seg, group=1, field="store", value="antwerp")
+    SegmentCondition.objects.create(segment=seg, group=1, field="club", value="Pearl club")
+    conditions = list(seg.conditions.all())
+    with django_assert_num_queries(1) as ctx:
+        reach = segment_reach(conditions)
+    assert reach == {"members": 1, "email": 1, "sms": 0}
+    sql = ctx.captured_queries[0]["sql"].upper()
+    assert sql.count("COUNT(") == 3 and ("FILTER" in sql or "CASE WHEN" in sql)
 
 
 def test_live_count_follows_each_condition(marketing, client, enroll):
