@@ -67,8 +67,7 @@ class EarningRuleAdmin(RuleAdminBase):
         "starts_at",
         "ends_at",
         "window",
-        "multiplier",
-        "bonus_carats",
+        "gives",
         "carats_given",
     ]
     filter_horizontal = ["tiers"]
@@ -114,6 +113,13 @@ class EarningRuleAdmin(RuleAdminBase):
     @admin.display(description=gettext_lazy("repeats"))
     def window(self, obj):
         return window_label(obj)
+
+    @admin.display(description=gettext_lazy("gives"))
+    def gives(self, obj):
+        parts = [f"x{obj.multiplier.normalize():f}"] if obj.multiplier > 1 else []
+        if obj.bonus_carats:
+            parts.append(_("+%(n)s carats") % {"n": obj.bonus_carats})
+        return " ".join(parts)
 
     def get_urls(self):
         return [
