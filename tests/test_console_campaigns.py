@@ -314,3 +314,40 @@ def test_the_builder_saves_groups_and_refuses_a_typo(marketing, client, tiers):
     assert json.loads(client.get(change).context["adminform"].form.initial["definition"]) == (
         json.loads(definition)
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_turns_any_segments_into_one_group_per_condition():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("campaigns", "0011_program_brand")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    apps = executor.loader.project_state(before).apps
+    OldSegment = apps.get_model("campaigns", "Segment")
+    OldCondition = apps.get_model("campaigns", "SegmentCondition")
+    any_of = OldSegment.objects.create(name="BE or NL", match="any")
+    all_of = OldSegment.objects.create(name="BE with consent", match="all")
+    for seg, pairs in (
+        (any_of, [("country", "be"), ("country", "nl")]),
+        (all_of, [("country", "be"), ("email_consent", "yes")]),
+    ):
+        for field, value in pairs:
+            OldCondition.objects.create(segment=seg, field=field, value=value)
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    try:
+        executor.migrate(executor.loader.graph.leaf_nodes())
+        groups = dict(
+            (name, sorted(Segment.objects.get(name=name).conditions.values_list("group", "value")))
+            for name in ("BE or NL", "BE with consent")
+        )
+        assert groups == {
+            "BE or NL": [(0, "be"), (1, "nl")],
+            "BE with consent": [(0, "be"), (0, "yes")],
+        }
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes())
