@@ -1,18 +1,19 @@
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.urls import path
-from django.utils.html import format_html_join
+from django.utils.translation import gettext_lazy, ngettext
 
 from loyalty.kernel.admin_tools import (
     EstimatedCountPaginator,
     ReadOnlyAdmin,
     TranslatedContentAdmin,
 )
-from loyalty.kernel.csvexport import csv_response
 from loyalty.kernel.errors import DomainError
-from loyalty.kernel.replica import reading_alias, replica_reads
 
-from . import mailtext
+from . import (
+    console_admin,  # noqa: F401 - registers the rules' and segments' pages
+    mailtext,
+)
 from .admin_experiments import (
     EXPERIMENT_FIELDSET_NAME,
     HOLDOUT_FIELDSET_NAME,
@@ -23,26 +24,21 @@ from .admin_experiments import (
 from .mail import console as mail_console
 from .mail.defaults import default_texts
 from .models import (
-    ActionRule,
     Award,
     Badge,
     Broadcast,
     Challenge,
     Club,
     ClubMembership,
-    EarningRule,
     Giveaway,
     HeldCarats,
     MessageLog,
     Program,
     Rental,
     Reward,
-    Segment,
-    SegmentCondition,
     TriggerConfig,
     Voucher,
 )
-from .segments import segment_members
 from .selectors import challenge_stats
 from .services import giveaway_record, held_reject, held_release, rental_book, voucher_cancel
 from .services.crm import broadcast_test_send, message_results
@@ -68,77 +64,6 @@ class ProgramAdmin(admin.ModelAdmin):
         return False
 
 
-class RuleAdminBase(TranslatedContentAdmin):
-    translated = ("member_label",)
-    readonly_fields = ["carats_given"]
-    list_filter = ["active"]
-    search_fields = ["name"]
-    save_as = True
-
-
-@admin.register(EarningRule)
-class EarningRuleAdmin(UpliftLink, RuleAdminBase):
-    uplift_kind = "rule"
-    list_display = [
-        "name",
-        "active",
-        "starts_at",
-        "ends_at",
-        "priority",
-        "multiplier",
-        "bonus_carats",
-        "stop_further",
-        "budget_carats",
-        "carats_given",
-    ]
-    filter_horizontal = ["tiers"]
-    readonly_fields = ["carats_given", "uplift"]
-    fieldsets = [
-        (
-            None,
-            {"fields": ["name", "active", ("starts_at", "ends_at"), "priority", "stop_further"]},
-        ),
-        (
-            "What members read (never the internal name)",
-            {"fields": ["member_label", "member_label_nl", "member_label_fr"]},
-        ),
-        ("What it gives", {"fields": ["multiplier", "bonus_carats"]}),
-        (
-            "When it applies (empty = always)",
-            {
-                "fields": [
-                    "store_codes",
-                    "channels",
-                    "tiers",
-                    "categories",
-                    "skus",
-                    "min_amount_eur",
-                ]
-            },
-        ),
-        ("Caps", {"fields": ["max_per_member", "cap_period", "budget_carats", "carats_given"]}),
-        (HOLDOUT_FIELDSET_NAME, {"fields": ["holdout_percent", "uplift"]}),
-    ]
-
-
-@admin.register(ActionRule)
-class ActionRuleAdmin(RuleAdminBase):
-    list_display = [
-        "name",
-        "action",
-        "carats",
-        "active",
-        "starts_at",
-        "ends_at",
-        "max_per_member",
-        "cap_period",
-        "once_per_reference",
-        "budget_carats",
-        "carats_given",
-    ]
-    list_filter = ["active", "action"]
-
-
 @admin.register(Award)
 class AwardAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "member", "earning_rule", "action_rule", "carats", "reference"]
@@ -160,15 +85,35 @@ class HeldCaratsAdmin(ReadOnlyAdmin):
     actions = ["approve", "reject"]
     show_full_result_count = False
 
-    @admin.action(description="Approve: credit the carats")
+    @admin.action(description=gettext_lazy("Approve: credit the carats"))
     def approve(self, request, queryset):
-        done = sum(held_release(held=h, actor=request.user) for h in queryset)
-        self.message_user(request, f"Credited {done} held amount(s).", messages.SUCCESS)
+        rows = list(queryset)
+        done = [h for h in rows if held_release(held=h, actor=request.user)]
+        carats = sum(h.carats for h in done)
+        self.message_user(
+            request,
+            ngettext(
+                "Credited %(carats)s carats to %(n)s member.",
+                "Credited %(carats)s carats to %(n)s members.",
+                len({h.member_id for h in done}),
+            )
+            % {"carats": carats, "n": len({h.member_id for h in done})},
+            messages.SUCCESS,
+        )
 
-    @admin.action(description="Reject: do not award")
+    @admin.action(description=gettext_lazy("Reject: do not award"))
     def reject(self, request, queryset):
         done = sum(held_reject(held=h, actor=request.user) for h in queryset)
-        self.message_user(request, f"Rejected {done} held amount(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext(
+                "Rejected %(n)s held amount: no carats credited.",
+                "Rejected %(n)s held amounts: no carats credited.",
+                done,
+            )
+            % {"n": done},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(Reward)
@@ -344,68 +289,6 @@ class RentalAdmin(ServiceCreateAdmin):
             starts_on=d["starts_on"],
             ends_on=d["ends_on"],
         )
-
-
-class ConditionInline(admin.TabularInline):
-    model = SegmentCondition
-    extra = 1
-
-
-@admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin):
-    list_display = ["name", "match", "created_at"]
-    inlines = [ConditionInline]
-    readonly_fields = ["live_count", "preview"]
-    fields = ["name", "match", "description", "live_count", "preview"]
-    actions = ["export_csv"]
-
-    @admin.display(description="members now")
-    def live_count(self, obj):
-        if not obj.pk:
-            return "-"
-        try:
-            return f"{segment_members(obj).count():,}"
-        except DomainError as exc:
-            return f"Check the conditions: {exc.message}"
-
-    @admin.display(description="first members")
-    def preview(self, obj):
-        if not obj.pk:
-            return "-"
-        try:
-            rows = segment_members(obj).order_by("pk")[:20]
-            return (
-                format_html_join(
-                    "",
-                    "<div>{} — {} {} ({})</div>",
-                    ((m.member_number, m.first_name, m.last_name, m.email) for m in rows),
-                )
-                or "none"
-            )
-        except DomainError as exc:
-            return exc.message
-
-    @admin.action(description="Export members as CSV")
-    def export_csv(self, request, queryset):
-        segment = queryset.first()
-        header = [
-            "member_number",
-            "email",
-            "first_name",
-            "last_name",
-            "language",
-            "country",
-            "balance",
-            "purchase_count",
-            "lifetime_spend_eur",
-            "last_purchase_at",
-        ]
-        with replica_reads():  # a big read: the replica's, if there is one and it is current
-            alias = reading_alias()
-        rows = segment_members(segment).using(alias).order_by("pk").values_list(*header)
-        # The shared writer: members write their own names, so text cells that a
-        # spreadsheet would run as a formula are neutralised; UTF-8 with a BOM.
-        return csv_response(f"segment-{segment.pk}.csv", header, rows.iterator(chunk_size=5000))
 
 
 class MailTextsAdmin(admin.ModelAdmin):

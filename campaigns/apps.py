@@ -1,10 +1,17 @@
 from django.apps import AppConfig
 from django.db.backends.signals import connection_created
+from django.utils.translation import gettext_lazy as _
+
+
+def _club_choices():
+    from .models import Club
+
+    return [(c.name, c.name) for c in Club.objects.order_by("name")]
 
 
 class CampaignsConfig(AppConfig):
     name = "campaigns"
-    verbose_name = "Program and campaigns"
+    verbose_name = _("Program and campaigns")
 
     def ready(self):
         from .experiments import sqlite_functions
@@ -17,3 +24,20 @@ class CampaignsConfig(AppConfig):
         from .esp import on_tracking
 
         tracking.connect(on_tracking, dispatch_uid="carat.delivery")
+
+        from loyalty.kernel.catalogs import catalog_register, code_field_register
+
+        from .models.earning import RULE_CODE_FIELDS
+
+        # What rules and segments may name (loyalty.kernel.catalogs): the clubs by name,
+        # as segment conditions name them; the rule's columns that hold codes.
+        catalog_register("club", _club_choices)
+        for field_name, kind in RULE_CODE_FIELDS.items():
+            code_field_register(f"campaigns.earningrule.{field_name}", kind)
+        # Typed in until a product catalog registers "sku" (then they must be pickers).
+        code_field_register("campaigns.reward.sku", "sku")
+        code_field_register("campaigns.rental.sku", "sku")
+        # Where a giveaway was hosted ("Instagram"): words, no catalog of its own.
+        code_field_register("campaigns.giveaway.channel", "social_channel")
+        # A member's country (ISO 3166): a standard list, not a table of the program.
+        code_field_register("members.member.country", "country")

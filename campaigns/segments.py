@@ -1,12 +1,17 @@
-"""Segments as one SQL query: each condition is a Q on Member (or an EXISTS), combined
-with AND or OR. Nothing is loaded into Python to decide membership."""
+"""Segments as one SQL query: each condition is a Q on Member (or an EXISTS); the
+conditions of a group are joined by AND, the groups by OR. Nothing is loaded into Python
+to decide membership, and the console's live count is one COUNT with FILTER clauses
+(segment_reach)."""
 
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.conf import settings
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from loyalty.kernel.catalogs import catalog_choices, catalog_unknown, split_codes
 from loyalty.kernel.errors import DomainError
 from members.models import Member
 
@@ -122,14 +127,61 @@ def condition_q(cond: SegmentCondition, *, now: datetime) -> Q:
     return ~q if cond.negate else q
 
 
-def segment_members(segment: Segment, *, now: datetime | None = None) -> QuerySet[Member]:
-    now = now or timezone.now()
-    conditions = list(segment.conditions.all())
-    live = Member.objects.filter(erased_at__isnull=True)
-    if not conditions:
-        return live
-    combined = Q()
+# Conditions whose value names codes of a catalog (loyalty.kernel.catalogs): the builder
+# offers them as choices and condition_check refuses a code that does not exist.
+CONDITION_KINDS = {F.TIER: "tier", F.STORE: "store", F.CHANNEL: "channel", F.CLUB: "club"}
+MAX_GROUPS, MAX_CONDITIONS = 10, 40
+
+
+def condition_choices(field: str) -> list[tuple[str, str]] | None:
+    """The values a condition may take, when it names something (None: typed in)."""
+    if field == F.LANGUAGE:
+        return [(code, str(name)) for code, name in settings.LANGUAGES]
+    kind = CONDITION_KINDS.get(field)
+    return catalog_choices(kind) if kind else None
+
+
+def condition_check(cond: SegmentCondition, *, now: datetime) -> None:
+    """A condition as the console saves it: its codes exist, its value reads."""
+    kind = CONDITION_KINDS.get(cond.field)
+    unknown = catalog_unknown(kind, split_codes(cond.value)) if kind else []
+    if cond.field == F.LANGUAGE:
+        known = {code for code, _name in settings.LANGUAGES}
+        unknown = [c for c in split_codes(cond.value) if c.lower() not in known]
+    if unknown:
+        raise DomainError(f"Not known: {', '.join(unknown)}.", field="value")
+    condition_q(cond, now=now)
+
+
+def conditions_q(conditions: Iterable[SegmentCondition], *, now: datetime) -> Q | None:
+    """AND within a group, OR between groups; None without any condition."""
+    groups: dict[int, Q] = {}
     for cond in conditions:
         q = condition_q(cond, now=now)
-        combined = (combined & q) if segment.match == "all" else (combined | q)
-    return live.filter(combined)
+        groups[cond.group] = (groups[cond.group] & q) if cond.group in groups else q
+    combined = None
+    for q in groups.values():
+        combined = q if combined is None else (combined | q)
+    return combined
+
+
+def members_matching(
+    conditions: Iterable[SegmentCondition], *, now: datetime | None = None
+) -> QuerySet[Member]:
+    live = Member.objects.filter(erased_at__isnull=True)
+    q = conditions_q(conditions, now=now or timezone.now())
+    return live if q is None else live.filter(q)
+
+
+def segment_members(segment: Segment, *, now: datetime | None = None) -> QuerySet[Member]:
+    return members_matching(segment.conditions.all(), now=now)
+
+
+def segment_reach(conditions: Iterable[SegmentCondition], *, now: datetime | None = None) -> dict:
+    """How many members match, and how many of them can be reached: by e-mail (agreed to
+    marketing e-mails) and by text message (agreed, with a phone number). One query."""
+    return members_matching(conditions, now=now).aggregate(
+        members=Count("pk"),
+        email=Count("pk", filter=Q(email_opt_in=True) & ~Q(email="")),
+        sms=Count("pk", filter=Q(sms_opt_in=True) & ~Q(phone="")),
+    )

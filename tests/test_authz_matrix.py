@@ -50,7 +50,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
-from campaigns.models import Club, ClubMembership, MessageLog, Reward, Voucher
+from campaigns.models import Award, Club, ClubMembership, EarningRule, MessageLog, Reward, Voucher
 from campaigns.services import member_enroll, reward_redeem
 from campaigns.services.crm import LINK_SALT, track_token, unsubscribe_token
 from loyalty.kernel.roles import (
@@ -281,6 +281,11 @@ def build_world() -> World:
         link = join_link_read(join_token(store=store, associate=associate))
         counter_join_record(member=member, link=link)
 
+    # A bonus campaign (after the world's sales), for the console's sale simulator, which
+    # must write nothing.
+    EarningRule.objects.create(
+        name=SIMULATED_RULE, multiplier=Decimal("2"), budget_carats=500, store_codes="antwerp"
+    )
     _k, store_key = api_key_create(name="antwerp till", store=antwerp)
     _k, web_key = api_key_create(name="web shop")
     _k, read_key = api_key_create(name="reporting", scope="read_only")
@@ -361,6 +366,8 @@ def snapshot() -> tuple:
         list(Return.objects.order_by("pk").values_list("pk", "return_key")),
         list(Voucher.objects.order_by("pk").values_list("pk", "member_id", "status")),
         ClubMembership.objects.count(),
+        Award.objects.count(),
+        list(EarningRule.objects.order_by("pk").values_list("pk", "carats_given")),
         TierChange.objects.count(),
         list(Invitation.objects.order_by("pk").values_list("pk", "accepted_at")),
         list(
@@ -1025,6 +1032,29 @@ def _admin(name, path):
     )
 
 
+SIMULATED_RULE = "Double carats in Antwerp"
+
+
+def _rule_simulator(w):
+    rule = EarningRule.objects.get(name=SIMULATED_RULE)
+    return reverse("admin:campaigns_earningrule_simulate", args=[rule.pk])
+
+
+def _simulated_sale(w):
+    from pos.models import Store
+
+    return {
+        "member": w.b.pk,
+        "amount": "120.00",
+        "currency": "EUR",
+        "channel": "store",
+        "store": Store.objects.get(code="antwerp").pk,
+        "date": timezone.localdate().isoformat(),
+        "time": "12:00",
+        "lines": "rings, R-1, 120, 1",
+    }
+
+
 ADMIN = [
     Surface(
         "admin",
@@ -1068,6 +1098,27 @@ ADMIN = [
         hidden_tier_ok=("marketing",),
         hidden_reward_ok=("marketing",),
         may_see={"marketing": ("a", "b")},
+    ),
+    # The rule's sale simulator: the page, and a sale simulated (nothing may be written).
+    _admin("rule simulator", _rule_simulator),
+    Surface(
+        "admin",
+        "rule simulator: simulate a sale",
+        "post",
+        _rule_simulator,
+        data=_simulated_sale,
+        expect={"marketing": Expect((200,), contains=("Double carats in Antwerp +",))},
+        may_see={"marketing": ("a", "b")},
+        hidden_tier_ok=("marketing",),
+    ),
+    # The segment builder's live count (reads only).
+    Surface(
+        "admin",
+        "segment live count",
+        "post",
+        lambda w: reverse("admin:campaigns_segment_count"),
+        data=lambda w: {"definition": '{"groups": [[{"field": "country", "value": "BE"}]]}'},
+        expect={"marketing": Expect((200,), contains=('"members":',))},
     ),
 ]
 

@@ -279,8 +279,8 @@ def test_segment_conditions_combine(enroll, tiers, antwerp):
     SegmentCondition.objects.create(segment=seg, field="country", value="be")
     SegmentCondition.objects.create(segment=seg, field="spend_min", value="1000")
     assert list(segment_members(seg)) == [big]
-    seg.match = "any"
-    seg.save()
+    # The groups are joined by OR: each condition in its own group is "any of these".
+    seg.conditions.filter(field="spend_min").update(group=1)
     assert segment_members(seg).count() == 2
     seg2 = Segment.objects.create(name="First-timers without consent")
     SegmentCondition.objects.create(segment=seg2, field="one_purchase")

@@ -23,7 +23,9 @@ from .earning import (
     Award,
     EarningRule,
     HeldCarats,
+    MonthWeek,
     Period,
+    Repeat,
     RuleBase,
 )
 from .lifecycle import (
@@ -58,9 +60,11 @@ __all__ = [
     "MailTexts",
     "MailVariant",
     "MessageLog",
+    "MonthWeek",
     "Period",
     "Program",
     "Rental",
+    "Repeat",
     "Reward",
     "RuleBase",
     "Segment",

@@ -14,14 +14,19 @@ from .rewards import Reward
 
 class Segment(models.Model):
     """A group of members defined by conditions, without code. Evaluated live as one
-    SQL query (see campaigns.segments)."""
+    SQL query (see campaigns.segments).
 
-    name = models.CharField(max_length=120, unique=True)
-    match = models.CharField(
-        max_length=3, choices=[("all", "all conditions"), ("any", "any condition")], default="all"
-    )
-    description = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    The conditions are in groups: a member is in the segment when they meet every
+    condition of at least one group (the conditions of a group joined by AND, the groups
+    by OR)."""
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
 
     def __str__(self):
         return self.name
@@ -29,38 +34,49 @@ class Segment(models.Model):
 
 class SegmentCondition(models.Model):
     class Field(models.TextChoices):
-        TIER = "tier", "tier code is one of (comma-separated)"
-        BALANCE_MIN = "balance_min", "carats balance at least"
-        BALANCE_MAX = "balance_max", "carats balance at most"
-        SPEND_MIN = "spend_min", "lifetime spend (EUR) at least"
-        SPEND_MAX = "spend_max", "lifetime spend (EUR) at most"
-        PURCHASES_MIN = "purchases_min", "purchases at least"
-        PURCHASES_MAX = "purchases_max", "purchases at most"
-        ONE_PURCHASE = "one_purchase", "first purchase but no second (value ignored)"
-        NEVER_BOUGHT = "never_bought", "never bought (value ignored)"
-        DAYS_SINCE_PURCHASE_MIN = "days_since_min", "days since last purchase at least"
-        DAYS_SINCE_PURCHASE_MAX = "days_since_max", "days since last purchase at most"
-        BIRTHDAY_WITHIN = "birthday_within", "birthday within N days"
-        WEDDING_WITHIN = "wedding_within", "wedding anniversary within N days"
-        JOINED_AFTER = "joined_after", "joined on or after (YYYY-MM-DD)"
-        JOINED_BEFORE = "joined_before", "joined before (YYYY-MM-DD)"
-        JOINED_WITHIN = "joined_within", "joined in the last N days"
-        STORE = "store", "bought in store (store codes, comma-separated)"
-        CHANNEL = "channel", "bought through channel (store, online, import)"
-        COUNTRY = "country", "country is one of (ISO codes)"
-        LANGUAGE = "language", "language is one of (en, nl, fr)"
-        EMAIL_CONSENT = "email_consent", "e-mail consent (yes/no)"
-        SMS_CONSENT = "sms_consent", "SMS consent (yes/no)"
-        CLUB = "club", "active member of club (club name)"
-        AMBASSADOR = "ambassador", "on an invite-only tier (yes/no)"
+        TIER = "tier", _("tier is one of")
+        BALANCE_MIN = "balance_min", _("carats balance at least")
+        BALANCE_MAX = "balance_max", _("carats balance at most")
+        SPEND_MIN = "spend_min", _("lifetime spend (EUR) at least")
+        SPEND_MAX = "spend_max", _("lifetime spend (EUR) at most")
+        PURCHASES_MIN = "purchases_min", _("purchases at least")
+        PURCHASES_MAX = "purchases_max", _("purchases at most")
+        ONE_PURCHASE = "one_purchase", _("bought once, not twice")
+        NEVER_BOUGHT = "never_bought", _("never bought")
+        DAYS_SINCE_PURCHASE_MIN = "days_since_min", _("days since the last purchase at least")
+        DAYS_SINCE_PURCHASE_MAX = "days_since_max", _("days since the last purchase at most")
+        BIRTHDAY_WITHIN = "birthday_within", _("birthday within (days)")
+        WEDDING_WITHIN = "wedding_within", _("wedding anniversary within (days)")
+        JOINED_AFTER = "joined_after", _("joined on or after")
+        JOINED_BEFORE = "joined_before", _("joined before")
+        JOINED_WITHIN = "joined_within", _("joined in the last (days)")
+        STORE = "store", _("bought in one of the stores")
+        CHANNEL = "channel", _("bought through one of the channels")
+        COUNTRY = "country", _("country is one of (ISO codes)")
+        LANGUAGE = "language", _("language is one of")
+        EMAIL_CONSENT = "email_consent", _("agreed to marketing e-mails")
+        SMS_CONSENT = "sms_consent", _("agreed to text messages")
+        CLUB = "club", _("active member of the club")
+        AMBASSADOR = "ambassador", _("on an invite-only tier")
 
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="conditions")
-    field = models.CharField(max_length=20, choices=Field.choices)
-    value = models.CharField(max_length=200, blank=True)
-    negate = models.BooleanField(default=False, help_text="Members who do NOT match.")
+    group = models.PositiveSmallIntegerField(
+        _("group"),
+        default=0,
+        help_text=_("Conditions of one group must all be met; a member meets one group."),
+    )
+    field = models.CharField(_("condition"), max_length=20, choices=Field.choices)
+    value = models.CharField(_("value"), max_length=200, blank=True)
+    negate = models.BooleanField(_("not"), default=False, help_text=_("Members who do NOT match."))
+
+    class Meta:
+        ordering = ["group", "id"]
+        verbose_name = _("segment condition")
+        verbose_name_plural = _("segment conditions")
 
     def __str__(self):
-        return f"{'not ' if self.negate else ''}{self.get_field_display()} {self.value}"
+        prefix = _("not") + " " if self.negate else ""
+        return f"{prefix}{self.get_field_display()} {self.value}".strip()
 
 
 class Trigger(models.TextChoices):

@@ -8,7 +8,10 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
+from campaigns import recurrence
+from loyalty.kernel.catalogs import catalog_unknown, split_codes
 from members.models import Member
 from tiers.models import Tier
 
@@ -16,11 +19,46 @@ from .crm import holdout_check, holdout_percent_field
 
 
 class Period(models.TextChoices):
-    DAY = "day", "per day"
-    WEEK = "week", "per week"
-    MONTH = "month", "per month"
-    YEAR = "year", "per year"
-    FOREVER = "forever", "ever"
+    DAY = "day", _("per day")
+    WEEK = "week", _("per week")
+    MONTH = "month", _("per month")
+    YEAR = "year", _("per year")
+    FOREVER = "forever", _("ever")
+
+
+class Repeat(models.TextChoices):
+    NONE = recurrence.NONE, _("every day between the start and the end")
+    WEEKLY = recurrence.WEEKLY, _("every week, on the chosen days")
+    MONTHLY = recurrence.MONTHLY, _("every month, on the n-th chosen weekday")
+    YEARLY = recurrence.YEARLY, _("every year, on the same dates")
+
+
+class MonthWeek(models.IntegerChoices):
+    FIRST = 1, _("first")
+    SECOND = 2, _("second")
+    THIRD = 3, _("third")
+    FOURTH = 4, _("fourth")
+    LAST = recurrence.LAST, _("last")
+
+
+WEEKDAYS = [
+    ("0", _("Monday")),
+    ("1", _("Tuesday")),
+    ("2", _("Wednesday")),
+    ("3", _("Thursday")),
+    ("4", _("Friday")),
+    ("5", _("Saturday")),
+    ("6", _("Sunday")),
+]
+
+# The text fields of EarningRule that hold codes of a catalog (loyalty.kernel.catalogs),
+# kept as text because every sale reads them.
+RULE_CODE_FIELDS = {
+    "store_codes": "store",
+    "channels": "channel",
+    "categories": "category",
+    "skus": "sku",
+}
 
 
 def _codes(value: str) -> set[str]:
@@ -28,24 +66,44 @@ def _codes(value: str) -> set[str]:
 
 
 class RuleBase(models.Model):
-    name = models.CharField(max_length=120, help_text="Internal: the console's name.")
+    name = models.CharField(
+        _("internal name"), max_length=120, help_text=_("Seen in the console only.")
+    )
     # What members read in their activity ("Double carats weekend"), never the internal name.
     member_label = models.CharField(
-        max_length=120, blank=True, default="", help_text="What members read (empty: nothing)."
+        _("label for members (English)"),
+        max_length=120,
+        blank=True,
+        default="",
+        help_text=_("What members read in their activity (empty: the line says no more)."),
     )
-    member_label_nl = models.CharField(max_length=120, blank=True, default="")
-    member_label_fr = models.CharField(max_length=120, blank=True, default="")
-    active = models.BooleanField(default=True)
-    starts_at = models.DateTimeField(default=timezone.now)
-    ends_at = models.DateTimeField(null=True, blank=True, help_text="Empty = open-ended.")
+    member_label_nl = models.CharField(
+        _("label for members (Dutch)"), max_length=120, blank=True, default=""
+    )
+    member_label_fr = models.CharField(
+        _("label for members (French)"), max_length=120, blank=True, default=""
+    )
+    active = models.BooleanField(_("active"), default=True)
+    starts_at = models.DateTimeField(_("starts"), default=timezone.now)
+    ends_at = models.DateTimeField(
+        _("ends"), null=True, blank=True, help_text=_("Empty: runs until switched off.")
+    )
     max_per_member = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Cap: carats one member can get from this rule per period."
+        _("most carats per member"),
+        null=True,
+        blank=True,
+        help_text=_("The carats one member can get from this rule per period (empty: no cap)."),
     )
-    cap_period = models.CharField(max_length=8, choices=Period.choices, default=Period.FOREVER)
+    cap_period = models.CharField(
+        _("per"), max_length=8, choices=Period.choices, default=Period.FOREVER
+    )
     budget_carats = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Cap: total carats this rule may give out."
+        _("budget (carats)"),
+        null=True,
+        blank=True,
+        help_text=_("The carats this rule may give out in all (empty: no budget)."),
     )
-    carats_given = models.PositiveIntegerField(default=0, editable=False)
+    carats_given = models.PositiveIntegerField(_("carats given"), default=0, editable=False)
 
     class Meta:
         abstract = True
@@ -55,7 +113,7 @@ class RuleBase(models.Model):
 
     def clean(self):
         if self.ends_at and self.starts_at and self.ends_at <= self.starts_at:
-            raise ValidationError({"ends_at": "The end must be after the start."})
+            raise ValidationError({"ends_at": _("The end must be after the start.")})
 
 
 class EarningRule(RuleBase):
@@ -64,34 +122,140 @@ class EarningRule(RuleBase):
     How rules combine: matching rules are applied by priority (lowest first, then id).
     Each adds its own extra on top of the base carats: (multiplier - 1) x the base carats
     of the matched amount, plus the fixed bonus. Extras add up (x2 and x3 on one sale give
-    x4 in total). A rule with "stop further rules" ends the chain after itself."""
+    x4 in total). A rule with "stop further rules" ends the chain after itself.
 
-    priority = models.PositiveSmallIntegerField(default=100)
+    When: between the start and the end, and inside the recurring window if one is set
+    (campaigns.recurrence: every weekend, the first Monday, a week each year)."""
+
+    priority = models.PositiveSmallIntegerField(
+        _("priority"), default=100, help_text=_("Lower runs first.")
+    )
     multiplier = models.DecimalField(
-        max_digits=5, decimal_places=2, default=Decimal("1"), validators=[MinValueValidator(1)]
+        _("multiply carats by"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("1"),
+        validators=[MinValueValidator(1)],
+        help_text=_("2 gives double carats on what matches; 1 adds nothing."),
     )
-    bonus_carats = models.PositiveIntegerField(default=0, help_text="Fixed carats added.")
-    stop_further = models.BooleanField(default=False, help_text="Stop further rules.")
+    bonus_carats = models.PositiveIntegerField(
+        _("extra carats"), default=0, help_text=_("A fixed number of carats added.")
+    )
+    stop_further = models.BooleanField(
+        _("stop further rules"),
+        default=False,
+        help_text=_("Rules with a higher priority number do not apply after this one."),
+    )
+    repeat = models.CharField(
+        _("repeats"), max_length=8, choices=Repeat.choices, default=Repeat.NONE, blank=True
+    )
+    weekdays = models.CharField(
+        _("on"),
+        max_length=13,
+        blank=True,
+        default="",
+        help_text=_("For a weekly or monthly campaign."),
+    )
+    month_week = models.PositiveSmallIntegerField(
+        _("which one in the month"),
+        choices=MonthWeek.choices,
+        null=True,
+        blank=True,
+        help_text=_("For a monthly campaign: e.g. the first Monday."),
+    )
+    yearly_from = models.DateField(
+        _("each year from"),
+        null=True,
+        blank=True,
+        help_text=_("For a yearly campaign: the day and month count, the year is ignored."),
+    )
+    yearly_until = models.DateField(
+        _("each year until"),
+        null=True,
+        blank=True,
+        help_text=_("Included. It may be after the new year (20 Dec - 6 Jan)."),
+    )
     store_codes = models.CharField(
-        max_length=200, blank=True, help_text="Comma-separated; empty = all."
+        _("stores"), max_length=200, blank=True, help_text=_("None chosen: every store.")
     )
-    channels = models.CharField(max_length=60, blank=True, help_text="store, online; empty = all.")
-    tiers = models.ManyToManyField(Tier, blank=True, help_text="Empty = all tiers.")
+    channels = models.CharField(
+        _("channels"), max_length=60, blank=True, help_text=_("None chosen: every channel.")
+    )
+    tiers = models.ManyToManyField(
+        Tier, blank=True, verbose_name=_("tiers"), help_text=_("None chosen: every tier.")
+    )
     categories = models.CharField(
-        max_length=200, blank=True, help_text="Line categories; empty = all."
+        _("product categories"),
+        max_length=200,
+        blank=True,
+        help_text=_("Only these lines of the sale count; none: the whole sale."),
     )
-    skus = models.CharField(max_length=500, blank=True, help_text="Line SKUs; empty = all.")
-    min_amount_eur = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    skus = models.CharField(
+        _("products (SKU)"),
+        max_length=500,
+        blank=True,
+        help_text=_("Only these lines of the sale count; none: the whole sale."),
+    )
+    min_amount_eur = models.DecimalField(
+        _("minimum sale (EUR)"), max_digits=12, decimal_places=2, default=Decimal("0")
+    )
     holdout_percent = holdout_percent_field()
 
     class Meta:
         ordering = ["priority", "id"]
+        verbose_name = _("bonus campaign")
+        verbose_name_plural = _("bonus campaigns")
         constraints = [
             models.CheckConstraint(
                 condition=Q(multiplier__gt=1) | Q(bonus_carats__gt=0), name="earningrule_gives"
             ),
             holdout_check("earningrule_holdout_bounded"),
         ]
+
+    def clean(self):
+        super().clean()
+        errors = {}
+        for field_name, kind in RULE_CODE_FIELDS.items():
+            codes = split_codes(getattr(self, field_name))
+            unknown = catalog_unknown(kind, codes)
+            if unknown:
+                errors[field_name] = _("Not known: %(codes)s. Choose from the list.") % {
+                    "codes": ", ".join(unknown)
+                }
+            else:
+                setattr(self, field_name, ",".join(codes))
+        errors.update(self._recurrence_errors())
+        if errors:
+            raise ValidationError(errors)
+
+    def _recurrence_errors(self) -> dict:
+        days = recurrence.weekday_set(self.weekdays)
+        if self.repeat in (Repeat.WEEKLY, Repeat.MONTHLY) and not days:
+            return {"weekdays": _("Choose at least one day.")}
+        if self.repeat == Repeat.MONTHLY and not self.month_week:
+            return {"month_week": _("Choose which one in the month (e.g. the first).")}
+        if self.repeat == Repeat.YEARLY and not (self.yearly_from and self.yearly_until):
+            return {"yearly_until": _("A yearly campaign needs both dates.")}
+        return {}
+
+    def recurs_at(self, at) -> bool:
+        """Inside the recurring window (True without one); see campaigns.recurrence."""
+        return recurrence.recurs_at(
+            repeat=self.repeat,
+            weekdays=self.weekdays,
+            month_week=self.month_week,
+            yearly_from=self.yearly_from,
+            yearly_until=self.yearly_until,
+            at=at,
+        )
+
+    def applies_at(self, at) -> bool:
+        """The rule's window: start, end and recurrence (activity is checked apart)."""
+        return (
+            self.starts_at <= at
+            and (self.ends_at is None or self.ends_at > at)
+            and self.recurs_at(at)
+        )
 
     @property
     def line_filtered(self) -> bool:
@@ -114,16 +278,19 @@ class EarningRule(RuleBase):
 
 
 class ActionType(models.TextChoices):
-    SIGNUP = "signup", "sign-up bonus"
-    PROFILE_COMPLETED = "profile_completed", "profile completed"
-    SMS_OPT_IN = "sms_opt_in", "SMS opt-in"
-    REVIEW = "review", "product review"
-    REVIEW_PHOTO = "review_photo", "product review with a photo"
-    SOCIAL_FOLLOW = "social_follow", "social media follow"
-    REFERRAL_REFERRER = "referral_referrer", "referral: friend's first purchase (to the referrer)"
-    REFERRAL_FRIEND = "referral_friend", "referral: friend joined (to the friend)"
-    UGC = "ugc", "user-generated content"
-    EVENT_ATTENDANCE = "event_attendance", "brand event attendance"
+    SIGNUP = "signup", _("sign-up bonus")
+    PROFILE_COMPLETED = "profile_completed", _("profile completed")
+    SMS_OPT_IN = "sms_opt_in", _("SMS opt-in")
+    REVIEW = "review", _("product review")
+    REVIEW_PHOTO = "review_photo", _("product review with a photo")
+    SOCIAL_FOLLOW = "social_follow", _("social media follow")
+    REFERRAL_REFERRER = (
+        "referral_referrer",
+        _("referral: friend's first purchase (to the referrer)"),
+    )
+    REFERRAL_FRIEND = "referral_friend", _("referral: friend joined (to the friend)")
+    UGC = "ugc", _("user-generated content")
+    EVENT_ATTENDANCE = "event_attendance", _("brand event attendance")
 
 
 class ActionRule(RuleBase):
@@ -139,6 +306,8 @@ class ActionRule(RuleBase):
 
     class Meta:
         ordering = ["action", "-starts_at"]
+        verbose_name = _("reward for an action")
+        verbose_name_plural = _("rewards for actions")
 
 
 class Award(models.Model):
@@ -169,13 +338,21 @@ class Award(models.Model):
     )
 
     class Meta:
+        verbose_name = _("carats given by a rule")
+        verbose_name_plural = _("carats given by rules")
         indexes = [
             models.Index(fields=["earning_rule", "member", "occurred_at"], name="award_earning"),
             models.Index(fields=["action_rule", "member", "occurred_at"], name="award_action"),
         ]
 
     def __str__(self):
-        return f"{self.carats} to {self.member_id} ({self.reference})"
+        # "+312 carats — Weekend sparkle (store:antwerp:1042)"
+        rule = self.earning_rule or self.action_rule
+        return _("%(carats)s carats — %(rule)s (%(reference)s)") % {
+            "carats": f"{self.carats:+}",
+            "rule": rule.name if rule else "-",
+            "reference": self.reference,
+        }
 
 
 class HeldCarats(models.Model):
@@ -183,11 +360,11 @@ class HeldCarats(models.Model):
     pending until the return window has passed."""
 
     class Status(models.TextChoices):
-        HELD = "held", "held for review"
-        PENDING = "pending", "pending (return window)"
-        RELEASED = "released", "released"
-        REJECTED = "rejected", "rejected"
-        CANCELLED = "cancelled", "cancelled by a return"
+        HELD = "held", _("held for review")
+        PENDING = "pending", _("pending (return window)")
+        RELEASED = "released", _("released")
+        REJECTED = "rejected", _("rejected")
+        CANCELLED = "cancelled", _("cancelled by a return")
 
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="held_carats")
     carats = models.PositiveIntegerField()
@@ -203,8 +380,14 @@ class HeldCarats(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        verbose_name_plural = "held and pending carats"
+        verbose_name = _("held or pending carats")
+        verbose_name_plural = _("held and pending carats")
         indexes = [models.Index(fields=["status", "release_at"], name="held_due")]
 
     def __str__(self):
-        return f"{self.carats} {self.status} for {self.member_id}"
+        # "120 carats held for review — Purchase S1 at Carat Antwerp: ..."
+        return _("%(carats)s carats %(status)s — %(reason)s") % {
+            "carats": self.carats,
+            "status": self.get_status_display(),
+            "reason": self.reason,
+        }

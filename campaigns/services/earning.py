@@ -59,7 +59,10 @@ def _floor(value: Decimal) -> int:
 
 
 def active_earning_rules(at: datetime) -> list[EarningRule]:
-    """Rules active when the sale happened (a back-dated sale gets the rules of its day)."""
+    """Rules active when the sale happened (a back-dated sale gets the rules of its day):
+    between their start and end and inside their recurring window, decided here in
+    Python on the cached rules for every path of a sale (the SQL of the sale's hot path
+    never decides a rule)."""
     rules = cached(
         "earning_rules",
         lambda: list(
@@ -68,7 +71,7 @@ def active_earning_rules(at: datetime) -> list[EarningRule]:
             .order_by("priority", "id")
         ),
     )
-    return [r for r in rules if r.starts_at <= at and (r.ends_at is None or r.ends_at > at)]
+    return [r for r in rules if r.applies_at(at)]
 
 
 def _capped(rule, *, member: Member, carats: int, occurred_at: datetime, lock_budget: bool) -> int:

@@ -32,6 +32,10 @@ from .sales import (
     SaleResult,
     purchase_record,
 )
+from .simulate import (
+    Simulation,
+    sale_simulate,
+)
 
 __all__ = [
     "AMOUNT_RE",
@@ -43,10 +47,12 @@ __all__ = [
     "Sale",
     "SaleDecision",
     "SaleResult",
+    "Simulation",
     "api_key_create",
     "parse_amount",
     "purchase_record",
     "receipt_key",
     "return_record",
+    "sale_simulate",
     "to_eur",
 ]
