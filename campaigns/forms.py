@@ -94,7 +94,6 @@ class EarningRuleForm(forms.ModelForm):
             "max_per_member",
             "cap_period",
             "budget_carats",
-            "holdout_percent",
         ]
         widgets = {"yearly_from": IsoDateInput, "yearly_until": IsoDateInput}
 
