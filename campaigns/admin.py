@@ -423,7 +423,17 @@ class TriggerConfigAdmin(MailTextsAdmin):
     fieldsets = [
         (
             None,
-            {"fields": ["trigger", "enabled", "marketing", "priority", "offset_days", "segment"]},
+            {
+                "fields": [
+                    "trigger",
+                    "enabled",
+                    "marketing",
+                    "priority",
+                    "offset_days",
+                    "p_alive_below",
+                    "segment",
+                ]
+            },
         ),
         ("Gift inside", {"fields": ["gift_carats", "gift_reward"]}),
         ("English", {"fields": ["subject_en", "body_en"]}),

@@ -41,6 +41,13 @@ def _date(value: str) -> date:
         raise DomainError(f"'{value}' is not a date (YYYY-MM-DD).", field="value") from None
 
 
+def _percent(value: str) -> Decimal:
+    p = _decimal(str(value).strip().rstrip("%"))
+    if not Decimal(0) <= p <= Decimal(100):
+        raise DomainError(f"'{value}' is not a percentage from 0 to 100.", field="value")
+    return p / 100
+
+
 def _yes(value: str) -> bool:
     return str(value).strip().lower() in ("yes", "y", "true", "1", "")
 
@@ -114,8 +121,17 @@ def condition_q(cond: SegmentCondition, *, now: datetime) -> Q:
         )
     elif f == F.AMBASSADOR:
         q = Q(status__tier__invite_only=_yes(v))
+    elif f == F.P_ALIVE_MAX:
+        q = Q(prediction__p_alive__lte=float(_percent(v)))
+    elif f == F.P_ALIVE_MIN:
+        q = Q(prediction__p_alive__gte=float(_percent(v)))
+    elif f == F.CLV_MIN:
+        q = Q(prediction__clv_12m_eur__gte=_decimal(v))
     else:
         raise DomainError(f"Unknown condition: {f}.", field="field")
+    if cond.negate and f in (F.P_ALIVE_MAX, F.P_ALIVE_MIN, F.CLV_MIN):
+        # "Not" means the other side among the scored members, never the unscored ones.
+        return Q(prediction__isnull=False) & ~q
     if f in (F.STORE, F.CHANNEL):
         # A join over purchases would repeat members: use EXISTS instead.
         q = Q(pk__in=Member.objects.filter(q).values("pk"))

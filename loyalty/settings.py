@@ -221,6 +221,7 @@ _LONG_JOBS = {
     "campaigns.select_triggers": 3600,
     "campaigns.birthdays": 3600,
     "campaigns.release_pending": 3600,
+    "members.predictions": 3600,
 }
 CELERY_TASK_ANNOTATIONS = {
     name: {"soft_time_limit": soft, "time_limit": soft + 300} for name, soft in _LONG_JOBS.items()

@@ -307,4 +307,8 @@ class ErasureRecord(models.Model):
 # The wallet card's models live with their module (members/wallet) and load with the app.
 from .wallet.models import AppleRegistration, WalletPass  # noqa: E402, F401
 # The predictions' tables live with their module (members/predictions) too.
-from .predictions.tables import MemberPrediction, PredictionRun  # noqa: E402, F401
+from .predictions.tables import (  # noqa: E402, F401
+    AmbassadorCandidate,
+    MemberPrediction,
+    PredictionRun,
+)

@@ -1,7 +1,9 @@
 """CRM: segments, trigger and broadcast mails, the message log."""
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from campaigns.mailtext import validate_mail_text
 from members.models import Member
@@ -50,6 +52,11 @@ class SegmentCondition(models.Model):
         SMS_CONSENT = "sms_consent", "SMS consent (yes/no)"
         CLUB = "club", "active member of club (club name)"
         AMBASSADOR = "ambassador", "on an invite-only tier (yes/no)"
+        # The nightly predictions (members.predictions); members who never bought have
+        # none and match neither way.
+        P_ALIVE_MAX = "p_alive_max", _("chance still active at most (%)")
+        P_ALIVE_MIN = "p_alive_min", _("chance still active at least (%)")
+        CLV_MIN = "clv_min", _("expected spend next 12 months at least (EUR)")
 
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="conditions")
     field = models.CharField(max_length=20, choices=Field.choices)
@@ -127,6 +134,17 @@ class TriggerConfig(MailTexts):
         blank=True,
         on_delete=models.SET_NULL,
         help_text="Only members of this segment (optional).",
+    )
+    p_alive_below = models.PositiveSmallIntegerField(
+        _("when the chance still active falls below (%)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(99)],
+        help_text=_(
+            "Win-back only: send when the nightly prediction says the member is less likely "
+            "than this to still be buying, instead of after a fixed number of days. Once per "
+            "last purchase."
+        ),
     )
 
     class Meta:

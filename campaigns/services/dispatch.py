@@ -10,7 +10,8 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import CharField, Count, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Cast, Concat, TruncDate
 from django.utils import timezone
 
 from campaigns.models import Broadcast, MessageLog, TriggerConfig
@@ -45,8 +46,11 @@ def _leap(year: int) -> bool:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
-def due_members(cfg: TriggerConfig, *, zone: str, today: date) -> tuple[QuerySet, str] | None:
-    """(members due for this trigger today in `zone`, the occasion) or None."""
+def due_members(
+    cfg: TriggerConfig, *, zone: str, today: date
+) -> tuple[QuerySet, str | None] | None:
+    """(members due for this trigger today in `zone`, the occasion) or None. Occasion None:
+    each member's own (the queryset's `claim_occasion`)."""
     base = Member.objects.filter(time_zone=zone, erased_at__isnull=True)
     t, n = cfg.trigger, cfg.offset_days
     if t == "welcome":
@@ -63,6 +67,8 @@ def due_members(cfg: TriggerConfig, *, zone: str, today: date) -> tuple[QuerySet
             base.filter(last_purchase_at__gte=start, last_purchase_at__lt=end),
             f"thanks:{start.date().isoformat()}",
         )
+    if t == "win_back" and cfg.p_alive_below:
+        return _win_back_predicted(base, zone=zone, below=cfg.p_alive_below / 100), None
     if t == "win_back":
         start, end = _day_range(today - timedelta(days=n), zone)
         return (
@@ -84,6 +90,22 @@ def due_members(cfg: TriggerConfig, *, zone: str, today: date) -> tuple[QuerySet
     if t == "tier_at_risk":
         return _tier_at_risk(base, zone=zone, today=today, days=n or 30)
     return None  # event-driven triggers are scheduled by the code that sees the event
+
+
+def _win_back_predicted(base, *, zone: str, below: float) -> QuerySet:
+    """Members whose nightly P(active) is below `below`, scored after their last purchase
+    (a purchase since makes the score stale). The occasion is the last purchase's day in
+    the member's zone, as the fixed-days win-back's: one mail per lapse, whichever way
+    it is found."""
+    return base.filter(
+        prediction__p_alive__lt=below,
+        prediction__computed_at__gt=F("last_purchase_at"),
+    ).annotate(
+        claim_occasion=Concat(
+            Value("winback:"),
+            Cast(TruncDate("last_purchase_at", tzinfo=ZoneInfo(zone)), CharField()),
+        )
+    )
 
 
 def _tier_at_risk(base, *, zone, today, days):
@@ -109,15 +131,17 @@ def _claim_sql(
     members: QuerySet,
     *,
     trigger: str,
-    occasion: str,
+    occasion: str | None,
     marketing: bool,
     priority: int,
     due_at: datetime,
     broadcast_id: int | None = None,
 ) -> int:
     """Insert one scheduled MessageLog row per member of `members` that has none for this
-    occasion yet. One statement, whatever the number of members."""
-    sql, params = members.values("pk").query.sql_with_params()
+    occasion yet. One statement, whatever the number of members. Occasion None: each
+    member's own, from the queryset's `claim_occasion`."""
+    own = occasion is None
+    sql, params = members.values("pk", *(["claim_occasion"] if own else [])).query.sql_with_params()
     table = MessageLog._meta.db_table
     # As the ORM stores it (SQLite keeps text: an aware value would not compare with the
     # ORM's own; PostgreSQL takes it as it is).
@@ -127,11 +151,13 @@ def _claim_sql(
             f"""
             INSERT INTO {table} (member_id, trigger, occasion, broadcast_id, marketing,
                 priority, due_at, context, subject, body, status, attempts, error, created_at)
-            SELECT sel.pk, %s, %s, %s, %s, %s, %s, %s, '', '', 'scheduled', 0, '', %s
+            SELECT sel.pk, %s, {"sel.claim_occasion" if own else "%s"}, %s, %s, %s, %s, %s,
+                '', '', 'scheduled', 0, '', %s
             FROM ({sql}) sel WHERE 1 = 1
             ON CONFLICT (member_id, trigger, occasion) DO NOTHING
             """,  # noqa: S608 - the inner SQL is Django's own, values are parameters
-            [trigger, occasion, broadcast_id, marketing, priority, at, "{}", at, *params],
+            [trigger, *([] if own else [occasion]), broadcast_id, marketing, priority, at, "{}", at,
+             *params],
         )
         return max(cur.rowcount, 0)
 

@@ -11,7 +11,9 @@ from django.db.models import Subquery
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.template.loader import render_to_string
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 import campaigns.admin  # noqa: F401 - registered before superuser_delete_only below
 import tiers.admin  # noqa: F401
@@ -28,6 +30,7 @@ from loyalty.kernel.roles import SUPERUSER_DELETE_ONLY
 from members import profile
 from members.admin import AdjustForm, ConsentFilter, ConsentInline, LedgerInline
 from members.models import ErasureRecord, Member
+from members.predictions.selectors import member_prediction
 from members.selectors import member_search
 from members.services import ledger_adjust
 from pos.models import Purchase, Return
@@ -241,6 +244,7 @@ class MemberAdmin(admin.ModelAdmin):
         "last_purchase_at",
         "purchase_count",
         "lifetime_spend_eur",
+        "prediction_overview",
         "email_opt_in_at",
         "sms_opt_in_at",
         "created_at",
@@ -262,6 +266,7 @@ class MemberAdmin(admin.ModelAdmin):
                     "first_purchase_at",
                     "last_purchase_at",
                     "returns_overview",
+                    "prediction_overview",
                 ]
             },
         ),
@@ -285,6 +290,12 @@ class MemberAdmin(admin.ModelAdmin):
         "revoke_invitation",
         "erase_personal_data",
     ]
+
+    @admin.display(description=_("prediction"))
+    def prediction_overview(self, obj):
+        return render_to_string(
+            "admin/members/_prediction.html", {"prediction": member_prediction(obj)}
+        )
 
     @admin.display(description="tier", ordering="status__tier__rank")
     def tier_name(self, obj):

@@ -159,6 +159,10 @@ def _params(bg_fit: model.Fit, gg_fit: model.Fit | None, fallback: float) -> dic
     }
 
 
+# Serialises two runs' writes (any bigint unique to this job).
+WRITE_LOCK = 7_100_424_927
+
+
 def _write(f: Features, s: Scores, now: datetime) -> None:
     table = MemberPrediction._meta.db_table
     if connection.vendor != "postgresql":
@@ -171,6 +175,8 @@ def _write(f: Features, s: Scores, now: datetime) -> None:
     cols = ", ".join(COLUMNS)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS[1:])
     with connection.cursor() as cur:
+        # A second run at the same time waits here, then replaces this one's scores.
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK])
         cur.execute(
             f"CREATE TEMPORARY TABLE prediction_stage (LIKE {table}) ON COMMIT DROP"
         )

@@ -57,3 +57,13 @@ class PredictionRun(models.Model):
 
     def __str__(self):
         return f"predictions of {self.as_of:%Y-%m-%d %H:%M}"
+
+
+class AmbassadorCandidate(MemberPrediction):
+    """The console's list of members worth inviting to the hidden tier: the highest
+    12-month CLV, with their advocacy beside it (read-only; loyalty.console)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("ambassador candidate")
+        verbose_name_plural = _("ambassador candidates")
