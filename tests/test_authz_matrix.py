@@ -1003,6 +1003,11 @@ ADMIN = [
     # Every store's client book, read-only for marketing.
     _admin("client appointments", lambda w: reverse("admin:pos_appointment_changelist")),
     _admin("client wishlists", lambda w: reverse("admin:pos_wishlistitem_changelist")),
+    # The predictions: who to invite to the hidden tier (read-only, marketing).
+    _admin(
+        "ambassador candidates",
+        lambda w: reverse("admin:members_ambassadorcandidate_changelist"),
+    ),
 ]
 
 

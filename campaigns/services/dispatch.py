@@ -156,8 +156,17 @@ def _claim_sql(
             FROM ({sql}) sel WHERE 1 = 1
             ON CONFLICT (member_id, trigger, occasion) DO NOTHING
             """,  # noqa: S608 - the inner SQL is Django's own, values are parameters
-            [trigger, *([] if own else [occasion]), broadcast_id, marketing, priority, at, "{}", at,
-             *params],
+            [
+                trigger,
+                *([] if own else [occasion]),
+                broadcast_id,
+                marketing,
+                priority,
+                at,
+                "{}",
+                at,
+                *params,
+            ],
         )
         return max(cur.rowcount, 0)
 

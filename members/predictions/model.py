@@ -80,9 +80,7 @@ def bgnbd_log_likelihood(params: BgNbdParams, x, t_x, T) -> np.ndarray:
     repeat = x > 0
     a4 = np.full_like(x, -np.inf)
     xr = x[repeat]
-    a4[repeat] = (
-        np.log(a) - np.log(b + xr - 1) - (r + xr) * np.log(alpha + t_x[repeat])
-    )
+    a4[repeat] = np.log(a) - np.log(b + xr - 1) - (r + xr) * np.log(alpha + t_x[repeat])
     return a1 + a2 + np.logaddexp(a3, a4)
 
 
@@ -95,7 +93,9 @@ def bgnbd_fit(
     x, t_x, T = _arrays(x, t_x, T)
     w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=np.float64)
     n = w.sum()
-    start = start or BgNbdParams(r=1.0, alpha=max(float(np.average(T, weights=w)), 1.0), a=1.0, b=1.0)
+    start = start or BgNbdParams(
+        r=1.0, alpha=max(float(np.average(T, weights=w)), 1.0), a=1.0, b=1.0
+    )
 
     def objective(theta: np.ndarray) -> float:
         ll = bgnbd_log_likelihood(BgNbdParams(*np.exp(theta)), x, t_x, T)

@@ -33,9 +33,7 @@ class Realised:
 def latest_realised() -> Realised | None:
     """The newest run whose 90 days have passed: its expected orders beside the ones the
     members it scored placed."""
-    run = (
-        PredictionRun.objects.filter(realised_90__isnull=False).order_by("-as_of").first()
-    )
+    run = PredictionRun.objects.filter(realised_90__isnull=False).order_by("-as_of").first()
     if run is None:
         return None
     return Realised(run=run, expected=run.expected_90_total, actual=run.realised_90)

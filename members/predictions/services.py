@@ -50,8 +50,14 @@ COLUMNS = (
 
 
 class Scores:
-    def __init__(self, f: Features, bg: model.BgNbdParams, gg: model.GammaGammaParams | None,
-                 fallback_value: float, monthly_discount: float):
+    def __init__(
+        self,
+        f: Features,
+        bg: model.BgNbdParams,
+        gg: model.GammaGammaParams | None,
+        fallback_value: float,
+        monthly_discount: float,
+    ):
         self.p_alive = np.nan_to_num(model.p_alive(bg, f.x, f.t_x, f.T))
         self.expected_90 = np.nan_to_num(model.expected_purchases(bg, 90, f.x, f.t_x, f.T))
         self.expected_365 = np.nan_to_num(model.expected_purchases(bg, 365, f.x, f.t_x, f.T))
@@ -76,8 +82,9 @@ class Scores:
         return total * self.value
 
 
-def predictions_run(*, now: datetime | None = None, sample_size: int | None = None,
-                    seed: int = 0) -> PredictionRun | None:
+def predictions_run(
+    *, now: datetime | None = None, sample_size: int | None = None, seed: int = 0
+) -> PredictionRun | None:
     """Fit, score every buyer and write back. None when there are too few buyers (the
     previous scores stay)."""
     now = now or timezone.now()
@@ -177,9 +184,7 @@ def _write(f: Features, s: Scores, now: datetime) -> None:
     with connection.cursor() as cur:
         # A second run at the same time waits here, then replaces this one's scores.
         cur.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK])
-        cur.execute(
-            f"CREATE TEMPORARY TABLE prediction_stage (LIKE {table}) ON COMMIT DROP"
-        )
+        cur.execute(f"CREATE TEMPORARY TABLE prediction_stage (LIKE {table}) ON COMMIT DROP")
         with cur.cursor.copy(f"COPY prediction_stage ({cols}) FROM STDIN") as copy:
             for chunk in _text_chunks(f, s, now):
                 copy.write(chunk)
@@ -216,9 +221,16 @@ def _text_chunks(f: Features, s: Scores, now: datetime, size: int = 50_000):
         sl = slice(start, start + size)
         lines = io.StringIO()
         for mid, x, tx, t, p, e90, e365, v, c in zip(
-            f.member_id[sl].tolist(), f.x[sl].tolist(), f.t_x[sl].tolist(), f.T[sl].tolist(),
-            s.p_alive[sl].tolist(), s.expected_90[sl].tolist(), s.expected_365[sl].tolist(),
-            s.value[sl].tolist(), s.clv[sl].tolist(), strict=True,
+            f.member_id[sl].tolist(),
+            f.x[sl].tolist(),
+            f.t_x[sl].tolist(),
+            f.T[sl].tolist(),
+            s.p_alive[sl].tolist(),
+            s.expected_90[sl].tolist(),
+            s.expected_365[sl].tolist(),
+            s.value[sl].tolist(),
+            s.clv[sl].tolist(),
+            strict=True,
         ):
             lines.write(
                 f"{mid}\t{int(x) + 1}\t{int(x)}\t{int(tx)}\t{int(t)}\t{p!r}\t{e90!r}\t{e365!r}"

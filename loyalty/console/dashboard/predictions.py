@@ -27,7 +27,7 @@ def prediction_section() -> dict | None:
     hist = list(run.p_alive_histogram or [])
     total = sum(hist) or 1
     bars = [
-        Bar(label=f"{i * 10}–{(i + 1) * 10} %", count=n, percent=round(100 * n / total, 1))
+        Bar(label=f"{i * 10}\u2013{(i + 1) * 10} %", count=n, percent=round(100 * n / total, 1))
         for i, n in enumerate(hist)
     ]
     lapsing = sum(hist[: int(LAPSING_BELOW * 10)])
