@@ -7,6 +7,7 @@ production settings from the environment). Each prints one JSON line on stdout.
     python bench/django_tasks.py earn_queries SAMPLE_FILE API_KEY
     python bench/django_tasks.py superuser
     python bench/django_tasks.py client_search SAMPLE_FILE QUERIES
+    python bench/django_tasks.py predictions
 """
 
 from __future__ import annotations
@@ -420,6 +421,29 @@ def client_search(sample_file: str, queries: str = "400") -> None:
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
         result["plan"] = [r[0] for r in cursor.fetchall()]
     out(result)
+
+
+def predictions() -> None:
+    """The nightly predictions: features, fit on the sample, scoring, write-back."""
+    from members.predictions.services import predictions_run
+
+    t0 = time.perf_counter()
+    run = predictions_run()
+    total = time.perf_counter() - t0
+    if run is None:
+        out({"seconds": total, "scored": 0})
+        return
+    out(
+        {
+            "seconds": total,
+            "steps": run.seconds,
+            "scored": run.members_scored,
+            "sample": run.sample_size,
+            "params": run.params,
+            "expected_90_total": run.expected_90_total,
+            "histogram": run.p_alive_histogram,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -237,18 +237,28 @@ def test_win_back_when_p_alive_falls_below_the_threshold_once_per_lapse(program)
         body_en="Hello {{ member.first_name }}",
     )
     drifting = _scored(0.2, "10.00", email_opt_in=True)
-    _scored(0.7, "500.00", email_opt_in=True)  # still likely to buy
+    likely = _scored(0.7, "500.00", email_opt_in=True)  # still likely to buy
     bought_since = _scored(0.2, "10.00", email_opt_in=True)
     Member.objects.filter(pk=bought_since.pk).update(last_purchase_at=NOW + timedelta(hours=1))
+    # A one-time buyer (BG/NBD counts them active): the fixed 180 days still bring them.
+    once = buyer([180], email_opt_in=True)
     triggers_select(now=NOW + timedelta(hours=2))
-    rows = list(MessageLog.objects.filter(trigger="win_back"))
-    assert [r.member_id for r in rows] == [drifting.pk]
+    rows = {r.member_id: r.occasion for r in MessageLog.objects.filter(trigger="win_back")}
+    assert set(rows) == {drifting.pk, once.pk}
     last_day = drifting.last_purchase_at.astimezone(BRU).date()
-    assert rows[0].occasion == f"winback:{last_day.isoformat()}"
+    assert rows[drifting.pk] == f"winback:{last_day.isoformat()}"
+    assert rows[once.pk] == f"winback:{(NOW - timedelta(days=180)).date().isoformat()}"
     # The next nights: the same lapse claims nothing new.
-    triggers_select(now=NOW + timedelta(days=1))
-    triggers_select(now=NOW + timedelta(days=2))
-    assert MessageLog.objects.filter(trigger="win_back").count() == 1
+    for days in (1, 2):
+        triggers_select(now=NOW + timedelta(days=days, hours=2))
+    assert MessageLog.objects.filter(trigger="win_back").count() == 2
+    # 180 days after their last purchase: the likely buyer's fixed-days mail comes; the
+    # drifting member's lapse was claimed already.
+    triggers_select(now=NOW + timedelta(days=150, hours=2))
+    by_member = list(
+        MessageLog.objects.filter(trigger="win_back").values_list("member_id", flat=True)
+    )
+    assert sorted(by_member) == sorted([drifting.pk, once.pk, likely.pk])
 
 
 @pytest.mark.django_db

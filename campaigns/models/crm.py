@@ -141,9 +141,9 @@ class TriggerConfig(MailTexts):
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(99)],
         help_text=_(
-            "Win-back only: send when the nightly prediction says the member is less likely "
-            "than this to still be buying, instead of after a fixed number of days. Once per "
-            "last purchase."
+            "Win-back only: send as soon as the nightly prediction says the member is less "
+            "likely than this to still be buying, or after the days set above, whichever comes "
+            "first. Once per last purchase."
         ),
     )
 

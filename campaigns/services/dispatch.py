@@ -68,7 +68,9 @@ def due_members(
             f"thanks:{start.date().isoformat()}",
         )
     if t == "win_back" and cfg.p_alive_below:
-        return _win_back_predicted(base, zone=zone, below=cfg.p_alive_below / 100), None
+        start, end = _day_range(today - timedelta(days=n), zone)
+        lapsed = Q(last_purchase_at__gte=start, last_purchase_at__lt=end)
+        return _win_back_predicted(base, lapsed, zone=zone, below=cfg.p_alive_below / 100), None
     if t == "win_back":
         start, end = _day_range(today - timedelta(days=n), zone)
         return (
@@ -92,15 +94,15 @@ def due_members(
     return None  # event-driven triggers are scheduled by the code that sees the event
 
 
-def _win_back_predicted(base, *, zone: str, below: float) -> QuerySet:
-    """Members whose nightly P(active) is below `below`, scored after their last purchase
-    (a purchase since makes the score stale). The occasion is the last purchase's day in
-    the member's zone, as the fixed-days win-back's: one mail per lapse, whichever way
-    it is found."""
-    return base.filter(
-        prediction__p_alive__lt=below,
-        prediction__computed_at__gt=F("last_purchase_at"),
-    ).annotate(
+def _win_back_predicted(base, lapsed: Q, *, zone: str, below: float) -> QuerySet:
+    """The win-back, whichever comes first: the nightly P(active) below `below` (scored
+    after the last purchase: a purchase since makes the score stale), or the fixed days
+    (`lapsed`; the backstop for one-time buyers, whom BG/NBD counts as active until they
+    buy again, and for members bought since the last scoring). The occasion is the last
+    purchase's day in the member's zone, as the fixed-days win-back's: one mail per lapse,
+    however it is found."""
+    predicted = Q(prediction__p_alive__lt=below, prediction__computed_at__gt=F("last_purchase_at"))
+    return base.filter(predicted | lapsed).annotate(
         claim_occasion=Concat(
             Value("winback:"),
             Cast(TruncDate("last_purchase_at", tzinfo=ZoneInfo(zone)), CharField()),

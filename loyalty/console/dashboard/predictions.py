@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.utils.translation import gettext as _
-
 from members.predictions.selectors import latest_realised, latest_run
 
 # P(active) below this is "drifting away" on the dashboard (the histogram's first buckets).
@@ -44,5 +42,4 @@ def prediction_section() -> dict | None:
         "seconds": run.seconds or {},
         "mean_clv": run.clv_total_eur / run.members_scored if run.members_scored else 0,
         "discount": params.get("annual_discount") or 0,
-        "title": _("Who is about to drift away"),
     }
