@@ -31,7 +31,7 @@ class AmbassadorCandidateAdmin(admin.ModelAdmin):
         "tier",
         "clv",
         "chance_active",
-        "orders",
+        "order_days",
         "actions_12m",
         "referrals",
     ]
@@ -41,6 +41,10 @@ class AmbassadorCandidateAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     ordering = ["-clv_12m_eur", "member_id"]
     search_fields = ["member__member_number"]
+
+    @admin.display(description=_("order days"), ordering="orders")
+    def order_days(self, obj):
+        return obj.orders
 
     def get_queryset(self, request):
         since = timezone.now() - timedelta(days=365)
@@ -94,10 +98,10 @@ class AmbassadorCandidateAdmin(admin.ModelAdmin):
     def chance_active(self, obj):
         return f"{obj.p_alive:.0%}"
 
-    @admin.display(description=_("reviews, social and events (12 months)"), ordering="actions")
+    @admin.display(description=_("advocacy, 12 months"), ordering="actions")
     def actions_12m(self, obj):
         return obj.actions
 
-    @admin.display(description=_("friends brought who bought"), ordering="referred")
+    @admin.display(description=_("friends who bought"), ordering="referred")
     def referrals(self, obj):
         return obj.referred

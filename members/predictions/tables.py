@@ -13,15 +13,33 @@ class MemberPrediction(models.Model):
     member = models.OneToOneField(
         "members.Member", on_delete=models.CASCADE, primary_key=True, related_name="prediction"
     )
-    orders = models.PositiveIntegerField(help_text="Days with an order (not fully returned).")
-    frequency = models.PositiveIntegerField(help_text="Repeat order days (orders - 1).")
-    recency_days = models.PositiveIntegerField(help_text="First order day to the last.")
-    age_days = models.PositiveIntegerField(help_text="First order day to the scoring day.")
-    p_alive = models.FloatField(help_text="Probability the member is still an active buyer.")
-    expected_90 = models.FloatField(help_text="Expected orders in the next 90 days.")
-    expected_365 = models.FloatField(help_text="Expected orders in the next 365 days.")
-    order_value_eur = models.DecimalField(max_digits=12, decimal_places=2)
-    clv_12m_eur = models.DecimalField(max_digits=12, decimal_places=2)
+    orders = models.PositiveIntegerField(
+        _("order days"), help_text="Days with an order (not fully returned)."
+    )
+    frequency = models.PositiveIntegerField(
+        _("repeat order days"), help_text="Repeat order days (orders - 1)."
+    )
+    recency_days = models.PositiveIntegerField(
+        _("first to last order (days)"), help_text="First order day to the last."
+    )
+    age_days = models.PositiveIntegerField(
+        _("since the first order (days)"), help_text="First order day to the scoring day."
+    )
+    p_alive = models.FloatField(
+        _("chance still active"), help_text="Probability the member is still an active buyer."
+    )
+    expected_90 = models.FloatField(
+        _("expected orders, 90 days"), help_text="Expected orders in the next 90 days."
+    )
+    expected_365 = models.FloatField(
+        _("expected orders, 12 months"), help_text="Expected orders in the next 365 days."
+    )
+    order_value_eur = models.DecimalField(
+        _("expected order value (EUR)"), max_digits=12, decimal_places=2
+    )
+    clv_12m_eur = models.DecimalField(
+        _("expected spend, 12 months (EUR)"), max_digits=12, decimal_places=2
+    )
     computed_at = models.DateTimeField()
 
     class Meta:
