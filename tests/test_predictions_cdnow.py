@@ -161,3 +161,33 @@ def test_agrees_with_the_reference_implementation():
         ref.expected_number_of_purchases_up_to_time(np.arange(1.0, 79.0)),
         rtol=1e-6,
     )
+
+
+def test_analytic_gradients_match_numerical_ones():
+    """The fit follows analytic derivatives: they must be the likelihoods' own."""
+    from scipy.optimize import approx_fprime
+
+    d = cdnow()
+    bg = np.array([0.3, 5.0, 0.9, 2.0])
+    _, grad = model.bgnbd_log_likelihood_and_gradient(
+        model.BgNbdParams(*bg), d["x"], d["t_x"], d["T"]
+    )
+    numerical = approx_fprime(
+        bg,
+        lambda v: model.bgnbd_log_likelihood(model.BgNbdParams(*v), d["x"], d["t_x"], d["T"]).sum(),
+        1e-7,
+    )
+    np.testing.assert_allclose(grad.sum(axis=1), numerical, rtol=1e-4)
+    repeat = d["x"] > 0
+    gg = np.array([6.0, 3.5, 15.0])
+    numerical = approx_fprime(
+        gg,
+        lambda v: model.gamma_gamma_log_likelihood(
+            model.GammaGammaParams(*v), d["x"][repeat], d["m"][repeat]
+        ).sum(),
+        1e-6,
+    )
+    analytic = model.gamma_gamma_gradient(
+        model.GammaGammaParams(*gg), d["x"][repeat], d["m"][repeat]
+    ).sum(axis=1)
+    np.testing.assert_allclose(analytic, numerical, rtol=1e-3)

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import betaln, expit, gammaln, hyp2f1
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 # Parameters stay inside these bounds while fitting (log space): far wider than any
 # published fit, narrow enough that a degenerate sample cannot run to infinity.
@@ -84,12 +84,48 @@ def bgnbd_log_likelihood(params: BgNbdParams, x, t_x, T) -> np.ndarray:
     return a1 + a2 + np.logaddexp(a3, a4)
 
 
+def bgnbd_log_likelihood_and_gradient(
+    params: BgNbdParams, x, t_x, T
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each customer's log-likelihood and its gradient with respect to (r, alpha, a, b),
+    a 4 x n array: the fit takes analytic derivatives instead of numerical ones (a
+    fifth of the likelihood evaluations)."""
+    x, t_x, T = _arrays(x, t_x, T)
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    repeat = x > 0
+    a3 = -(r + x) * np.log(alpha + T)
+    a4 = np.full_like(x, -np.inf)
+    xr = x[repeat]
+    a4[repeat] = np.log(a) - np.log(b + xr - 1) - (r + xr) * np.log(alpha + t_x[repeat])
+    mix = np.logaddexp(a3, a4)
+    ll = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + betaln(a, b + x) - betaln(a, b) + mix
+    w4 = np.exp(a4 - mix)  # the weight of "dropped out after the last purchase"
+    w3 = 1 - w4
+    inv_bx1 = np.zeros_like(x)
+    inv_bx1[repeat] = 1 / (b + xr - 1)
+    d_ab = digamma(a + b) - digamma(a + b + x)
+    grad = np.stack(
+        [
+            digamma(r + x)
+            - digamma(r)
+            + np.log(alpha)
+            - w3 * np.log(alpha + T)
+            - w4 * np.log(alpha + np.where(repeat, t_x, T)),
+            r / alpha - (r + x) * (w3 / (alpha + T) + w4 / (alpha + t_x)),
+            d_ab + w4 / a,
+            digamma(b + x) - digamma(b) + d_ab - w4 * inv_bx1,
+        ]
+    )
+    return ll, grad
+
+
 def bgnbd_fit(
     x, t_x, T, *, weights=None, penalizer: float = 0.0, start: BgNbdParams | None = None
 ) -> Fit:
-    """Maximum likelihood (L-BFGS-B over the log parameters). `weights` counts customers
-    who share the same (x, t_x, T); `penalizer` adds penalizer * sum(log(param)^2) to the
-    mean negative log-likelihood (a pull towards 1 for small or odd samples)."""
+    """Maximum likelihood (L-BFGS-B over the log parameters, analytic gradient).
+    `weights` counts customers who share the same (x, t_x, T); `penalizer` adds
+    penalizer * sum(log(param)^2) to the mean negative log-likelihood (a pull towards 1
+    for small or odd samples)."""
     x, t_x, T = _arrays(x, t_x, T)
     w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=np.float64)
     n = w.sum()
@@ -97,9 +133,12 @@ def bgnbd_fit(
         r=1.0, alpha=max(float(np.average(T, weights=w)), 1.0), a=1.0, b=1.0
     )
 
-    def objective(theta: np.ndarray) -> float:
-        ll = bgnbd_log_likelihood(BgNbdParams(*np.exp(theta)), x, t_x, T)
-        return -float(np.dot(w, ll)) / n + penalizer * float(np.dot(theta, theta))
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        values = np.exp(theta)
+        ll, grad = bgnbd_log_likelihood_and_gradient(BgNbdParams(*values), x, t_x, T)
+        f = -float(np.dot(w, ll)) / n + penalizer * float(np.dot(theta, theta))
+        g = -(grad @ w) / n * values + 2 * penalizer * theta  # d/dlog(p) = p d/dp
+        return f, g
 
     return _minimize(objective, start, BgNbdParams, x, t_x, T, w=w, n=n, ll=bgnbd_log_likelihood)
 
@@ -109,6 +148,7 @@ def _minimize(objective, start, kind, *data, w, n, ll) -> Fit:
     result = minimize(
         objective,
         theta0,
+        jac=True,
         method="L-BFGS-B",
         bounds=[_LOG_BOUNDS] * len(theta0),
         options={"maxiter": 1000, "ftol": 1e-12, "gtol": 1e-8},
@@ -191,6 +231,22 @@ def gamma_gamma_log_likelihood(params: GammaGammaParams, x, m) -> np.ndarray:
     )
 
 
+def gamma_gamma_gradient(params: GammaGammaParams, x, m) -> np.ndarray:
+    """The gradient of each repeat buyer's log-likelihood w.r.t. (p, q, gamma), 3 x n."""
+    x, m = _arrays(x, m)
+    p, q, g = params.p, params.q, params.gamma
+    px = p * x
+    log_gxm = np.log(g + x * m)
+    d_all = digamma(px + q)
+    return np.stack(
+        [
+            x * (d_all - digamma(px) + np.log(m) + np.log(x) - log_gxm),
+            d_all - digamma(q) + np.log(g) - log_gxm,
+            q / g - (px + q) / (g + x * m),
+        ]
+    )
+
+
 def gamma_gamma_fit(
     x, m, *, weights=None, penalizer: float = 0.0, start: GammaGammaParams | None = None
 ) -> Fit:
@@ -202,9 +258,13 @@ def gamma_gamma_fit(
     n = w.sum()
     start = start or GammaGammaParams(p=1.0, q=1.0, gamma=max(float(np.median(m)), 1.0))
 
-    def objective(theta: np.ndarray) -> float:
-        ll = gamma_gamma_log_likelihood(GammaGammaParams(*np.exp(theta)), x, m)
-        return -float(np.dot(w, ll)) / n + penalizer * float(np.dot(theta, theta))
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        values = np.exp(theta)
+        params = GammaGammaParams(*values)
+        ll = gamma_gamma_log_likelihood(params, x, m)
+        grad = gamma_gamma_gradient(params, x, m)
+        f = -float(np.dot(w, ll)) / n + penalizer * float(np.dot(theta, theta))
+        return f, -(grad @ w) / n * values + 2 * penalizer * theta
 
     return _minimize(
         objective, start, GammaGammaParams, x, m, w=w, n=n, ll=gamma_gamma_log_likelihood

@@ -100,7 +100,11 @@ def predictions_run(
     t0 = time.monotonic()
     rng = np.random.default_rng(seed)
     sample = f.take(np.sort(rng.choice(len(f), size=min(len(f), sample_size), replace=False)))
-    bg_fit = model.bgnbd_fit(sample.x, sample.t_x, sample.T, penalizer=_penalizer())
+    # Buyers with the same (x, t_x, T) in whole days are one term, weighted by their number.
+    keys, counts = np.unique(
+        np.stack([sample.x, sample.t_x, sample.T], axis=1), axis=0, return_counts=True
+    )
+    bg_fit = model.bgnbd_fit(*keys.T, weights=counts, penalizer=_penalizer())
     gg_fit = _gamma_gamma(sample)
     seconds["fit"] = _lap(t0)
     t0 = time.monotonic()
