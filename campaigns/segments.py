@@ -43,9 +43,17 @@ def _date(value: str) -> date:
 
 def _percent(value: str) -> Decimal:
     p = _decimal(str(value).strip().rstrip("%"))
-    if not Decimal(0) <= p <= Decimal(100):
+    if not p.is_finite() or not Decimal(0) <= p <= Decimal(100):
         raise DomainError(f"'{value}' is not a percentage from 0 to 100.", field="value")
     return p / 100
+
+
+def _amount(value: str) -> Decimal:
+    """EUR, from 0 up to what the column holds."""
+    a = _decimal(value)
+    if not a.is_finite() or not Decimal(0) <= a < Decimal(10) ** 10:
+        raise DomainError(f"'{value}' is not an amount in EUR.", field="value")
+    return a
 
 
 def _yes(value: str) -> bool:
@@ -126,7 +134,7 @@ def condition_q(cond: SegmentCondition, *, now: datetime) -> Q:
     elif f == F.P_ALIVE_MIN:
         q = Q(prediction__p_alive__gte=float(_percent(v)))
     elif f == F.CLV_MIN:
-        q = Q(prediction__clv_12m_eur__gte=_decimal(v))
+        q = Q(prediction__clv_12m_eur__gte=_amount(v))
     else:
         raise DomainError(f"Unknown condition: {f}.", field="field")
     if cond.negate and f in (F.P_ALIVE_MAX, F.P_ALIVE_MIN, F.CLV_MIN):

@@ -222,9 +222,17 @@ def test_segments_on_p_alive_and_clv():
     # "Not" stays among the scored members: an unscored member is no "not drifting".
     assert members(_segment(F.P_ALIVE_MAX, "30", negate=True)) == {loyal}
     assert unscored not in members(_segment(F.CLV_MIN, "0", negate=True))
-    for bad in ("abc", "120", "-1"):
+    for field, bad in [
+        (F.P_ALIVE_MAX, "abc"),
+        (F.P_ALIVE_MAX, "120"),
+        (F.P_ALIVE_MIN, "-1"),
+        (F.P_ALIVE_MIN, "NaN"),
+        (F.CLV_MIN, "Infinity"),
+        (F.CLV_MIN, "-5"),
+        (F.CLV_MIN, "1e12"),
+    ]:
         with pytest.raises(DomainError):
-            segment_members(_segment(F.P_ALIVE_MAX, bad), now=NOW).count()
+            segment_members(_segment(field, bad), now=NOW).count()
 
 
 @pytest.mark.django_db
@@ -280,3 +288,9 @@ def test_console_shows_candidates_member_prediction_and_dashboard(client, progra
     assert 'data-testid="member-prediction"' in member_page.content.decode()
     dashboard = client.get(reverse("admin:index")).content.decode()
     assert 'id="section-predictions"' in dashboard and "Buyers scored" in dashboard
+    # The member's export holds the predictions; an erasure removes them.
+    from loyalty.console.privacy import member_erase_all, member_export
+
+    assert member_export(top)["predictions"][0]["clv_12m_eur"]
+    member_erase_all(member=top, source="console", actor=user, reason="asked")
+    assert not MemberPrediction.objects.filter(member=top).exists()
