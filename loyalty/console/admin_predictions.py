@@ -35,6 +35,7 @@ class AmbassadorCandidateAdmin(admin.ModelAdmin):
         "actions_12m",
         "referrals",
     ]
+    list_display_links = None  # the member's own page is the link
     list_select_related = ["member__status__tier"]
     list_per_page = 50
     show_full_result_count = False
