@@ -8,6 +8,7 @@ production settings from the environment). Each prints one JSON line on stdout.
     python bench/django_tasks.py superuser
     python bench/django_tasks.py client_search SAMPLE_FILE QUERIES
     python bench/django_tasks.py rollup_hour SALES
+    python bench/django_tasks.py predictions
 """
 
 from __future__ import annotations
@@ -525,6 +526,29 @@ def rollup_hour(sales: str = "1000") -> None:
             "rows": run.rows,
             "same_as_full": incremental == _rollup_digest(),
             "full_again_seconds": float(again.seconds),
+        }
+    )
+
+
+def predictions() -> None:
+    """The nightly predictions: features, fit on the sample, scoring, write-back."""
+    from members.predictions.services import predictions_run
+
+    t0 = time.perf_counter()
+    run = predictions_run()
+    total = time.perf_counter() - t0
+    if run is None:
+        out({"seconds": total, "scored": 0})
+        return
+    out(
+        {
+            "seconds": total,
+            "steps": run.seconds,
+            "scored": run.members_scored,
+            "sample": run.sample_size,
+            "params": run.params,
+            "expected_90_total": run.expected_90_total,
+            "histogram": run.p_alive_histogram,
         }
     )
 

@@ -11,7 +11,8 @@ then measures, each beside its raw-PostgreSQL baseline measured in the same run:
    the same rows into the same tables;
 3. the nightly tier evaluation vs the raw GROUP BY aggregate over the same window;
 4. one day of trigger e-mails: select and queue;
-5. the console: member list, searches, a member's page; 6. the dashboard (admin index).
+5. the console: member list, searches, a member's page; 6. the dashboard (admin index);
+7. the nightly predictions (BG/NBD and Gamma-Gamma): features, fit, scoring, write-back.
 Prints one table and prepends it, with the machine's description, to bench/results.md
 (older runs stay below as history). Not part of `make test` or CI."""
 
@@ -80,6 +81,7 @@ TARGETS = {
     "triggers_seconds": 60.0,
     "page_seconds": 1.0,
     "client_search_p99": 50.0,
+    "predictions_seconds": 300.0,
 }
 RESULTS = BENCH / "results.md"
 KEEP_RUNS = 12
@@ -258,6 +260,35 @@ def measure_rollup_hour(db: str, info: dict, size: dict, details: list) -> list[
             None,
             f"< {INCREMENTAL_SECONDS:.0f} s, equal to a full build",
             r["seconds"] < INCREMENTAL_SECONDS and r["same_as_full"],
+        )
+    ]
+
+
+def measure_predictions(db: str, info: dict, details: list) -> list[Row]:
+    """The nightly predictions job (members/predictions): one features statement, the fit on
+    a sample, every buyer scored with numpy, COPY + one upsert."""
+    log("predictions: features, fit, scoring, write-back")
+    r = django_task(db, "predictions")
+    if not r.get("scored"):
+        raise RuntimeError("no buyers to score")
+    steps = ", ".join(f"{k} {v:.1f} s" for k, v in r["steps"].items())
+    bg = r["params"]["bgnbd"]
+    gg = r["params"]["gamma_gamma"] or {}
+    details.append(
+        f"- Predictions: {r['scored']:,} buyers scored, fitted on a sample of {r['sample']:,}; "
+        f"steps: {steps}; BG/NBD r {bg['r']:.3f}, alpha {bg['alpha']:.1f} days, a {bg['a']:.3f}, "
+        f"b {bg['b']:.3f}; Gamma-Gamma "
+        + (f"p {gg['p']:.2f}, q {gg['q']:.2f}, gamma {gg['gamma']:.1f}" if gg else "not fitted")
+        + f"; expected orders in 90 days {r['expected_90_total']:,.0f}."
+    )
+    return [
+        Row(
+            f"Nightly predictions (fit + scoring + write), {info['members']:,} members",
+            fmt_s(r["seconds"]),
+            "-",
+            None,
+            f"< {TARGETS['predictions_seconds']:.0f} s",
+            r["seconds"] < TARGETS["predictions_seconds"],
         )
     ]
 
@@ -676,9 +707,9 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="py-spy the workers under load")
     parser.add_argument(
         "--only",
-        default="tiers,triggers,admin,rollup_hour,clients,http,import",
+        default="tiers,triggers,admin,rollup_hour,clients,http,import,predict",
         help="comma-separated subset of: tiers, triggers, admin, rollup_hour, clients, http, "
-        "import",
+        "import, predict",
     )
     parser.add_argument("--no-write", action="store_true", help="do not touch results.md")
     args = parser.parse_args()
@@ -716,6 +747,7 @@ def main() -> int:
         ("clients", lambda: measure_clients(db, info, details)),
         ("http", lambda: measure_http(db, info, size, args, details)),
         ("import", lambda: measure_import(db, info, size, details)),
+        ("predict", lambda: measure_predictions(db, info, details)),
     ]
     for name, step in steps:
         if name not in only:

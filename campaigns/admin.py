@@ -349,7 +349,17 @@ class TriggerConfigAdmin(UpliftLink, MailTextsAdmin):
     fieldsets = [
         (
             None,
-            {"fields": ["trigger", "enabled", "marketing", "priority", "offset_days", "segment"]},
+            {
+                "fields": [
+                    "trigger",
+                    "enabled",
+                    "marketing",
+                    "priority",
+                    "offset_days",
+                    "p_alive_below",
+                    "segment",
+                ]
+            },
         ),
         ("Gift inside", {"fields": ["gift_carats", "gift_reward"]}),
         *mail_console.MAIL_FIELDSETS,

@@ -46,6 +46,21 @@ def _date(value: str) -> date:
         raise DomainError(f"'{value}' is not a date (YYYY-MM-DD).", field="value") from None
 
 
+def _percent(value: str) -> Decimal:
+    p = _decimal(str(value).strip().rstrip("%"))
+    if not p.is_finite() or not Decimal(0) <= p <= Decimal(100):
+        raise DomainError(f"'{value}' is not a percentage from 0 to 100.", field="value")
+    return p / 100
+
+
+def _amount(value: str) -> Decimal:
+    """EUR, from 0 up to what the column holds."""
+    a = _decimal(value)
+    if not a.is_finite() or not Decimal(0) <= a < Decimal(10) ** 10:
+        raise DomainError(f"'{value}' is not an amount in EUR.", field="value")
+    return a
+
+
 def _yes(value: str) -> bool:
     return str(value).strip().lower() in ("yes", "y", "true", "1", "")
 
@@ -119,8 +134,17 @@ def condition_q(cond: SegmentCondition, *, now: datetime) -> Q:
         )
     elif f == F.AMBASSADOR:
         q = Q(status__tier__invite_only=_yes(v))
+    elif f == F.P_ALIVE_MAX:
+        q = Q(prediction__p_alive__lte=float(_percent(v)))
+    elif f == F.P_ALIVE_MIN:
+        q = Q(prediction__p_alive__gte=float(_percent(v)))
+    elif f == F.CLV_MIN:
+        q = Q(prediction__clv_12m_eur__gte=_amount(v))
     else:
         raise DomainError(f"Unknown condition: {f}.", field="field")
+    if cond.negate and f in (F.P_ALIVE_MAX, F.P_ALIVE_MIN, F.CLV_MIN):
+        # "Not" means the other side among the scored members, never the unscored ones.
+        return Q(prediction__isnull=False) & ~q
     if f in (F.STORE, F.CHANNEL):
         # A join over purchases would repeat members: use EXISTS instead.
         q = Q(pk__in=Member.objects.filter(q).values("pk"))

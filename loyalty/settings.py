@@ -241,6 +241,7 @@ _LONG_JOBS = {
     "campaigns.select_triggers": 3600,
     "campaigns.birthdays": 3600,
     "campaigns.release_pending": 3600,
+    "members.predictions": 3600,
 }
 CELERY_TASK_ANNOTATIONS = {
     name: {"soft_time_limit": soft, "time_limit": soft + 300} for name, soft in _LONG_JOBS.items()
@@ -297,6 +298,11 @@ CARAT_KPI_ROLLUP_MAX_AGE = env.int("CARAT_KPI_ROLLUP_MAX_AGE", default=3 * 3600)
 # Connections the rollup job reads and computes on (2: one snapshot shared by two; 1: one
 # REPEATABLE READ transaction, as inside a caller's transaction).
 CARAT_KPI_ROLLUP_WORKERS = env.int("CARAT_KPI_ROLLUP_WORKERS", default=2)
+# The nightly predictions (members.predictions): members in the fitting sample, the
+# L2 pull on the log-parameters, and the annual rate the 12-month CLV is discounted at.
+CARAT_PREDICTION_SAMPLE = env.int("CARAT_PREDICTION_SAMPLE", default=100_000)
+CARAT_PREDICTION_PENALIZER = env.float("CARAT_PREDICTION_PENALIZER", default=0.0)
+CARAT_CLV_ANNUAL_DISCOUNT = env.float("CARAT_CLV_ANNUAL_DISCOUNT", default=0.0)
 CARAT_EUR_PER_CARAT = Decimal(env("CARAT_EUR_PER_CARAT", default="0.05"))
 CARAT_MAIL_DOMAIN = env("CARAT_MAIL_DOMAIN", default="carat.example")
 CARAT_SENDING_TIMEOUT_SECONDS = env.int("CARAT_SENDING_TIMEOUT_SECONDS", default=900)

@@ -313,4 +313,10 @@ class ErasureRecord(models.Model):
 
 
 # The wallet card's models live with their module (members/wallet) and load with the app.
+# The predictions' tables live with their module (members/predictions) too.
+from .predictions.tables import (  # noqa: E402, F401
+    AmbassadorCandidate,
+    MemberPrediction,
+    PredictionRun,
+)
 from .wallet.models import AppleRegistration, WalletPass  # noqa: E402, F401

@@ -60,3 +60,14 @@ def wallet_refresh(wallet_pass_id: int) -> int:
         google.patch(wallet_pass, card_facts(member))
 
     return refresh(wallet_pass_id=wallet_pass_id, push=apns.push, patch_google=patch_google)
+
+
+@shared_task(name="members.predictions", acks_late=True)
+def predictions() -> dict:
+    """The nightly fit and scoring of every buyer (safe to run twice: it replaces)."""
+    from .predictions.services import predictions_run
+
+    run = predictions_run()
+    if run is None:
+        return {"scored": 0}
+    return {"scored": run.members_scored, "seconds": run.seconds}

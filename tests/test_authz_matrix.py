@@ -1120,6 +1120,11 @@ ADMIN = [
         data=lambda w: {"definition": '{"groups": [[{"field": "country", "value": "BE"}]]}'},
         expect={"marketing": Expect((200,), contains=('"members":',))},
     ),
+    # The predictions: who to invite to the hidden tier (read-only, marketing).
+    _admin(
+        "ambassador candidates",
+        lambda w: reverse("admin:members_ambassadorcandidate_changelist"),
+    ),
 ]
 
 

@@ -29,7 +29,7 @@ from campaigns.services import (
 )
 from campaigns.services.earning import carats_hold
 from loyalty.console.privacy import EXCLUDED, SECTIONS, member_export, section_queryset
-from members.models import AppleRegistration, Member, WalletPass
+from members.models import AppleRegistration, Member, MemberPrediction, WalletPass
 from members.services import ledger_post, member_erase, member_update
 from pos.clienteling.confirm import request_create
 from pos.clienteling.outreach import contact_log
@@ -144,6 +144,11 @@ def rich_member(program, antwerp):
     Rental.objects.create(
         member=member, piece="Tiara", event="Gala", starts_on=date(2026, 5, 1),
         ends_on=date(2026, 5, 2),
+    )  # fmt: skip
+    MemberPrediction.objects.create(
+        member=member, orders=2, frequency=1, recency_days=40, age_days=90, p_alive=0.8,
+        expected_90=0.4, expected_365=1.2, order_value_eur=Decimal("120.00"),
+        clv_12m_eur=Decimal("144.00"), computed_at=timezone.now(),
     )  # fmt: skip
     card = WalletPass.objects.create(member=member)
     AppleRegistration.objects.create(wallet_pass=card, device_id="device-1", push_token="ab" * 32)

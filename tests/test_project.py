@@ -51,6 +51,7 @@ def test_setup_periodic_tasks_is_idempotent(db):
         "loyalty.kpi_rollup",
         "loyalty.outbox_flush",
         "loyalty.warm_dashboard",
+        "members.predictions",
         "tiers.evaluate_all",
     ]
 

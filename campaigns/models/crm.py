@@ -58,6 +58,11 @@ class SegmentCondition(models.Model):
         SMS_CONSENT = "sms_consent", _("agreed to text messages")
         CLUB = "club", _("active member of the club")
         AMBASSADOR = "ambassador", _("on an invite-only tier")
+        # The nightly predictions (members.predictions); members who never bought have
+        # none and match neither way.
+        P_ALIVE_MAX = "p_alive_max", _("chance still active at most (%)")
+        P_ALIVE_MIN = "p_alive_min", _("chance still active at least (%)")
+        CLV_MIN = "clv_min", _("expected spend next 12 months at least (EUR)")
 
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="conditions")
     group = models.PositiveSmallIntegerField(
@@ -239,6 +244,17 @@ class TriggerConfig(MailTexts, VariantTest):
         help_text="Only members of this segment (optional).",
     )
     holdout_percent = holdout_percent_field()
+    p_alive_below = models.PositiveSmallIntegerField(
+        _("when the chance still active falls below (%)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(99)],
+        help_text=_(
+            "Win-back only: send as soon as the nightly prediction says the member is less "
+            "likely than this to still be buying, or after the days set above, whichever comes "
+            "first. Once per last purchase."
+        ),
+    )
 
     class Meta:
         ordering = ["priority", "trigger"]

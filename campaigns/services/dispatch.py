@@ -10,7 +10,8 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import CharField, Count, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Cast, Concat, TruncDate
 from django.utils import timezone
 
 from campaigns import experiments
@@ -46,8 +47,11 @@ def _leap(year: int) -> bool:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
-def due_members(cfg: TriggerConfig, *, zone: str, today: date) -> tuple[QuerySet, str] | None:
-    """(members due for this trigger today in `zone`, the occasion) or None."""
+def due_members(
+    cfg: TriggerConfig, *, zone: str, today: date
+) -> tuple[QuerySet, str | None] | None:
+    """(members due for this trigger today in `zone`, the occasion) or None. Occasion None:
+    each member's own (the queryset's `claim_occasion`)."""
     base = Member.objects.filter(time_zone=zone, erased_at__isnull=True)
     t, n = cfg.trigger, cfg.offset_days
     if t == "welcome":
@@ -64,6 +68,10 @@ def due_members(cfg: TriggerConfig, *, zone: str, today: date) -> tuple[QuerySet
             base.filter(last_purchase_at__gte=start, last_purchase_at__lt=end),
             f"thanks:{start.date().isoformat()}",
         )
+    if t == "win_back" and cfg.p_alive_below:
+        start, end = _day_range(today - timedelta(days=n), zone)
+        lapsed = Q(last_purchase_at__gte=start, last_purchase_at__lt=end)
+        return _win_back_predicted(base, lapsed, zone=zone, below=cfg.p_alive_below / 100), None
     if t == "win_back":
         start, end = _day_range(today - timedelta(days=n), zone)
         return (
@@ -85,6 +93,22 @@ def due_members(cfg: TriggerConfig, *, zone: str, today: date) -> tuple[QuerySet
     if t == "tier_at_risk":
         return _tier_at_risk(base, zone=zone, today=today, days=n or 30)
     return None  # event-driven triggers are scheduled by the code that sees the event
+
+
+def _win_back_predicted(base, lapsed: Q, *, zone: str, below: float) -> QuerySet:
+    """The win-back, whichever comes first: the nightly P(active) below `below` (scored
+    after the last purchase: a purchase since makes the score stale), or the fixed days
+    (`lapsed`; the backstop for one-time buyers, whom BG/NBD counts as active until they
+    buy again, and for members bought since the last scoring). The occasion is the last
+    purchase's day in the member's zone, as the fixed-days win-back's: one mail per lapse,
+    however it is found."""
+    predicted = Q(prediction__p_alive__lt=below, prediction__computed_at__gt=F("last_purchase_at"))
+    return base.filter(predicted | lapsed).annotate(
+        claim_occasion=Concat(
+            Value("winback:"),
+            Cast(TruncDate("last_purchase_at", tzinfo=ZoneInfo(zone)), CharField()),
+        )
+    )
 
 
 def _tier_at_risk(base, *, zone, today, days):
@@ -110,7 +134,7 @@ def _claim_sql(
     members: QuerySet,
     *,
     trigger: str,
-    occasion: str,
+    occasion: str | None,
     marketing: bool,
     priority: int,
     due_at: datetime,
@@ -118,11 +142,13 @@ def _claim_sql(
     holdout: tuple[str, int] | None = None,
 ) -> int:
     """Insert one scheduled MessageLog row per member of `members` that has none for this
-    occasion yet. One statement, whatever the number of members. `holdout` (experiment
-    key, percent): the members of its control group get a row that says "held out"
-    instead, decided by the experiments' hash in the same statement; the dispatcher
-    never takes those rows, so no mail and no gift reaches them."""
-    sql, params = members.values("pk").query.sql_with_params()
+    occasion yet. One statement, whatever the number of members. Occasion None: each
+    member's own, from the queryset's `claim_occasion`. `holdout` (experiment key,
+    percent): the members of its control group get a row that says "held out" instead,
+    decided by the experiments' hash in the same statement; the dispatcher never takes
+    those rows, so no mail and no gift reaches them."""
+    own = occasion is None
+    sql, params = members.values("pk", *(["claim_occasion"] if own else [])).query.sql_with_params()
     table = MessageLog._meta.db_table
     # As the ORM stores it (SQLite keeps text: an aware value would not compare with the
     # ORM's own; PostgreSQL takes it as it is).
@@ -138,13 +164,14 @@ def _claim_sql(
             f"""
             INSERT INTO {table} (member_id, trigger, occasion, broadcast_id, marketing,
                 priority, due_at, context, subject, body, status, attempts, error, created_at)
-            SELECT sel.pk, %s, %s, %s, %s, %s, %s, %s, '', '', {status}, 0, '', %s
+            SELECT sel.pk, %s, {"sel.claim_occasion" if own else "%s"}, %s, %s, %s, %s, %s,
+                '', '', {status}, 0, '', %s
             FROM ({sql}) sel WHERE 1 = 1
             ON CONFLICT (member_id, trigger, occasion) DO NOTHING
             """,  # noqa: S608 - the inner SQL is Django's own, values are parameters
             [
                 trigger,
-                occasion,
+                *([] if own else [occasion]),
                 broadcast_id,
                 marketing,
                 priority,

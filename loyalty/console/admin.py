@@ -9,9 +9,11 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Subquery
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 import campaigns.admin  # noqa: F401 - registered before superuser_delete_only below
 import tiers.admin  # noqa: F401
@@ -28,6 +30,7 @@ from loyalty.kernel.roles import SUPERUSER_DELETE_ONLY
 from members import profile
 from members.admin import AdjustForm, ConsentFilter, ConsentInline, LedgerInline
 from members.models import ErasureRecord, Member
+from members.predictions.selectors import member_prediction
 from members.selectors import member_search
 from members.services import ledger_adjust
 from pos.models import Purchase, Return
@@ -251,6 +254,7 @@ class MemberAdmin(admin.ModelAdmin):
         "last_purchase_at",
         "purchase_count",
         "lifetime_spend_eur",
+        "prediction_overview",
         "email_opt_in_at",
         "sms_opt_in_at",
         "email_delivery",
@@ -273,6 +277,7 @@ class MemberAdmin(admin.ModelAdmin):
                     "first_purchase_at",
                     "last_purchase_at",
                     "returns_overview",
+                    "prediction_overview",
                 ]
             },
         ),
@@ -306,6 +311,12 @@ class MemberAdmin(admin.ModelAdmin):
             '<strong style="color:#b00">undeliverable since {}</strong>: {}',
             obj.email_undeliverable_at.strftime("%Y-%m-%d %H:%M"),
             obj.email_undeliverable_reason or "-",
+        )
+
+    @admin.display(description=_("prediction"))
+    def prediction_overview(self, obj):
+        return render_to_string(
+            "admin/members/_prediction.html", {"prediction": member_prediction(obj)}
         )
 
     @admin.display(description="tier", ordering="status__tier__rank")

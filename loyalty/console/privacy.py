@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from members import profile
-from members.models import Member, User
+from members.models import Member, MemberPrediction, User
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,21 @@ SECTIONS: tuple[Section, ...] = (
         "referred_by",
         ("member_number", "joined_at", "first_purchase_at"),
         ("joined_at", "pk"),
+    ),
+    Section(
+        # The nightly predictions about the member (profiling, GDPR art. 15(1)(h)).
+        "predictions",
+        "members.MemberPrediction",
+        "member",
+        (
+            "computed_at",
+            "orders",
+            "p_alive",
+            "expected_90",
+            "expected_365",
+            "order_value_eur",
+            "clv_12m_eur",
+        ),
     ),
     Section(
         "erasure",
@@ -293,6 +308,8 @@ SECTIONS: tuple[Section, ...] = (
 EXCLUDED: dict[str, str] = {
     "pos.AppointmentSlot": "the quarter hours an appointment holds in the associate's "
     "diary (the double-booking guard); the appointment itself is in `appointments`",
+    "members.AmbassadorCandidate": "a second view (proxy) of the same rows as "
+    "`predictions`, for the console's list",
 }
 
 _PROFILE_FIELDS = (
@@ -401,6 +418,8 @@ def member_erase_all(
     Giveaway.objects.filter(member=member).exclude(notes="").update(notes="")
     Rental.objects.filter(member=member).exclude(notes="").update(notes="")
     _client_book_erase(member)
+    # No more profiling of the person (the next nightly run would drop it too).
+    MemberPrediction.objects.filter(member=member).delete()
     HeldCarats.objects.filter(
         member=member, status__in=[HeldCarats.Status.HELD, HeldCarats.Status.PENDING]
     ).update(status=HeldCarats.Status.CANCELLED, decided_by=actor, decided_at=timezone.now())

@@ -60,6 +60,7 @@ ROLES: dict[str, Role] = {
             "members.member": EDIT,
             "members.ledgerentry": VIEW,
             "members.consentchange": VIEW,
+            "members.ambassadorcandidate": VIEW,
             "tiers.tier": ALL,  # a tier in use cannot be deleted (the console checks)
             "tiers.membertier": VIEW,
             "tiers.tierchange": VIEW,

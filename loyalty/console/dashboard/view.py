@@ -22,6 +22,7 @@ from .chart_data import charts
 from .data_tables import Table, cohort_rows, tables
 from .form import CACHE_SECONDS, DashboardForm, can_view_dashboard, preset_period
 from .number_cards import cards
+from .predictions import prediction_section
 
 # --- the view -----------------------------------------------------------------------
 
@@ -96,6 +97,8 @@ def dashboard_view(request, site: AdminSite, extra_context=None):
         "charts": charts(data),
         "query": (query.urlencode() + "&") if query else "",
         "cache_minutes": CACHE_SECONDS // 60,
+        # Not cached with the period's figures: the last nightly run's row, read each time.
+        "predictions": prediction_section(),
         **(extra_context or {}),
     }
     request.current_app = site.name

@@ -43,6 +43,7 @@ from loyalty.management.demo_data import (
     TRIGGERS,
 )
 from members.models import Member, User
+from members.predictions.services import predictions_run
 from pos.models import Channel, ExchangeRate, Store
 from pos.services import purchase_record
 from tiers.models import Tier
@@ -69,6 +70,8 @@ class Command(BaseCommand):
         # Trigger e-mails last: the demo's history must not schedule mails of its own.
         self._crm()
         challenges_expire()
+        # The nightly predictions once now, so the console shows them from the start.
+        predictions_run()
         self.stdout.write(self.style.SUCCESS("Demo program loaded."))
 
     def _program(self, now):

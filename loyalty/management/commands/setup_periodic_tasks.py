@@ -45,6 +45,11 @@ SCHEDULE = {
         {"minute": "10", "hour": "6"},
     ),
     "Dispatch due e-mails": ("campaigns.dispatch_messages", {"minute": "*/5", "hour": "*"}),
+    # After the tier job, before the 03:20 trigger selection reads P(active) for win-back.
+    "Predictions: P(active), expected orders, CLV": (
+        "members.predictions",
+        {"minute": "5", "hour": "3"},
+    ),
 }
 
 
