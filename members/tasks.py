@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from .emails import send_account_email_now
+from .emails import send_account_email_now, send_card_email_now
 
 
 @shared_task(
@@ -12,6 +12,17 @@ from .emails import send_account_email_now
 )
 def send_account_email(user_id: int, kind: str) -> None:
     send_account_email_now(user_id=user_id, kind=kind)
+
+
+@shared_task(
+    name="members.send_card_email",
+    acks_late=True,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=8,
+)
+def send_card_email(member_id: int) -> None:
+    send_card_email_now(member_id=member_id)
 
 
 @shared_task(

@@ -17,6 +17,7 @@ import campaigns.admin  # noqa: F401 - registered before superuser_delete_only b
 import tiers.admin  # noqa: F401
 from campaigns.models import ClubMembership, MessageLog, Voucher
 from loyalty.console import dashboard
+from loyalty.console.member360 import Member360
 from loyalty.console.privacy import member_erase_all
 from loyalty.kernel.admin_tools import (
     EstimatedCountPaginator,
@@ -207,7 +208,7 @@ class TierFilter(admin.SimpleListFilter):
 
 
 @admin.register(Member)
-class MemberAdmin(admin.ModelAdmin):
+class MemberAdmin(Member360, admin.ModelAdmin):
     list_display = [
         "member_number",
         "email",
