@@ -125,6 +125,7 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 
     list_display = ["created_at", "member", "kind", "carats", "balance_after", "reason"]
     list_filter = ["kind"]
+    ordering = ["-created_at", "-id"]  # the latest first (index ledger_created)
     list_select_related = ["member"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator

@@ -3,6 +3,8 @@ tier and progress, last visit, favourite store, consents, vouchers, clubs, messa
 slot for predictions) with the actions marketing takes, and the details in tabs below
 (the edit form is one of them). See summary.py (the reads) and actions.py (the writes)."""
 
+from django.utils.translation import gettext_lazy as _
+
 from .actions import ACTIONS, Member360Actions
 from .summary import MemberSummary, member_predictions, member_summary
 
@@ -11,6 +13,9 @@ class Member360(Member360Actions):
     """Mixed into the member's ModelAdmin (loyalty/console/admin.py)."""
 
     change_form_template = "admin/members/member/change_form.html"
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"title": _("Members"), **(extra_context or {})})
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.pk is not None:
