@@ -4,6 +4,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from . import codes
@@ -154,7 +155,12 @@ class Member(models.Model):
         verbose_name=_("referral code"), max_length=12, default=codes.new_referral_code
     )
     referred_by = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="referrals"
+        "self",
+        verbose_name=_("referred by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="referrals",
     )
 
     balance = models.IntegerField(verbose_name=_("carats"), default=0, editable=False)
@@ -304,14 +310,19 @@ class LedgerEntry(models.Model):
 
     def __str__(self):
         """For people: "+312 carats — purchase 1042 at Carat Antwerp"."""
-        return f"{self.carats:+,} carats — {self.label}"
+        return gettext("%(carats)s carats — %(label)s") % {
+            "carats": f"{self.carats:+,}",
+            "label": self.label,
+        }
 
     @property
     def label(self) -> str:
-        """What the movement was, from its reason's first part (the sales code writes
-        "Purchase 1042 at Carat Antwerp: 312 for ..."); the kind when the reason does not
-        say it."""
-        head = self.reason.split(": ", 1)[0].strip()
+        """What the movement was: its reason (of a sale's, the first part: the sales code
+        writes "Purchase 1042 at Carat Antwerp: 312 for ..."), after the kind when the
+        reason does not start with it."""
+        head = self.reason.strip()
+        if self.kind == self.Kind.PURCHASE:
+            head = head.split(": ", 1)[0]  # the sales code's explanation follows
         kind = str(self.get_kind_display())
         if not head:
             return kind

@@ -244,4 +244,16 @@ class Migration(migrations.Migration):
             name='is_staff',
             field=models.BooleanField(default=False, help_text='May log in to the CRM console (the admin).', verbose_name='console access'),
         ),
+        migrations.AlterField(
+            model_name="member",
+            name="referred_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="referrals",
+                to="members.member",
+                verbose_name="referred by",
+            ),
+        ),
     ]
