@@ -326,7 +326,8 @@ class LedgerEntry(models.Model):
         kind = str(self.get_kind_display())
         if not head:
             return kind
-        if not head.lower().startswith(kind.lower()):
+        # The reasons the code writes are English ("Purchase ..."): the kind's code says it.
+        if not head.lower().startswith((kind.lower(), self.kind)):
             head = f"{kind}: {head}"
         return (head[:1].lower() + head[1:])[:120]
 

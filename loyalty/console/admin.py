@@ -77,7 +77,7 @@ class RecentOnly:
 class MemberLedgerInline(RecentOnly, LedgerInline):
     limit = 100
     order_by = ("-created_at", "-id")
-    verbose_name_plural = "ledger (latest 100 entries)"
+    verbose_name_plural = _("ledger (latest 100 entries)")
 
 
 class TierChangeInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
@@ -86,7 +86,7 @@ class TierChangeInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
     fields = ["changed_at", "from_tier", "to_tier", "reason", "note", "actor"]
     readonly_fields = fields
     order_by = ("-changed_at", "-id")
-    verbose_name_plural = "tier history (latest 50)"
+    verbose_name_plural = _("tier history (latest 50)")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("from_tier", "to_tier", "actor")
@@ -107,7 +107,7 @@ class VoucherInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
     ]
     readonly_fields = fields
     order_by = ("-issued_at", "-id")
-    verbose_name_plural = "vouchers (latest 50)"
+    verbose_name_plural = _("vouchers (latest 50)")
 
 
 class ClubMembershipInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
@@ -115,7 +115,7 @@ class ClubMembershipInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
     fields = ["club", "started_at", "ends_at", "carats_paid", "reminded_at"]
     readonly_fields = fields
     order_by = ("-ends_at", "-id")
-    verbose_name_plural = "club memberships"
+    verbose_name_plural = _("club memberships")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("club")
@@ -127,7 +127,7 @@ class MessageInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
     readonly_fields = fields
     order_by = ("-created_at", "-id")
     verbose_name = "message"
-    verbose_name_plural = "messages (latest 50)"
+    verbose_name_plural = _("messages (latest 50)")
 
 
 class ReferralInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
@@ -140,7 +140,7 @@ class ReferralInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
     order_by = ("-joined_at", "-id")
     show_change_link = True
     verbose_name = "referred friend"
-    verbose_name_plural = "referrals (friends this member brought in)"
+    verbose_name_plural = _("referrals (friends this member brought in)")
 
 
 class ErasureInline(ReadOnlyInline, admin.TabularInline):
@@ -150,7 +150,7 @@ class ErasureInline(ReadOnlyInline, admin.TabularInline):
     fields = ["erased_at", "source", "reason", "actor_email", "carats_written_off"]
     readonly_fields = fields
     verbose_name = "erasure"
-    verbose_name_plural = "erasure (who, when, why)"
+    verbose_name_plural = _("erasure (who, when, why)")
 
 
 class PurchaseInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
@@ -170,7 +170,7 @@ class PurchaseInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
     order_by = ("-occurred_at", "-id")
     limit = 100
     show_change_link = True
-    verbose_name_plural = "purchases, all channels (latest 100)"
+    verbose_name_plural = _("purchases, all channels (latest 100)")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("store")
