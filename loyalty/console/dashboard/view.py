@@ -86,7 +86,8 @@ def dashboard_view(request, site: AdminSite, extra_context=None):
     selection = remembered_selection(request)
     form = DashboardForm(selection or None, today=timezone.localdate())
     if selection and form.is_valid():
-        request.session[SESSION_KEY] = selection.urlencode()
+        if request.session.get(SESSION_KEY) != selection.urlencode():  # no write per view
+            request.session[SESSION_KEY] = selection.urlencode()
     elif "reset" in request.GET:
         request.session.pop(SESSION_KEY, None)
     period, filters, labels = form.selection()
