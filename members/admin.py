@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
+from django.utils.translation import gettext_lazy as _
 
 from loyalty.kernel.admin_tools import EstimatedCountPaginator, ReadOnlyAdmin, ReadOnlyInline
 
@@ -83,6 +84,7 @@ class LedgerInline(ReadOnlyInline, admin.TabularInline):
 
 class ConsentInline(ReadOnlyInline, admin.TabularInline):
     model = ConsentChange
+    verbose_name_plural = _("consent changes")
     fields = ["changed_at", "channel", "granted", "source"]
     readonly_fields = fields
 
@@ -125,6 +127,7 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 
     list_display = ["created_at", "member", "kind", "carats", "balance_after", "reason"]
     list_filter = ["kind"]
+    ordering = ["-created_at", "-id"]  # the latest first (index ledger_created)
     list_select_related = ["member"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage, send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
@@ -14,6 +14,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from .models import Member, User
+from .qr import qr_png
 
 TEMPLATES = {
     "verify": (
@@ -24,6 +25,12 @@ TEMPLATES = {
     "invite": (
         "members/email/invite_subject.txt",
         "members/email/invite_body.txt",
+        "members:password_reset_confirm",
+    ),
+    # The console's "reset the login": a link to choose a new password.
+    "reset": (
+        "members/email/reset_subject.txt",
+        "members/email/reset_body.txt",
         "members:password_reset_confirm",
     ),
     # Someone joined on the web with the address of a member whose login was never opened.
@@ -102,3 +109,30 @@ def send_consent_email_now(
         send(to=member.email, language=language, subject=subject, body=body)
     else:
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [member.email])
+
+
+def send_card_email_now(
+    *, member_id: int, program: str = "", make: Callable[..., object] | None = None
+) -> None:
+    """The member's card by e-mail: the QR code to show at the till as an attached image,
+    the member number, and the account page's address. `make(to=, language=, subject=,
+    body=)` returns the branded message (campaigns' layout); without it, plain text.
+    Nothing for an erased member or an address reported undeliverable."""
+    member = Member.objects.filter(pk=member_id, erased_at__isnull=True).first()
+    if member is None or member.email_undeliverable_at is not None:
+        return
+    language = member.language or "en"
+    with translation.override(language):
+        context = {
+            "member": member,
+            "program": program,
+            "link": settings.CARAT_SITE_URL.rstrip("/") + reverse("members:home"),
+        }
+        subject = render_to_string("members/email/card_subject.txt", context).strip()
+        body = render_to_string("members/email/card_body.txt", context)
+    if make is not None:
+        message = make(to=member.email, language=language, subject=subject, body=body)
+    else:
+        message = EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [member.email])
+    message.attach(f"card-{member.member_number}.png", qr_png(member.qr_payload), "image/png")
+    message.send()

@@ -4,6 +4,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from . import codes
@@ -38,9 +39,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     email = models.EmailField(_("e-mail"), unique=True)
     full_name = models.CharField(_("name"), max_length=150, blank=True)
     is_staff = models.BooleanField(
-        default=False, help_text="May log in to the CRM console (the admin)."
+        verbose_name=_("console access"),
+        default=False,
+        help_text="May log in to the CRM console (the admin).",
     )
-    is_active = models.BooleanField(default=True)
+    is_active = models.BooleanField(verbose_name=_("active"), default=True)
     # Set only by the account services when they create a member's login that its owner
     # has not opened yet (sign-up awaiting the e-mail check, a member invited at the till
     # or by the web shop); cleared when the login becomes active. A link mailed to the
@@ -55,7 +58,7 @@ class User(AbstractBaseUser, PermissionsMixin):
             "it. Untick to keep it closed."
         ),
     )
-    date_joined = models.DateTimeField(default=timezone.now)
+    date_joined = models.DateTimeField(verbose_name=_("joined"), default=timezone.now)
 
     objects = UserManager()
 
@@ -97,9 +100,10 @@ class Member(models.Model):
 
     # Unique through Meta.constraints: on PostgreSQL a unique=True CharField also gets a
     # LIKE index that no query uses and that every update of the row has to maintain.
-    member_number = models.CharField(max_length=10, editable=False)
+    member_number = models.CharField(verbose_name=_("member number"), max_length=10, editable=False)
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("web login"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -116,18 +120,28 @@ class Member(models.Model):
         _("language"), max_length=8, choices=settings.LANGUAGES, default="en"
     )
     country = models.CharField(_("country"), max_length=2, blank=True, help_text="ISO 3166 code")
-    time_zone = models.CharField(max_length=64, default="Europe/Brussels")
-    source = models.CharField(max_length=10, choices=Source.choices, default=Source.ONLINE)
+    time_zone = models.CharField(
+        verbose_name=_("time zone"), max_length=64, default="Europe/Brussels"
+    )
+    source = models.CharField(
+        verbose_name=_("joined through"),
+        max_length=10,
+        choices=Source.choices,
+        default=Source.ONLINE,
+    )
     external_id = models.CharField(
+        verbose_name=_("shop or ERP id"),
         max_length=64,
         null=True,
         blank=True,
         help_text="The web shop's or ERP's own id for this customer.",
     )
-    joined_at = models.DateTimeField(default=timezone.now, db_index=True)
+    joined_at = models.DateTimeField(verbose_name=_("joined"), default=timezone.now, db_index=True)
 
     email_opt_in = models.BooleanField(_("marketing e-mails"), default=False)
-    email_opt_in_at = models.DateTimeField(null=True, blank=True)
+    email_opt_in_at = models.DateTimeField(
+        verbose_name=_("e-mail consent since"), null=True, blank=True
+    )
     sms_opt_in = models.BooleanField(_("text messages"), default=False)
     # The mail provider reported a hard bounce or a spam complaint for this address: no
     # mail goes to it until the address changes (written by campaigns' deliverability).
@@ -137,42 +151,71 @@ class Member(models.Model):
     email_undeliverable_reason = models.CharField(
         max_length=200, blank=True, default="", db_default="", editable=False
     )
-    sms_opt_in_at = models.DateTimeField(null=True, blank=True)
+    sms_opt_in_at = models.DateTimeField(
+        verbose_name=_("text message consent since"), null=True, blank=True
+    )
 
-    qr_token = models.CharField(max_length=32, default=codes.new_qr_token)
-    qr_rotated_at = models.DateTimeField(null=True, blank=True)
-    referral_code = models.CharField(max_length=12, default=codes.new_referral_code)
+    qr_token = models.CharField(
+        verbose_name=_("QR code"), max_length=32, default=codes.new_qr_token
+    )
+    qr_rotated_at = models.DateTimeField(verbose_name=_("QR code renewed"), null=True, blank=True)
+    referral_code = models.CharField(
+        verbose_name=_("referral code"), max_length=12, default=codes.new_referral_code
+    )
     referred_by = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="referrals"
+        "self",
+        verbose_name=_("referred by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="referrals",
     )
 
-    balance = models.IntegerField(default=0, editable=False)
+    balance = models.IntegerField(verbose_name=_("carats"), default=0, editable=False)
     last_activity_at = models.DateTimeField(
-        null=True, blank=True, editable=False, help_text="Last carats earned or spent."
+        verbose_name=_("last carats moved"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Last carats earned or spent.",
     )
 
-    first_purchase_at = models.DateTimeField(null=True, blank=True, editable=False)
+    first_purchase_at = models.DateTimeField(
+        verbose_name=_("first purchase"), null=True, blank=True, editable=False
+    )
     # Not indexed on purpose: every sale moves it, and an index on it would make each
     # sale's member update a non-HOT update writing all the member's indexes. The date
     # triggers that read it (thank-you, win-back) scan once per hour and zone.
-    last_purchase_at = models.DateTimeField(null=True, blank=True, editable=False)
-    purchase_count = models.IntegerField(default=0, editable=False)
+    last_purchase_at = models.DateTimeField(
+        verbose_name=_("last purchase"), null=True, blank=True, editable=False
+    )
+    purchase_count = models.IntegerField(verbose_name=_("orders"), default=0, editable=False)
     lifetime_spend_eur = models.DecimalField(
-        max_digits=14, decimal_places=2, default=0, editable=False
+        verbose_name=_("lifetime spend (EUR)"),
+        max_digits=14,
+        decimal_places=2,
+        default=0,
+        editable=False,
     )
 
     erased_at = models.DateTimeField(
-        null=True, blank=True, editable=False, help_text="Personal data erased (GDPR)."
+        verbose_name=_("personal data erased"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Personal data erased (GDPR).",
     )
     # The member's card is in a phone's wallet (an Apple device registered, or a Google
     # object issued): only then does a change of the card cost the sale anything (see
     # members.wallet.services.wallet_card_changed). Written by the wallet services only.
     # The database default lets bulk loads (the import's and the benchmark's COPY) leave
     # the column out.
-    wallet_live = models.BooleanField(default=False, db_default=False, editable=False)
+    wallet_live = models.BooleanField(
+        verbose_name=_("card in a phone wallet"), default=False, db_default=False, editable=False
+    )
 
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("last changed"), auto_now=True)
 
     class Meta:
         constraints = [
@@ -229,25 +272,36 @@ class LedgerEntry(models.Model):
 
     # No index of its own: ledger_member_created and ledger_member_occurred start with it.
     member = models.ForeignKey(
-        Member, on_delete=models.PROTECT, related_name="ledger", db_index=False
+        Member,
+        verbose_name=_("member"),
+        on_delete=models.PROTECT,
+        related_name="ledger",
+        db_index=False,
     )
-    carats = models.IntegerField()
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    reason = models.CharField(max_length=255)
+    carats = models.IntegerField(
+        verbose_name=_("carats"),
+    )
+    kind = models.CharField(verbose_name=_("kind"), max_length=16, choices=Kind.choices)
+    reason = models.CharField(verbose_name=_("reason"), max_length=255)
     key = models.CharField(
-        max_length=128, help_text="Idempotency key: one entry per business event (unique)."
+        verbose_name=_("idempotency key"),
+        max_length=128,
+        help_text="Idempotency key: one entry per business event (unique).",
     )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
         db_index=False,  # see ledger_actor: only the few entries made by a person
     )
-    balance_after = models.IntegerField()
-    occurred_at = models.DateTimeField(default=timezone.now)
-    created_at = models.DateTimeField(default=timezone.now)
+    balance_after = models.IntegerField(
+        verbose_name=_("balance after"),
+    )
+    occurred_at = models.DateTimeField(verbose_name=_("happened"), default=timezone.now)
+    created_at = models.DateTimeField(verbose_name=_("booked"), default=timezone.now)
 
     class Meta:
         verbose_name_plural = "ledger entries"
@@ -263,17 +317,43 @@ class LedgerEntry(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.carats:+d} {self.kind} ({self.member_id})"
+        """For people: "+312 carats — purchase 1042 at Carat Antwerp"."""
+        return gettext("%(carats)s carats — %(label)s") % {
+            "carats": f"{self.carats:+,}",
+            "label": self.label,
+        }
+
+    @property
+    def label(self) -> str:
+        """What the movement was: its reason (of a sale's, the first part: the sales code
+        writes "Purchase 1042 at Carat Antwerp: 312 for ..."), after the kind when the
+        reason does not start with it."""
+        head = self.reason.strip()
+        if self.kind == self.Kind.PURCHASE:
+            head = head.split(": ", 1)[0]  # the sales code's explanation follows
+        kind = str(self.get_kind_display())
+        if not head:
+            return kind
+        # The reasons the code writes are English ("Purchase ..."): the kind's code says it.
+        if not head.lower().startswith((kind.lower(), self.kind)):
+            head = f"{kind}: {head}"
+        return (head[:1].lower() + head[1:])[:120]
 
 
 class ConsentChange(models.Model):
     """Every change to a marketing consent, with when and through which door."""
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="consent_changes")
-    channel = models.CharField(max_length=8, choices=[("email", "e-mail"), ("sms", "SMS")])
-    granted = models.BooleanField()
-    source = models.CharField(max_length=32)
-    changed_at = models.DateTimeField(default=timezone.now)
+    member = models.ForeignKey(
+        Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="consent_changes"
+    )
+    channel = models.CharField(
+        verbose_name=_("channel"), max_length=8, choices=[("email", "e-mail"), ("sms", "SMS")]
+    )
+    granted = models.BooleanField(
+        verbose_name=_("given"),
+    )
+    source = models.CharField(verbose_name=_("through"), max_length=32)
+    changed_at = models.DateTimeField(verbose_name=_("changed"), default=timezone.now)
 
     class Meta:
         ordering = ["-changed_at"]
@@ -287,23 +367,32 @@ class ErasureRecord(models.Model):
     the erasure itself and kept after it: it holds no personal data of the member, only
     the member number, and the actor's e-mail as it was (a staff login can go later)."""
 
-    member = models.OneToOneField(Member, on_delete=models.PROTECT, related_name="erasure")
-    member_number = models.CharField(max_length=10)
-    erased_at = models.DateTimeField()
-    source = models.CharField(
-        max_length=16, help_text="Through which door: the member's page, the console, ..."
+    member = models.OneToOneField(
+        Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="erasure"
     )
-    reason = models.CharField(max_length=255, help_text="The request: date, channel, reference.")
+    member_number = models.CharField(verbose_name=_("member number"), max_length=10)
+    erased_at = models.DateTimeField(
+        verbose_name=_("erased"),
+    )
+    source = models.CharField(
+        verbose_name=_("through"),
+        max_length=16,
+        help_text="Through which door: the member's page, the console, ...",
+    )
+    reason = models.CharField(
+        verbose_name=_("reason"), max_length=255, help_text="The request: date, channel, reference."
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
         help_text="The staff user who erased; empty when the member erased their own account.",
     )
-    actor_email = models.CharField(max_length=254, blank=True)
-    carats_written_off = models.IntegerField(default=0)
+    actor_email = models.CharField(verbose_name=_("by (e-mail)"), max_length=254, blank=True)
+    carats_written_off = models.IntegerField(verbose_name=_("carats written off"), default=0)
 
     class Meta:
         ordering = ["-erased_at"]

@@ -395,6 +395,47 @@ def member_invite(*, member: Member) -> User:
     return user
 
 
+def member_card_mail(*, member: Member) -> bool:
+    """Mail the member their card again (the QR code as an image, and the member number):
+    transactional, whatever the marketing consent. Queued after commit; at most
+    CARAT_ACCOUNT_MAILS_PER_HOUR per member, so a double click (or a script) cannot flood
+    the inbox. False when over that budget; an erased member has no address."""
+    if member.erased_at is not None:
+        raise DomainError(gettext_noop("This member's personal data is erased."))
+    if not rate_allow(
+        f"card-mail:{member.pk}",
+        limit=getattr(settings, "CARAT_ACCOUNT_MAILS_PER_HOUR", 5),
+        window=3600,
+    ):
+        return False
+    enqueue("members.send_card_email", member.pk)
+    return True
+
+
+def member_login_reset(*, member: Member) -> str:
+    """Mail the member a link to choose a (new) password for the web account: the
+    password reset for a login, the invitation when the member has none yet. Returns the
+    kind of mail queued ("reset" or "invite"). Never for a staff login or one an
+    administrator closed (those change in the logins' admin), nor an erased member."""
+    if member.erased_at is not None:
+        raise DomainError(gettext_noop("This member's personal data is erased."))
+    if member.user_id is None:
+        user, kind = member_account_user(member), "invite"
+    else:
+        user, kind = member.user, "reset"
+    if not account_open_to_member_pages(user):
+        raise DomainError(
+            gettext_noop(
+                "This login is closed or belongs to staff: change it under Users, not here."
+            )
+        )
+    if not account_mail(user=user, kind=kind):
+        raise DomainError(
+            gettext_noop("Enough account e-mails went to this address this hour; try later.")
+        )
+    return kind
+
+
 def account_activate(*, user: User) -> bool:
     """Open a login that its owner has just proven the address of (a mailed link). Only a
     login that was never opened: one an administrator deactivated, or a staff login,

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from .emails import send_account_email_now, send_consent_email_now
+from .emails import send_account_email_now, send_card_email_now, send_consent_email_now
 
 
 @shared_task(
@@ -38,6 +38,20 @@ def send_consent_email(member_id: int) -> None:
         program=program().name,
         send=lambda **mail: program_mail(**mail).send(),
     )
+
+
+@shared_task(
+    name="members.send_card_email",
+    acks_late=True,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=8,
+)
+def send_card_email(member_id: int) -> None:
+    from campaigns.mail.compose import program_mail
+    from campaigns.services.earning import program
+
+    send_card_email_now(member_id=member_id, program=program().name, make=program_mail)
 
 
 @shared_task(

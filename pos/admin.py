@@ -125,6 +125,7 @@ class PurchaseAdmin(ReadOnlyAdmin):
     list_filter = ["channel", "store", CurrencyFilter]
     list_select_related = ["member", "store"]
     search_fields = ["=receipt_id"]
+    ordering = ["-occurred_at"]  # the latest first (indexed)
     raw_id_fields = ["member"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
@@ -150,6 +151,7 @@ class ReturnAdmin(ReadOnlyAdmin):
     ]
     list_select_related = ["purchase"]
     search_fields = ["=return_id"]
+    ordering = ["-created_at"]  # the latest first
     show_full_result_count = False
 
 

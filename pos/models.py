@@ -4,6 +4,7 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from members.models import Member
 
@@ -11,12 +12,16 @@ currency_validator = RegexValidator(r"^[A-Z]{3}$", "A 3-letter ISO currency code
 
 
 class Store(models.Model):
-    code = models.SlugField(max_length=16, unique=True)
-    name = models.CharField(max_length=80)
-    city = models.CharField(max_length=80)
-    currency = models.CharField(max_length=3, validators=[currency_validator], default="EUR")
-    time_zone = models.CharField(max_length=64, default="Europe/Brussels")
-    active = models.BooleanField(default=True)
+    code = models.SlugField(verbose_name=_("code"), max_length=16, unique=True)
+    name = models.CharField(verbose_name=_("name"), max_length=80)
+    city = models.CharField(verbose_name=_("city"), max_length=80)
+    currency = models.CharField(
+        verbose_name=_("currency"), max_length=3, validators=[currency_validator], default="EUR"
+    )
+    time_zone = models.CharField(
+        verbose_name=_("time zone"), max_length=64, default="Europe/Brussels"
+    )
+    active = models.BooleanField(verbose_name=_("open"), default=True)
     staff = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="stores", help_text="Shop assistants."
     )
@@ -58,42 +63,68 @@ class Channel(models.TextChoices):
 class Purchase(models.Model):
     # No index of its own: purchase_member starts with it.
     member = models.ForeignKey(
-        Member, on_delete=models.PROTECT, related_name="purchases", db_index=False
+        Member,
+        verbose_name=_("member"),
+        on_delete=models.PROTECT,
+        related_name="purchases",
+        db_index=False,
     )
-    channel = models.CharField(max_length=8, choices=Channel.choices)
+    channel = models.CharField(verbose_name=_("channel"), max_length=8, choices=Channel.choices)
     store = models.ForeignKey(
-        Store, null=True, blank=True, on_delete=models.PROTECT, related_name="purchases"
+        Store,
+        verbose_name=_("store"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="purchases",
     )
-    receipt_id = models.CharField(max_length=64)
+    receipt_id = models.CharField(verbose_name=_("receipt"), max_length=64)
     receipt_key = models.CharField(
-        max_length=100, help_text="channel:store:receipt — the idempotency key (unique)."
+        verbose_name=_("receipt key"),
+        max_length=100,
+        help_text="channel:store:receipt — the idempotency key (unique).",
     )
-    fingerprint = models.CharField(max_length=64, help_text="Hash of the data first sent.")
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
-    currency = models.CharField(max_length=3)
-    rate_to_eur = models.DecimalField(max_digits=14, decimal_places=6)
-    amount_eur = models.DecimalField(max_digits=12, decimal_places=2)
-    occurred_at = models.DateTimeField(db_index=True)
-    carats_awarded = models.IntegerField(default=0)
+    fingerprint = models.CharField(
+        verbose_name=_("fingerprint"), max_length=64, help_text="Hash of the data first sent."
+    )
+    amount = models.DecimalField(verbose_name=_("amount"), max_digits=12, decimal_places=2)
+    currency = models.CharField(verbose_name=_("currency"), max_length=3)
+    rate_to_eur = models.DecimalField(
+        verbose_name=_("rate to EUR"), max_digits=14, decimal_places=6
+    )
+    amount_eur = models.DecimalField(
+        verbose_name=_("amount (EUR)"), max_digits=12, decimal_places=2
+    )
+    occurred_at = models.DateTimeField(verbose_name=_("sold"), db_index=True)
+    carats_awarded = models.IntegerField(verbose_name=_("carats earned"), default=0)
     carats_status = models.CharField(
+        verbose_name=_("carats status"),
         max_length=10,
         default="credited",
         choices=[("credited", "credited"), ("pending", "pending"), ("held", "held for review")],
     )
-    earning_reason = models.CharField(max_length=255, blank=True)
-    balance_after = models.IntegerField(default=0)
-    tier_after = models.CharField(max_length=32, blank=True)
-    tier_changed = models.BooleanField(default=False)
+    earning_reason = models.CharField(
+        verbose_name=_("how the carats were earned"), max_length=255, blank=True
+    )
+    balance_after = models.IntegerField(verbose_name=_("balance after"), default=0)
+    tier_after = models.CharField(verbose_name=_("tier after"), max_length=32, blank=True)
+    tier_changed = models.BooleanField(verbose_name=_("tier changed"), default=False)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("recorded by"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
         db_index=False,  # see purchase_recorded_by: only sales a person recorded
     )
-    client = models.CharField(max_length=80, blank=True, help_text="API client or page.")
-    created_at = models.DateTimeField(default=timezone.now)
+    client = models.CharField(
+        verbose_name=_("recorded through"),
+        max_length=80,
+        blank=True,
+        help_text="API client or page.",
+    )
+    created_at = models.DateTimeField(verbose_name=_("recorded"), default=timezone.now)
 
     class Meta:
         indexes = [
@@ -122,36 +153,51 @@ class Purchase(models.Model):
 
 
 class PurchaseLine(models.Model):
-    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="lines")
-    sku = models.CharField(max_length=64)
-    category = models.CharField(max_length=64, blank=True)
-    quantity = models.PositiveIntegerField(default=1)
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
-    service_guarantee = models.BooleanField(default=False)
+    purchase = models.ForeignKey(
+        Purchase, verbose_name=_("purchase"), on_delete=models.CASCADE, related_name="lines"
+    )
+    sku = models.CharField(verbose_name=_("SKU"), max_length=64)
+    category = models.CharField(verbose_name=_("category"), max_length=64, blank=True)
+    quantity = models.PositiveIntegerField(verbose_name=_("quantity"), default=1)
+    amount = models.DecimalField(verbose_name=_("amount"), max_digits=12, decimal_places=2)
+    service_guarantee = models.BooleanField(verbose_name=_("service guarantee"), default=False)
 
     def __str__(self):
         return f"{self.quantity} x {self.sku}"
 
 
 class Return(models.Model):
-    purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="returns")
-    return_id = models.CharField(max_length=64)
-    return_key = models.CharField(max_length=100, unique=True)
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
-    amount_eur = models.DecimalField(max_digits=12, decimal_places=2)
-    carats_reversed = models.IntegerField(default=0)
+    purchase = models.ForeignKey(
+        Purchase, verbose_name=_("purchase"), on_delete=models.PROTECT, related_name="returns"
+    )
+    return_id = models.CharField(verbose_name=_("return"), max_length=64)
+    return_key = models.CharField(verbose_name=_("return key"), max_length=100, unique=True)
+    amount = models.DecimalField(verbose_name=_("amount"), max_digits=12, decimal_places=2)
+    amount_eur = models.DecimalField(
+        verbose_name=_("amount (EUR)"), max_digits=12, decimal_places=2
+    )
+    carats_reversed = models.IntegerField(verbose_name=_("carats taken back"), default=0)
     carats_cancelled = models.IntegerField(
-        default=0, help_text="Pending or held carats cancelled (never reached the balance)."
+        verbose_name=_("pending carats cancelled"),
+        default=0,
+        help_text="Pending or held carats cancelled (never reached the balance).",
     )
     carats_unrecovered = models.IntegerField(
-        default=0, help_text="Carats due back but already spent (the balance never goes negative)."
+        verbose_name=_("carats not recovered"),
+        default=0,
+        help_text="Carats due back but already spent (the balance never goes negative).",
     )
-    balance_after = models.IntegerField(default=0)
+    balance_after = models.IntegerField(verbose_name=_("balance after"), default=0)
     recorded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("recorded by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    occurred_at = models.DateTimeField(default=timezone.now)
-    created_at = models.DateTimeField(default=timezone.now)
+    occurred_at = models.DateTimeField(verbose_name=_("returned"), default=timezone.now)
+    created_at = models.DateTimeField(verbose_name=_("recorded"), default=timezone.now)
 
     class Meta:
         constraints = [

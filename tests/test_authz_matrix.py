@@ -1167,6 +1167,36 @@ ADMIN += [
     ),
 ]
 
+# The member 360's actions (loyalty.console.member360): marketing may take them; any other
+# console role is refused (403) and changes nothing; the pages show the hidden tier only to
+# marketing (the invitation's tier list).
+MEMBER_ACTIONS = {
+    "adjust": lambda w: {"carats": "25", "reason": "goodwill", "batch": "d" * 32},
+    "invite": lambda w: {
+        "tier": str(Tier.objects.get(code="ambassador").pk),
+        "note": "matrix",
+    },
+    "send-card": lambda w: {},
+    "reset-login": lambda w: {},
+}
+
+
+def _member_action(slug, method):
+    return Surface(
+        "admin",
+        f"member 360 action {slug} on B ({method})",
+        method,
+        lambda w: reverse("admin:members_member_action", args=[w.b.pk, slug]),
+        data=MEMBER_ACTIONS[slug] if method == "post" else None,
+        expect={"marketing": Expect((302,), writes=True)} if method == "post" else {},
+        hidden_tier_ok=("marketing",),
+        hidden_reward_ok=("marketing",),
+        may_see={"marketing": ("a", "b")},
+    )
+
+
+ADMIN += [_member_action(slug, m) for slug in MEMBER_ACTIONS for m in ("get", "post")]
+
 # --- mail links (public: the signed token in the URL is the authorisation) --------------------
 
 

@@ -83,6 +83,7 @@ class InvitationAdmin(admin.ModelAdmin):
     ]
     list_select_related = ["member", "tier", "invited_by"]
     raw_id_fields = ["member"]
+    ordering = ["-created_at"]
 
     def has_add_permission(self, request):
         return False  # sent from the member list (action "Send a hidden-tier invitation")

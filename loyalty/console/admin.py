@@ -9,7 +9,6 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Subquery
 from django.shortcuts import render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -19,6 +18,7 @@ import campaigns.admin  # noqa: F401 - registered before superuser_delete_only b
 import tiers.admin  # noqa: F401
 from campaigns.models import ClubMembership, MessageLog, Voucher
 from loyalty.console import dashboard, uplift_view
+from loyalty.console.member360 import Member360
 from loyalty.console.privacy import member_erase_all
 from loyalty.kernel.admin_tools import (
     EstimatedCountPaginator,
@@ -30,7 +30,6 @@ from loyalty.kernel.roles import SUPERUSER_DELETE_ONLY
 from members import profile
 from members.admin import AdjustForm, ConsentFilter, ConsentInline, LedgerInline
 from members.models import ErasureRecord, Member
-from members.predictions.selectors import member_prediction
 from members.selectors import member_search
 from members.services import ledger_adjust
 from pos.models import Purchase, Return
@@ -79,7 +78,7 @@ class RecentOnly:
 class MemberLedgerInline(RecentOnly, LedgerInline):
     limit = 100
     order_by = ("-created_at", "-id")
-    verbose_name_plural = "ledger (latest 100 entries)"
+    verbose_name_plural = _("ledger (latest 100 entries)")
 
 
 class TierChangeInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
@@ -88,7 +87,7 @@ class TierChangeInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
     fields = ["changed_at", "from_tier", "to_tier", "reason", "note", "actor"]
     readonly_fields = fields
     order_by = ("-changed_at", "-id")
-    verbose_name_plural = "tier history (latest 50)"
+    verbose_name_plural = _("tier history (latest 50)")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("from_tier", "to_tier", "actor")
@@ -109,7 +108,7 @@ class VoucherInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
     ]
     readonly_fields = fields
     order_by = ("-issued_at", "-id")
-    verbose_name_plural = "vouchers (latest 50)"
+    verbose_name_plural = _("vouchers (latest 50)")
 
 
 class ClubMembershipInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
@@ -117,7 +116,7 @@ class ClubMembershipInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
     fields = ["club", "started_at", "ends_at", "carats_paid", "reminded_at"]
     readonly_fields = fields
     order_by = ("-ends_at", "-id")
-    verbose_name_plural = "club memberships"
+    verbose_name_plural = _("club memberships")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("club")
@@ -138,7 +137,7 @@ class MessageInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
     readonly_fields = fields
     order_by = ("-created_at", "-id")
     verbose_name = "message"
-    verbose_name_plural = "messages (latest 50)"
+    verbose_name_plural = _("messages (latest 50)")
 
 
 class ReferralInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
@@ -151,7 +150,7 @@ class ReferralInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
     order_by = ("-joined_at", "-id")
     show_change_link = True
     verbose_name = "referred friend"
-    verbose_name_plural = "referrals (friends this member brought in)"
+    verbose_name_plural = _("referrals (friends this member brought in)")
 
 
 class ErasureInline(ReadOnlyInline, admin.TabularInline):
@@ -161,7 +160,7 @@ class ErasureInline(ReadOnlyInline, admin.TabularInline):
     fields = ["erased_at", "source", "reason", "actor_email", "carats_written_off"]
     readonly_fields = fields
     verbose_name = "erasure"
-    verbose_name_plural = "erasure (who, when, why)"
+    verbose_name_plural = _("erasure (who, when, why)")
 
 
 class PurchaseInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
@@ -181,7 +180,7 @@ class PurchaseInline(RecentOnly, ReadOnlyInline, admin.TabularInline):
     order_by = ("-occurred_at", "-id")
     limit = 100
     show_change_link = True
-    verbose_name_plural = "purchases, all channels (latest 100)"
+    verbose_name_plural = _("purchases, all channels (latest 100)")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("store")
@@ -220,17 +219,17 @@ class TierFilter(admin.SimpleListFilter):
 
 
 @admin.register(Member)
-class MemberAdmin(admin.ModelAdmin):
+class MemberAdmin(Member360, admin.ModelAdmin):
+    # Fits a 1440 px screen with the menu and the filters: one name column, dates without
+    # times, the source as a filter only.
     list_display = [
         "member_number",
+        "name",
         "email",
-        "first_name",
-        "last_name",
         "tier_name",
         "balance",
         "purchase_count",
-        "last_purchase_at",
-        "source",
+        "last_purchase",
     ]
     list_select_related = ["status__tier"]
     list_filter = [TierFilter, "source", ConsentFilter]
@@ -254,7 +253,6 @@ class MemberAdmin(admin.ModelAdmin):
         "last_purchase_at",
         "purchase_count",
         "lifetime_spend_eur",
-        "prediction_overview",
         "email_opt_in_at",
         "sms_opt_in_at",
         "email_delivery",
@@ -277,7 +275,6 @@ class MemberAdmin(admin.ModelAdmin):
                     "first_purchase_at",
                     "last_purchase_at",
                     "returns_overview",
-                    "prediction_overview",
                 ]
             },
         ),
@@ -313,13 +310,15 @@ class MemberAdmin(admin.ModelAdmin):
             obj.email_undeliverable_reason or "-",
         )
 
-    @admin.display(description=_("prediction"))
-    def prediction_overview(self, obj):
-        return render_to_string(
-            "admin/members/_prediction.html", {"prediction": member_prediction(obj)}
-        )
+    @admin.display(description=_("name"), ordering="last_name")
+    def name(self, obj):
+        return obj.full_name or "-"
 
-    @admin.display(description="tier", ordering="status__tier__rank")
+    @admin.display(description=_("last purchase"), ordering="last_purchase_at")
+    def last_purchase(self, obj):
+        return _day(obj.last_purchase_at) if obj.last_purchase_at else "-"
+
+    @admin.display(description=_("tier"), ordering="status__tier__rank")
     def tier_name(self, obj):
         status = getattr(obj, "status", None)
         return status.tier.name if status else "-"

@@ -276,7 +276,31 @@ def cards(d: Dashboard) -> dict[str, list[Card]]:
                 rate=True,
             ),
         ],
+        "earlier": earlier_cards(d),
     }
+
+
+def earlier_cards(d: Dashboard) -> list[Card]:
+    """The conversion of the earlier first-time buyers (kpis.earlier_buyers): a figure
+    even when the period's own first buyers are too recent for any window."""
+    if d.earlier is None:
+        return []
+    return [
+        Card(
+            f"earlier_{days}",
+            f"2nd order in {days} days (earlier buyers)",
+            fmt_rate(d.earlier.within[days]),
+            "",
+            "",
+            "flat",
+            f"Of the {fmt_int(d.earlier.within[days].denominator)} first-time buyers of "
+            f"{d.earlier_period} at least {days} days ago: a second order on a later day "
+            "within that time.",
+            d.earlier.within[days].percent,
+            None,
+        )
+        for days in kpis.CONVERSION_WINDOWS
+    ]
 
 
 def _sent(snapshot) -> int:

@@ -9,7 +9,7 @@ from functools import wraps
 
 from django.contrib.admin import AdminSite
 from django.core.cache import cache
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
@@ -29,7 +29,7 @@ from .predictions import prediction_section
 
 def _cache_key(period: Period, filters: Filters) -> str:
     raw = f"{period.start}:{period.end}:{filters.store_id}:{filters.channel}:{filters.tier_id}"
-    return "carat:dashboard:v2:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+    return "carat:dashboard:v3:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
 def computed(
@@ -66,8 +66,33 @@ def csv_response(table: Table, period: Period) -> HttpResponse:
     )
 
 
+# The session key of the dashboard's last period and filters.
+SESSION_KEY = "carat:dashboard:query"
+SELECTION = ("period", "start", "end", "store", "channel", "tier")
+
+
+def remembered_selection(request) -> QueryDict:
+    """The period and filters asked for, else the ones used last in this session (so
+    leaving the dashboard and coming back keeps them); a valid choice is remembered."""
+    asked = QueryDict(mutable=True)
+    for key in SELECTION:
+        if key in request.GET:
+            asked.setlist(key, request.GET.getlist(key)[:1])
+    if not asked and "reset" not in request.GET:
+        saved = request.session.get(SESSION_KEY)
+        if isinstance(saved, str) and len(saved) <= 500:
+            return QueryDict(saved)
+    return asked
+
+
 def dashboard_view(request, site: AdminSite, extra_context=None):
-    form = DashboardForm(request.GET or None, today=timezone.localdate())
+    selection = remembered_selection(request)
+    form = DashboardForm(selection or None, today=timezone.localdate())
+    if selection and form.is_valid():
+        if request.session.get(SESSION_KEY) != selection.urlencode():  # no write per view
+            request.session[SESSION_KEY] = selection.urlencode()
+    elif "reset" in request.GET:
+        request.session.pop(SESSION_KEY, None)
     period, filters, labels = form.selection()
     data = computed(period, filters, refresh=request.GET.get("refresh") == "1")
     card_groups = cards(data)
@@ -77,9 +102,7 @@ def dashboard_view(request, site: AdminSite, extra_context=None):
         if export not in all_tables:
             return HttpResponse("Unknown table.", status=404, content_type="text/plain")
         return csv_response(all_tables[export], period)
-    query = request.GET.copy()
-    for k in ("export", "refresh"):
-        query.pop(k, None)
+    query = selection.copy()
     context = {
         **site.each_context(request),
         "title": "Dashboard",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
@@ -12,7 +12,7 @@ from loyalty.console.models import (
 )
 from loyalty.console.rollup import rollup_latest
 
-from .base import Filters, Period, year_stats
+from .base import CONVERSION_WINDOWS, Filters, Period, year_stats
 from .carats import CaratKpis, carat_kpis
 from .customers import ConversionKpis, MemberKpis, conversion_kpis, member_kpis
 from .engagement import (
@@ -61,6 +61,14 @@ def snapshot(
     )
 
 
+def earlier_buyers(period: Period) -> Period:
+    """The first-time buyers whose second-purchase conversion can be read at the end of
+    `period`: the twelve months that end the shortest window (90 days) before it. A
+    short period's own first buyers are too recent for any window; these are not."""
+    end = period.end - timedelta(days=min(CONVERSION_WINDOWS))
+    return Period(end - timedelta(days=364), end)
+
+
 @dataclass(frozen=True)
 class Dashboard:
     current: Snapshot
@@ -69,6 +77,9 @@ class Dashboard:
     filters: Filters
     computed_at: datetime
     as_of: datetime | None = None  # the rollups' moment, when read from them
+    # The conversion of the earlier first-time buyers (earlier_buyers): one query more.
+    earlier: ConversionKpis | None = None
+    earlier_period: Period | None = None
 
 
 def dashboard(
@@ -85,6 +96,7 @@ def dashboard(
     if rollup is True:
         rollup = rollup_latest()
     run = rollup or None
+    earlier = earlier_buyers(period)
     return Dashboard(
         current=snapshot(period, filters, now=now, rollup=run),
         previous=snapshot(period.previous(), filters, now=now, rollup=run),
@@ -92,4 +104,6 @@ def dashboard(
         filters=filters,
         computed_at=now,
         as_of=run.as_of if run else None,
+        earlier=conversion_kpis(earlier, filters, now=now, rollup=run),
+        earlier_period=earlier,
     )

@@ -42,11 +42,22 @@ from loyalty.management.demo_data import (
     TRANSLATIONS,
     TRIGGERS,
 )
-from members.models import Member, User
+from members.models import LedgerEntry, Member, User
 from members.predictions.services import predictions_run
 from pos.models import Channel, ExchangeRate, Store
 from pos.services import purchase_record
-from tiers.models import Tier
+from tiers.models import MemberTier, Tier, TierChange
+from tiers.services import hold_end
+
+
+def _dated_enrolment(member: Member) -> None:
+    """The demo's history is dated as it happened: a member who joined months ago got
+    the entry tier and the sign-up bonus then, not when the demo was loaded (so the
+    dashboard's last 30 days show the last 30 days' carats and tier changes)."""
+    at = member.joined_at
+    LedgerEntry.objects.filter(member=member).update(created_at=at, occurred_at=at)
+    TierChange.objects.filter(member=member).update(changed_at=at)
+    MemberTier.objects.filter(member=member).update(reached_at=at, hold_until=hold_end(at))
 
 
 class Command(BaseCommand):
@@ -253,6 +264,7 @@ class Command(BaseCommand):
             user=user,
             joined_at=now - timedelta(days=340),
         )
+        _dated_enrolment(member)
         for i, (days, store, amount, currency) in enumerate(
             [
                 (300, "antwerp", "180.00", "EUR"),
@@ -268,6 +280,7 @@ class Command(BaseCommand):
                 amount=amount,
                 currency=currency,
                 occurred_at=now - timedelta(days=days),
+                now=now - timedelta(days=days),
                 lines=[{"sku": "RING-0042", "category": "rings", "amount": amount}],
                 client="demo",
             )
@@ -287,9 +300,11 @@ class Command(BaseCommand):
             email = f"demo{i:04d}@members.carat.example"
             first, last = rng.choice(FIRST), rng.choice(LAST)
             joined_days = rng.randint(20, 360)
-            plan = [
-                rng.randint(0, joined_days) for _ in range(rng.choice([0, 1, 1, 1, 2, 2, 3, 5]))
-            ]
+            # Oldest first: the history is recorded in the order it happened.
+            plan = sorted(
+                (rng.randint(0, joined_days) for _ in range(rng.choice([0, 1, 1, 1, 2, 2, 3, 5]))),
+                reverse=True,
+            )
             amounts = [
                 rng.choice(["79.00", "129.00", "249.00", "399.00", "890.00", "1450.00"])
                 for _ in plan
@@ -310,8 +325,10 @@ class Command(BaseCommand):
                     joined_at=now - timedelta(days=joined_days),
                     birth_date=(now - timedelta(days=rng.randint(20 * 365, 60 * 365))).date(),
                 )
+                _dated_enrolment(member)
                 for j, (days, amount, place) in enumerate(zip(plan, amounts, where, strict=True)):
                     store = stores.get(place)
+                    at = now - timedelta(days=days, hours=rng.randint(0, 8))
                     purchase_record(
                         member=member,
                         channel=Channel.STORE if store else Channel.ONLINE,
@@ -319,7 +336,8 @@ class Command(BaseCommand):
                         receipt_id=f"DEMO-{i:04d}-{j}",
                         amount=amount,
                         currency=store.currency if store else "EUR",
-                        occurred_at=now - timedelta(days=days, hours=rng.randint(0, 8)),
+                        occurred_at=at,
+                        now=at,  # as it happened: its carats and upgrade dated then
                         lines=[
                             {
                                 "sku": f"{rng.choice(CATEGORIES)[0]}-{rng.randint(1, 99):04d}",
