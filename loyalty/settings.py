@@ -290,6 +290,9 @@ CARAT_KPI_ROLLUP_MAX_AGE = env.int("CARAT_KPI_ROLLUP_MAX_AGE", default=3 * 3600)
 # Connections the rollup job reads and computes on (2: one snapshot shared by two; 1: one
 # REPEATABLE READ transaction, as inside a caller's transaction).
 CARAT_KPI_ROLLUP_WORKERS = env.int("CARAT_KPI_ROLLUP_WORKERS", default=2)
+# Before its snapshot a run waits at most this long for the transactions open when it read
+# its marks (loyalty/console/rollup_state.py); longer ones are counted by the next run.
+CARAT_KPI_ROLLUP_SETTLE_SECONDS = env.float("CARAT_KPI_ROLLUP_SETTLE_SECONDS", default=5)
 CARAT_EUR_PER_CARAT = Decimal(env("CARAT_EUR_PER_CARAT", default="0.05"))
 CARAT_MAIL_DOMAIN = env("CARAT_MAIL_DOMAIN", default="carat.example")
 CARAT_SENDING_TIMEOUT_SECONDS = env.int("CARAT_SENDING_TIMEOUT_SECONDS", default=900)
