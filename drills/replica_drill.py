@@ -92,7 +92,8 @@ class Replica:
         with open(self.logfile, "rb") as f:
             f.seek(offset)
             text = f.read().decode(errors="replace")
-        found = re.findall(r"LOG:  statement: (.*)", text)
+        # A statement runs to the next log line (the lag check spans several lines).
+        found = re.findall(r"LOG:  statement: (.*?)(?=\n\d{4}-\d\d-\d\d |\Z)", text, re.S)
         # Left out: the console's lag checks and the drill's own (lag, pause, counts).
         own = ("pg_is_in_recovery", "pg_last_wal_", "pg_wal_replay_", "count(*) FROM pos_purchase")
         return [s for s in found if not any(o in s for o in own)]
@@ -251,11 +252,18 @@ def drill_d(drill, run, log, Proc, wait_for, free_port, primary_port) -> dict:
                     lag_seen.append(float(replica.sql(_LAG) or 0))
                 time.sleep(0.5)
             if name == "caught up":
+                # Every sale the primary holds now is on the replica moments later (the
+                # sales go on meanwhile, so the replica may hold a few more).
                 count = "SELECT count(*) FROM pos_purchase"
+                on_primary = int(replica.sql(count, port=primary_port))
+                t0 = time.monotonic()
+                while int(replica.sql(count)) < on_primary and time.monotonic() - t0 < 10:
+                    time.sleep(0.1)
                 counts["purchases_primary_vs_replica_after_catch_up"] = [
-                    replica.sql(count, port=primary_port),
-                    replica.sql(count),
+                    on_primary,
+                    int(replica.sql(count)),
                 ]
+                counts["replica_caught_up_after_s"] = round(time.monotonic() - t0, 2)
     finally:
         stop.set()
         for t in threads:
@@ -297,8 +305,9 @@ def drill_d(drill, run, log, Proc, wait_for, free_port, primary_port) -> dict:
     caught = by_phase["caught up"][2:]
     p, r = counts.get("purchases_primary_vs_replica_after_catch_up", [None, None])
     check(("caught up: every sale is on the replica and the dashboard reads it again",
-           p == r and bool(caught) and caught[-1]["replica_reads"] >= 10,
-           f"purchases primary {p} / replica {r}; statements on the replica per request: "
+           p is not None and r >= p and bool(caught) and caught[-1]["replica_reads"] >= 10,
+           f"purchases on the primary {p}, on the replica moments later {r} (at least as "
+           f"many); statements on the replica per request: "
            f"{[x['replica_reads'] for x in caught]}"))  # fmt: skip
     down = by_phase["down"]
     check(("replica stopped mid-run: the console falls back to the primary",
