@@ -42,7 +42,8 @@ test: install browser-deps
 	$(PY) -m pytest
 
 ## make drill: fault drills (broker down, worker killed mid-send, PostgreSQL restart under
-## load) on a private PostgreSQL (5499) and Redis (6391); results in drills/results.md.
+## load, the console on a streaming replica on 5498) on a private PostgreSQL (5499) and
+## Redis (6391); results in drills/results.md.
 .PHONY: drill
 drill: install
 	$(PY) drills/run.py

@@ -4,6 +4,11 @@ A  broker (Redis) down: sales still record, their webhooks go out once Redis is 
 B  worker killed (kill -9) in the middle of a send batch: every mail goes out, once.
 C  PostgreSQL restarted (pg_ctl restart -m fast) under load: 503 + Retry-After, never 500,
    and the service recovers by itself.
+D  the console on a streaming replica (drills/replica_drill.py): a real hot standby on
+   127.0.0.1:5498 (pg_basebackup); the dashboard reads it, falls back to the primary when
+   it is behind and when it is stopped mid-run, while sales go on.
+
+`python drills/run.py --only D` runs one drill (or several: --only A,D).
 
 It never touches the machine's shared PostgreSQL (5432) or Redis (6379): it starts its
 own cluster on 127.0.0.1:5499 and its own Redis on 127.0.0.1:6391 in a temporary
@@ -11,6 +16,7 @@ directory, and stops them at the end (also on failure). The results are written 
 drills/results.md (older runs are kept); the logs of the last run go to drills/last-run/.
 """
 
+import argparse
 import contextlib
 import hashlib
 import hmac
@@ -1224,8 +1230,15 @@ class Drill:
         return res
 
     # teardown ------------------------------------------------------------------------
+    def drill_d(self) -> dict:
+        import replica_drill
+
+        return replica_drill.drill_d(self, run, log, Proc, wait_for, free_port, PG_PORT)
+
     def teardown(self) -> None:
         for name, fn in [
+            ("console", lambda: getattr(self, "console_web", None) and self.console_web.stop()),
+            ("replica", lambda: getattr(self, "replica", None) and self.replica.stop("immediate")),
             ("worker", lambda: self.worker and self.worker.stop()),
             ("gunicorn", lambda: self.web and self.web.stop()),
             ("receiver", lambda: self.receiver and self.receiver.stop()),
@@ -1243,6 +1256,8 @@ class Drill:
             (self.tmp / "worker.log", "worker.log"),
             (self.pg.logfile, "postgres.log"),
             (self.redis.logfile, "redis.log"),
+            (self.tmp / "console.log", "console-gunicorn.log"),
+            (self.tmp / "pgsock-replica" / "postgres.log", "postgres-replica.log"),
         ]:
             if src.exists():
                 shutil.copy(src, LAST_RUN / dst)
@@ -1330,7 +1345,7 @@ def render(drill: Drill, started: datetime, duration: float, error: str | None) 
     ]
     if error:
         lines += ["**The run stopped with an error:**", "", "```", error.strip()[-3000:], "```", ""]
-    for key in ("A", "B", "C"):
+    for key in ("A", "B", "C", "D"):
         r = drill.results.get(key)
         if not r:
             continue
@@ -1384,12 +1399,21 @@ def write_results(section: str) -> None:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default="A,B,C,D", help="the drills to run, e.g. D or A,D")
+    only = set(parser.parse_args().only.upper().split(","))
     started = datetime.now(UTC)
     drill = Drill()
     error = None
     try:
         drill.setup()
-        for key, fn in (("A", drill.drill_a), ("B", drill.drill_b), ("C", drill.drill_c)):
+        drills = (
+            ("A", drill.drill_a),
+            ("B", drill.drill_b),
+            ("C", drill.drill_c),
+            ("D", drill.drill_d),
+        )
+        for key, fn in ((k, f) for k, f in drills if k in only):
             log(f"===== drill {key}")
             try:
                 drill.results[key] = fn()

@@ -303,6 +303,10 @@ CARAT_KPI_ROLLUP_WORKERS = env.int("CARAT_KPI_ROLLUP_WORKERS", default=2)
 CARAT_PREDICTION_SAMPLE = env.int("CARAT_PREDICTION_SAMPLE", default=100_000)
 CARAT_PREDICTION_PENALIZER = env.float("CARAT_PREDICTION_PENALIZER", default=0.0)
 CARAT_CLV_ANNUAL_DISCOUNT = env.float("CARAT_CLV_ANNUAL_DISCOUNT", default=0.0)
+
+# Before its snapshot a run waits at most this long for the transactions open when it read
+# its marks (loyalty/console/rollup_state.py); longer ones are counted by the next run.
+CARAT_KPI_ROLLUP_SETTLE_SECONDS = env.float("CARAT_KPI_ROLLUP_SETTLE_SECONDS", default=5)
 CARAT_EUR_PER_CARAT = Decimal(env("CARAT_EUR_PER_CARAT", default="0.05"))
 CARAT_MAIL_DOMAIN = env("CARAT_MAIL_DOMAIN", default="carat.example")
 CARAT_SENDING_TIMEOUT_SECONDS = env.int("CARAT_SENDING_TIMEOUT_SECONDS", default=900)

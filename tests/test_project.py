@@ -48,7 +48,8 @@ def test_setup_periodic_tasks_is_idempotent(db):
         "campaigns.release_pending",
         "campaigns.select_triggers",
         "loyalty.deliver_webhooks",
-        "loyalty.kpi_rollup",
+        "loyalty.kpi_rollup",  # hourly, incremental
+        "loyalty.kpi_rollup",  # nightly, in full
         "loyalty.outbox_flush",
         "loyalty.warm_dashboard",
         "members.predictions",

@@ -1,9 +1,12 @@
 """The dashboard's predictions section: read from the last nightly run's row (its
-aggregates were computed with the scores), so it costs two small reads."""
+aggregates were computed with the scores): two small reads, kept in the cache with the
+start page's figures (the warm job refreshes both; the data changes once a night)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from django.core.cache import cache
 
 from members.predictions.selectors import latest_realised, latest_run
 
@@ -18,7 +21,22 @@ class Bar:
     percent: float  # of the scored members, for the bar's width
 
 
-def prediction_section() -> dict | None:
+CACHE_KEY = "carat:dashboard:predictions:v1"
+_MISSING = object()
+
+
+def prediction_section(*, refresh: bool = False, ttl: int = 20 * 60) -> dict | None:
+    """The section as the page shows it; None before the first nightly run."""
+    if not refresh:
+        kept = cache.get(CACHE_KEY, _MISSING)
+        if kept is not _MISSING:
+            return kept
+    section = _section()
+    cache.set(CACHE_KEY, section, ttl)
+    return section
+
+
+def _section() -> dict | None:
     run = latest_run()
     if run is None:
         return None

@@ -54,6 +54,7 @@ def warm_cache(presets: tuple[str, ...] = ("30d",), *, ttl: int = 20 * 60) -> di
         started = time.monotonic()
         computed(preset_period(preset, today), Filters(), refresh=True, ttl=ttl)
         took[preset] = round(time.monotonic() - started, 2)
+    prediction_section(refresh=True, ttl=ttl)
     return took
 
 
@@ -120,8 +121,8 @@ def dashboard_view(request, site: AdminSite, extra_context=None):
         "charts": charts(data),
         "query": (query.urlencode() + "&") if query else "",
         "cache_minutes": CACHE_SECONDS // 60,
-        # Not cached with the period's figures: the last nightly run's row, read each time.
-        "predictions": prediction_section(),
+        # The last nightly run's row (cached apart: it does not depend on the period).
+        "predictions": prediction_section(refresh=request.GET.get("refresh") == "1"),
         **(extra_context or {}),
     }
     request.current_app = site.name
