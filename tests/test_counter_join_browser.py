@@ -21,7 +21,7 @@ from tiers.models import Tier
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 LOCALES = {"en": "en-GB", "nl": "nl-BE", "fr": "fr-BE"}
-THANKS = {"en": "Thank you", "nl": "Dank u", "fr": "Merci"}
+THANKS = {"en": "Thank you", "nl": "Dank je", "fr": "Merci"}
 
 
 @pytest.fixture

@@ -388,12 +388,19 @@ def test_a_new_qr_code_reissues_the_card_and_the_old_one_stops_at_once(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         _register(client, issued)
+    serials = reverse("wallet:apple_serials", args=[DEVICE, PASS_TYPE])
+    tag = client.get(serials).json()["lastUpdated"]
+    assert client.get(serials, {"passesUpdatedSince": tag}).status_code == 204
+    issued.refresh_from_db()
+    seen = _latest(client, issued)["Last-Modified"]
+    assert _latest(client, issued, HTTP_IF_MODIFIED_SINCE=seen).status_code == 304
     member = Member.objects.get(pk=issued.member_id)
     old = member.qr_payload
     with django_capture_on_commit_callbacks(execute=True):
         r = client.post(reverse("members:rotate_qr"))
     assert r.status_code == 302
     assert len(apns_server.requests) == 2
+    assert apns_server.requests[-1]["path"] == f"/3/device/{TOKEN}"
     member.refresh_from_db()
     assert member.qr_payload != old
     from loyalty.kernel.errors import NotFound
@@ -401,9 +408,17 @@ def test_a_new_qr_code_reissues_the_card_and_the_old_one_stops_at_once(
 
     with pytest.raises(NotFound):
         member_by_code(old)
+    # The device, woken by the push, asks what changed since its tag and fetches the card.
+    r = client.get(serials, {"passesUpdatedSince": tag})
+    assert r.status_code == 200 and r.json()["serialNumbers"] == [issued.serial]
+    assert r.json()["lastUpdated"] != tag
     issued.refresh_from_db()
-    barcode = _pass_json(_latest(client, issued))["barcodes"][0]["message"]
-    assert barcode == member.qr_payload
+    r = _latest(client, issued, HTTP_IF_MODIFIED_SINCE=seen)
+    assert r.status_code == 200
+    barcodes = _pass_json(r)["barcodes"]
+    assert barcodes[0]["message"] == member.qr_payload
+    assert all(b["message"] != old for b in barcodes)
+    assert WalletPass.objects.get(pk=issued.pk).pending == 0
 
 
 def test_apns_410_deletes_the_registration(

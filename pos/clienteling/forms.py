@@ -3,6 +3,8 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.kernel.widgets import IsoDateInput
+
 from ..forms import _PosForm
 from .models import Appointment
 from .services import DURATIONS
@@ -19,7 +21,7 @@ class NoteForm(_PosForm):
     follow_up_on = forms.DateField(
         label=_("Follow up on"),
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        widget=IsoDateInput,
     )
 
 
@@ -33,7 +35,7 @@ class ProfileForm(_PosForm):
     partner_birthday = forms.DateField(
         label=_("Partner's birthday"),
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        widget=IsoDateInput,
     )
     associate = forms.TypedChoiceField(
         label=_("Client's associate"), required=False, coerce=int, empty_value=None
@@ -55,9 +57,7 @@ class WishForm(_PosForm):
 
 
 class AppointmentForm(_PosForm):
-    day = forms.DateField(
-        label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-    )
+    day = forms.DateField(label=_("Date"), widget=IsoDateInput)
     time = forms.TimeField(label=_("Time"))
     minutes = forms.TypedChoiceField(label=_("Duration"), coerce=int)
     associate = forms.TypedChoiceField(label=_("Associate"), coerce=int)
