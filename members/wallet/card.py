@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from campaigns.services.earning import program
 from loyalty.kernel.translated import localized
 from pos.models import Store
 from tiers.selectors import member_progress
@@ -27,6 +28,7 @@ class CardFacts:
     progress: str
     boutiques: tuple[str, ...]
     language: str
+    program: str = "Diamond Club"  # the brand's program name (campaigns' brand setting)
 
 
 def card_facts(member: Member) -> CardFacts:
@@ -56,4 +58,5 @@ def card_facts(member: Member) -> CardFacts:
         progress=text,
         boutiques=boutiques,
         language=language,
+        program=program().name,
     )

@@ -60,11 +60,11 @@ def object_id(wallet_pass: WalletPass) -> str:
     return f"{settings.CARAT_GOOGLE_WALLET_ISSUER_ID}.{wallet_pass.serial}"
 
 
-def loyalty_class() -> dict:
+def loyalty_class(program: str) -> dict:
     return {
         "id": class_id(),
         "issuerName": settings.CARAT_WALLET_ORGANIZATION,
-        "programName": "Diamond Club",
+        "programName": program,
         "reviewStatus": "UNDER_REVIEW",
         "hexBackgroundColor": "#16161c",
     }
@@ -117,7 +117,7 @@ def save_link(facts: CardFacts, wallet_pass: WalletPass) -> str:
         "iat": int(time.time()),
         "origins": [origin],
         "payload": {
-            "loyaltyClasses": [loyalty_class()],
+            "loyaltyClasses": [loyalty_class(facts.program)],
             "loyaltyObjects": [loyalty_object(facts, wallet_pass)],
         },
     }
