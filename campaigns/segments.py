@@ -11,6 +11,8 @@ from loyalty.kernel.errors import DomainError
 from members.models import Member
 
 from .models import ClubMembership, Segment, SegmentCondition
+from .segments_catalog import FIELDS as CATALOG_FIELDS
+from .segments_catalog import catalog_condition_q
 
 F = SegmentCondition.Field
 
@@ -114,6 +116,8 @@ def condition_q(cond: SegmentCondition, *, now: datetime) -> Q:
         )
     elif f == F.AMBASSADOR:
         q = Q(status__tier__invite_only=_yes(v))
+    elif f in CATALOG_FIELDS:
+        q = catalog_condition_q(f, v, now=now)
     else:
         raise DomainError(f"Unknown condition: {f}.", field="field")
     if f in (F.STORE, F.CHANNEL):

@@ -124,13 +124,31 @@ class Purchase(models.Model):
 class PurchaseLine(models.Model):
     purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="lines")
     sku = models.CharField(max_length=64)
-    category = models.CharField(max_length=64, blank=True)
+    category = models.CharField(
+        max_length=64, blank=True, help_text="The catalog's category code when the SKU is known."
+    )
     quantity = models.PositiveIntegerField(default=1)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     service_guarantee = models.BooleanField(default=False)
+    # The catalog's article (campaigns.Product) of this SKU; empty = a SKU the catalog
+    # does not know (kept as sold, flagged; linked when the ERP sends it).
+    product = models.ForeignKey(
+        "campaigns.Product", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        indexes = [
+            # "Bought category X" (segments) and the best sellers: lines by category.
+            models.Index(fields=["category", "purchase"], name="purchaseline_category"),
+            models.Index(fields=["sku"], name="purchaseline_sku"),
+        ]
 
     def __str__(self):
         return f"{self.quantity} x {self.sku}"
+
+    @property
+    def sku_known(self) -> bool:
+        return self.product_id is not None
 
 
 class Return(models.Model):
@@ -222,3 +240,4 @@ from .clienteling.models import (  # noqa: E402, F401
     StoreClient,
     WishlistItem,
 )
+from .questionnaire.models import QuestionnaireAnswer  # noqa: E402, F401

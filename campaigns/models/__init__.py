@@ -2,6 +2,11 @@
 and its earning rules, rewards and clubs, lifecycle gifts, challenges, and the CRM's
 segments, mails and message log."""
 
+from .catalog import (
+    Category,
+    PopularProduct,
+    Product,
+)
 from .challenges import (
     Badge,
     Challenge,
@@ -47,6 +52,7 @@ __all__ = [
     "Badge",
     "BirthdayGift",
     "Broadcast",
+    "Category",
     "Challenge",
     "ChallengeEnrolment",
     "Club",
@@ -57,6 +63,8 @@ __all__ = [
     "MailTexts",
     "MessageLog",
     "Period",
+    "PopularProduct",
+    "Product",
     "Program",
     "Rental",
     "Reward",

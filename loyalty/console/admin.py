@@ -30,6 +30,7 @@ from members.admin import AdjustForm, ConsentFilter, ConsentInline, LedgerInline
 from members.models import ErasureRecord, Member
 from members.selectors import member_search
 from members.services import ledger_adjust
+from pos.admin_catalog import QuestionnaireAnswerInline
 from pos.models import Purchase, Return
 from tiers.models import Tier, TierChange
 from tiers.services import invitation_send, tier_invite, tier_revoke
@@ -276,6 +277,7 @@ class MemberAdmin(admin.ModelAdmin):
         MessageInline,
         ReferralInline,
         ConsentInline,
+        QuestionnaireAnswerInline,
         ErasureInline,
     ]
     actions = [

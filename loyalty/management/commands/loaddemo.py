@@ -23,6 +23,7 @@ from campaigns.models import (
 )
 from campaigns.services import challenges_expire, member_enroll
 from loyalty.kernel.roles import role_grant, roles_apply
+from loyalty.management.demo_catalog import load_demo_catalog
 from loyalty.management.demo_data import (
     ACTIONS,
     CATEGORIES,
@@ -41,6 +42,7 @@ from loyalty.management.demo_data import (
 from members.models import Member, User
 from pos.models import Channel, ExchangeRate, Store
 from pos.services import purchase_record
+from pos.services.catalog import popular_refresh
 from tiers.models import Tier
 
 
@@ -57,6 +59,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             self._program(now)
             self._catalog(now)
+            load_demo_catalog()
             self._translations()
             stores = self._stores()
             self._logins(stores)
@@ -65,6 +68,7 @@ class Command(BaseCommand):
         # Trigger e-mails last: the demo's history must not schedule mails of its own.
         self._crm()
         challenges_expire()
+        popular_refresh()
         self.stdout.write(self.style.SUCCESS("Demo program loaded."))
 
     def _program(self, now):

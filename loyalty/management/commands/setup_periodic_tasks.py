@@ -30,6 +30,11 @@ SCHEDULE = {
         {"minute": "20", "hour": "*"},
     ),
     "Dispatch due e-mails": ("campaigns.dispatch_messages", {"minute": "*/5", "hour": "*"}),
+    # Before the morning's trigger mails, which show them.
+    "Rank the popular products per category": (
+        "pos.popular_products",
+        {"minute": "25", "hour": "4"},
+    ),
 }
 
 
