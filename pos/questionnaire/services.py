@@ -92,7 +92,7 @@ def questionnaire_answer(*, purchase: Purchase, answers: dict, language: str = "
                 **data,
             )
             voucher = None
-            if reward is not None and reward.active:
+            if reward is not None:
                 voucher = voucher_issue_gift(member=member, reward=reward, source="questionnaire")
                 QuestionnaireAnswer.objects.filter(pk=answer.pk).update(voucher=voucher)
                 answer.voucher = voucher

@@ -41,7 +41,7 @@ def questionnaire(request, token):
     context = {
         "member": member,
         "purchase": purchase,
-        "reward_name": localized(reward, "name") if reward and reward.active else "",
+        "reward_name": localized(reward, "name") if reward else "",
     }
     done = answer_for(purchase)
     if done is not None:
