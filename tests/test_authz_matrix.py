@@ -51,8 +51,8 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from campaigns.models import Category, Club, ClubMembership, MessageLog, Reward, Voucher
-from campaigns.services import member_enroll, reward_redeem
 from campaigns.questionnaire import questionnaire_token
+from campaigns.services import member_enroll, reward_redeem
 from campaigns.services.crm import LINK_SALT, track_token, unsubscribe_token
 from loyalty.kernel.roles import (
     INTEGRATION_ADMIN,
@@ -1007,9 +1007,7 @@ ADMIN = [
     _admin("product catalog", lambda w: reverse("admin:campaigns_product_changelist")),
     _admin("product catalog upload", lambda w: reverse("admin:campaigns_product_upload")),
     _admin("popular products", lambda w: reverse("admin:campaigns_popularproduct_changelist")),
-    _admin(
-        "questionnaire answers", lambda w: reverse("admin:pos_questionnaireanswer_changelist")
-    ),
+    _admin("questionnaire answers", lambda w: reverse("admin:pos_questionnaireanswer_changelist")),
     _admin("member change A", lambda w: reverse("admin:members_member_change", args=[w.a.pk])),
     _admin("ledger changelist", lambda w: reverse("admin:members_ledgerentry_changelist")),
     # Every store's client book, read-only for marketing.
@@ -1263,9 +1261,7 @@ API_REQUESTS: dict[str, ApiRequest] = {
     "products_upsert": ApiRequest(
         NOTHING,
         body=lambda w: {
-            "products": [
-                {"sku": "RING-9", "name": "Ring", "category": "rings", "price": "99.00"}
-            ]
+            "products": [{"sku": "RING-9", "name": "Ring", "category": "rings", "price": "99.00"}]
         },
         store_key=Expect((200,), writes=True),
         webshop_key=Expect((200,), writes=True),

@@ -61,10 +61,16 @@ class QuestionnaireForm(forms.Form):
         required=False,
     )
     partner_birthday = forms.DateField(
-        label=_("Your partner's birthday"), required=False, widget=IsoDateInput()
+        label=_("Your partner's birthday"),
+        required=False,
+        widget=IsoDateInput(),
+        input_formats=["%Y-%m-%d"],
     )
     wedding_anniversary = forms.DateField(
-        label=_("Your wedding anniversary"), required=False, widget=IsoDateInput()
+        label=_("Your wedding anniversary"),
+        required=False,
+        widget=IsoDateInput(),
+        input_formats=["%Y-%m-%d"],
     )
 
     def _past_date(self, name):

@@ -19,7 +19,8 @@ POPULAR_PER_CATEGORY = 10
 
 def catalog_lines(purchase, lines: list[dict]) -> list[PurchaseLine]:
     """The sale's lines as rows, each linked to its product (one query for all SKUs);
-    the catalog's category wins over the till's for a known SKU."""
+    the catalog's category wins over the till's for a known SKU. The sale's own lines
+    (its fingerprint for replays) are left as the till sent them."""
     skus = {ln["sku"] for ln in lines}
     known = {
         sku: (pk, code)
@@ -31,7 +32,11 @@ def catalog_lines(purchase, lines: list[dict]) -> list[PurchaseLine]:
     for ln in lines:
         product = known.get(ln["sku"])
         if product is None:
-            rows.append(PurchaseLine(purchase=purchase, **ln))
+            # The till's own category, in lower case like the catalog's codes (which the
+            # segments and the challenges compare with).
+            rows.append(
+                PurchaseLine(purchase=purchase, **{**ln, "category": ln["category"].lower()})
+            )
         else:
             rows.append(
                 PurchaseLine(
