@@ -632,9 +632,10 @@ def _purchase_lines(db: str) -> int:
                 SELECT row_number() OVER (ORDER BY p.id) - 1 AS k, p.id, p.sku, c.code
                 FROM campaigns_product p JOIN campaigns_category c ON c.id = p.category_id
             ), n AS (SELECT count(*) AS n FROM catalog)
-            INSERT INTO pos_purchaseline
-                (purchase_id, sku, category, quantity, amount, service_guarantee, product_id)
-            SELECT s.id, catalog.sku, catalog.code, 1, s.amount, false, catalog.id
+            INSERT INTO pos_purchaseline (purchase_id, sku, category, quantity, amount,
+                service_guarantee, product_id, member_id, occurred_at)
+            SELECT s.id, catalog.sku, catalog.code, 1, s.amount, false, catalog.id,
+                s.member_id, s.occurred_at
             FROM pos_purchase s CROSS JOIN n
             JOIN catalog ON catalog.k = ((s.id * 2654435761) % 4294967296) % n.n
             WHERE NOT EXISTS (SELECT 1 FROM pos_purchaseline l WHERE l.purchase_id = s.id)

@@ -31,16 +31,16 @@ def favourite_category(member: Member) -> Category | None:
         return None
     row = (
         Member.objects.filter(pk=member.pk)
-        .exclude(purchases__lines__category="")
-        .filter(purchases__lines__category__isnull=False)
-        .values("purchases__lines__category")
-        .annotate(n=Count("purchases__lines"), last=Max("purchases__occurred_at"))
+        .exclude(purchase_lines__category="")
+        .filter(purchase_lines__category__isnull=False)
+        .values("purchase_lines__category")
+        .annotate(n=Count("purchase_lines"), last=Max("purchase_lines__occurred_at"))
         .order_by("-n", "-last")
         .first()
     )
     if row is None:
         return None
-    return Category.objects.filter(code=row["purchases__lines__category"]).first()
+    return Category.objects.filter(code=row["purchase_lines__category"]).first()
 
 
 def popular_products(
@@ -58,8 +58,8 @@ def popular_products(
         "product"
     )
     if exclude_owned and member.pk is not None:
-        owned = Member.objects.filter(pk=member.pk, purchases__lines__sku__isnull=False).values(
-            "purchases__lines__sku"
+        owned = Member.objects.filter(pk=member.pk, purchase_lines__sku__isnull=False).values(
+            "purchase_lines__sku"
         )
         rows = rows.exclude(product__sku__in=owned)
     lang = language or member.language

@@ -3,7 +3,7 @@ what they answered in the thank-you questionnaire. Each is one EXISTS (or NOT EX
 over the sale lines or the answers, correlated to the member: set-based, never a list
 of members in Python.
 
-Sales and answers are the pos app's tables: their models are reached through the
+Sale lines and answers are the pos app's tables: their models are reached through the
 member's relations (as campaigns.segments reads purchases by relation name), so this
 layer imports nothing from above it."""
 
@@ -32,8 +32,8 @@ MAX_CODES = 20
 MAX_DAYS = 3650
 
 
-def _purchases():
-    return Member._meta.get_field("purchases").related_model.objects
+def _lines():
+    return Member._meta.get_field("purchase_lines").related_model.objects
 
 
 def _answers():
@@ -65,14 +65,13 @@ def _category_window(value: str) -> tuple[list[str], int | None]:
     return _list(codes), n
 
 
-def _bought(now: datetime, *, days: int | None = None, **lines) -> Q:
-    """Members with a purchase that has a line matching `lines` (in the last `days`)."""
-    sales = _purchases().filter(
-        member=OuterRef("pk"), **{f"lines__{k}": v for k, v in lines.items()}
-    )
+def _bought(now: datetime, *, days: int | None = None, **lookups) -> Q:
+    """Members with a sale line matching `lookups` (in the last `days`). The lines carry
+    their sale's member and moment: an index-only scan of (category, member, moment)."""
+    lines = _lines().filter(member=OuterRef("pk"), **lookups)
     if days is not None:
-        sales = sales.filter(occurred_at__gte=now - timedelta(days=days))
-    return Q(Exists(sales))
+        lines = lines.filter(occurred_at__gte=now - timedelta(days=days))
+    return Q(Exists(lines))
 
 
 def _prefers(field: str, values: list[str]) -> Q:

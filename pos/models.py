@@ -135,12 +135,25 @@ class PurchaseLine(models.Model):
     product = models.ForeignKey(
         "campaigns.Product", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The sale's member and moment, copied onto its lines when they are written: "bought
+    # category X (in N days)" is then one index-only scan of the lines (category, member,
+    # moment), not a join over every purchase (see campaigns.segments_catalog).
+    member = models.ForeignKey(
+        Member,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="purchase_lines",
+        db_index=False,
+    )
+    occurred_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
-            # "Bought category X" (segments) and the best sellers: lines by category.
-            models.Index(fields=["category", "purchase"], name="purchaseline_category"),
-            models.Index(fields=["sku"], name="purchaseline_sku"),
+            models.Index(
+                fields=["category", "member", "occurred_at"], name="purchaseline_category"
+            ),
+            models.Index(fields=["sku", "member"], name="purchaseline_sku"),
         ]
 
     def __str__(self):

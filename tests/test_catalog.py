@@ -1,6 +1,7 @@
 """The product catalog: the ERP's bulk upsert (API and console CSV), purchase lines
 linked to it by SKU, the nightly best sellers and what the mails read of them."""
 
+import sys
 from datetime import timedelta
 from decimal import Decimal
 
@@ -8,7 +9,6 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from campaigns.catalog import favourite_category, popular_products
 from campaigns.models import Category, PopularProduct, Product
@@ -17,6 +17,7 @@ from loyalty.kernel.errors import DomainError
 from pos.models import PurchaseLine
 from pos.services import api_key_create, purchase_record
 from pos.services.catalog import popular_refresh
+from tests.test_api import Api, assert_operations_exercised
 
 URL = "/api/v1/products/"
 
@@ -36,7 +37,7 @@ def categories(db):
 
 def key_client(scope="integration", store=None):
     _key, plain = api_key_create(name=f"{scope} key", scope=scope, store=store)
-    client = APIClient()
+    client = Api()  # records the operations that answered (tests.test_api)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
     return client
 
@@ -234,3 +235,8 @@ def test_console_csv_upload_and_formula_safe_export(client, marketing, categorie
     body = b"".join(export.streaming_content).decode("utf-8-sig")
     assert "'=HYPERLINK(1)" in body
     assert body.splitlines()[0].startswith("sku,name,name_nl,name_fr,category,price")
+
+
+def test_every_documented_operation_was_exercised(request):
+    """Runs last: the catalog's operations answered a test of this module successfully."""
+    assert_operations_exercised(request, sys.modules[__name__])

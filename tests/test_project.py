@@ -50,6 +50,7 @@ def test_setup_periodic_tasks_is_idempotent(db):
         "loyalty.kpi_rollup",
         "loyalty.outbox_flush",
         "loyalty.warm_dashboard",
+        "pos.popular_products",
         "tiers.evaluate_all",
     ]
 

@@ -29,19 +29,20 @@ def catalog_lines(purchase, lines: list[dict]) -> list[PurchaseLine]:
         )
     }
     rows = []
+    sale = {
+        "purchase": purchase,
+        "member_id": purchase.member_id,
+        "occurred_at": purchase.occurred_at,
+    }
     for ln in lines:
         product = known.get(ln["sku"])
         if product is None:
             # The till's own category, in lower case like the catalog's codes (which the
             # segments and the challenges compare with).
-            rows.append(
-                PurchaseLine(purchase=purchase, **{**ln, "category": ln["category"].lower()})
-            )
+            rows.append(PurchaseLine(**sale, **{**ln, "category": ln["category"].lower()}))
         else:
             rows.append(
-                PurchaseLine(
-                    purchase=purchase, **{**ln, "category": product[1]}, product_id=product[0]
-                )
+                PurchaseLine(**sale, **{**ln, "category": product[1]}, product_id=product[0])
             )
     return rows
 
@@ -70,7 +71,6 @@ def popular_refresh(*, now: datetime | None = None) -> int:
     at = connection.ops.adapt_datetimefield_value(now)
     popular = PopularProduct._meta.db_table
     line = PurchaseLine._meta.db_table
-    purchase = PurchaseLine._meta.get_field("purchase").related_model._meta.db_table
     product = Product._meta.db_table
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute(f"DELETE FROM {popular}")  # noqa: S608 - table names only
@@ -84,9 +84,8 @@ def popular_refresh(*, now: datetime | None = None) -> int:
                            ORDER BY SUM(l.quantity) DESC, SUM(l.amount) DESC, p.id
                        ) AS rnk
                 FROM {line} l
-                JOIN {purchase} s ON s.id = l.purchase_id
                 JOIN {product} p ON p.id = l.product_id
-                WHERE s.occurred_at >= %s AND p.active = %s
+                WHERE l.occurred_at >= %s AND p.active = %s
                 GROUP BY p.category_id, p.id
             ) ranked
             WHERE rnk <= %s
