@@ -260,3 +260,14 @@ def test_parallel_submits_grant_one_voucher(enroll):
     assert QuestionnaireAnswer.objects.filter(member=member).count() == 1
     assert Voucher.objects.filter(member=member).count() == 1
     assert Member.objects.get(pk=member.pk).vouchers.get().source == "questionnaire"
+
+
+def test_the_console_shows_the_answers_on_the_member(member, reward, client, marketing):
+    Client().post(link_path(bought(member)), ANSWERS)
+    page = client.get(reverse("admin:members_member_change", args=[member.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "questionnaire answers (tastes and dates" in html.lower()
+    assert "white gold" in html and "1988" in html
+    listing = client.get(reverse("admin:pos_questionnaireanswer_changelist"))
+    assert listing.status_code == 200 and "white gold" in listing.content.decode()
