@@ -87,6 +87,15 @@ QUESTIONNAIRE_REWARD = {
 }
 
 
+def demo_sku(prefix: str, n: int) -> str:
+    """A demo sale's SKU: one of the catalog's pieces of that kind (RING, EAR, ...), most
+    of the time, and now and then one the catalog does not know (flagged on the line)."""
+    known = [sku for sku, *_ in PRODUCTS if sku.startswith(prefix + "-")]
+    if not known or n % 10 == 0:
+        return f"{prefix}-{n:04d}"
+    return known[n % len(known)]
+
+
 def load_demo_catalog() -> None:
     from campaigns.models import Category, Product, Program, Reward
 

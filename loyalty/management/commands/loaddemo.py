@@ -23,7 +23,7 @@ from campaigns.models import (
 )
 from campaigns.services import challenges_expire, member_enroll
 from loyalty.kernel.roles import role_grant, roles_apply
-from loyalty.management.demo_catalog import load_demo_catalog
+from loyalty.management.demo_catalog import demo_sku, load_demo_catalog
 from loyalty.management.demo_data import (
     ACTIONS,
     CATEGORIES,
@@ -309,7 +309,7 @@ class Command(BaseCommand):
                         occurred_at=now - timedelta(days=days, hours=rng.randint(0, 8)),
                         lines=[
                             {
-                                "sku": f"{rng.choice(CATEGORIES)[0]}-{rng.randint(1, 99):04d}",
+                                "sku": demo_sku(rng.choice(CATEGORIES)[0], rng.randint(1, 99)),
                                 "category": rng.choice(CATEGORIES)[1],
                                 "amount": amount,
                             }
