@@ -237,6 +237,14 @@ def test_console_csv_upload_and_formula_safe_export(client, marketing, categorie
     assert body.splitlines()[0].startswith("sku,name,name_nl,name_fr,category,price")
 
 
+def test_a_nul_character_in_a_csv_is_a_clear_refusal(categories):
+    from campaigns.services.catalog import products_from_csv
+
+    with pytest.raises(DomainError, match="NUL"):
+        products_upsert(products_from_csv(b"sku,name,category,price\nR-1,Ri\x00ng,rings,10.00\n"))
+    assert not Product.objects.exists()
+
+
 def test_every_documented_operation_was_exercised(request):
     """Runs last: the catalog's operations answered a test of this module successfully."""
     assert_operations_exercised(request, sys.modules[__name__])

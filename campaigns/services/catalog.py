@@ -39,6 +39,8 @@ def _text(row: dict, key: str, limit: int, *, where: str, required=False) -> str
     if not isinstance(value, str):
         raise DomainError(f"{where}: {key} must be text.", field=key)
     value = value.strip()
+    if "\x00" in value:
+        raise DomainError(f"{where}: {key} holds a NUL character.", field=key)
     if required and not value:
         raise DomainError(f"{where}: {key} is required.", field=key)
     if len(value) > limit:
