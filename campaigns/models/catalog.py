@@ -26,7 +26,12 @@ def validate_image_url(value: str) -> None:
 
     if not value:
         return
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address
+        raise ValidationError(
+            "An image address starting with https://.", code="image_url"
+        ) from None
     if parts.scheme != "https" or not parts.hostname or "@" in parts.netloc:
         raise ValidationError("An image address starting with https://.", code="image_url")
     if any(c.isspace() for c in value) or len(value) > 500:

@@ -122,9 +122,10 @@ def clean_product(row: dict, *, position: int, categories: dict[str, Category]) 
 
 
 def products_upsert(rows: list[dict]) -> UpsertReport:
-    """Create or update the products of `rows` by SKU (1 to MAX_BATCH), all or nothing."""
-    if not isinstance(rows, list) or not rows:
-        raise DomainError(f"Send a list of 1 to {MAX_BATCH} products.", field="products")
+    """Create or update the products of `rows` by SKU (up to MAX_BATCH; an empty list
+    changes nothing), all or nothing."""
+    if not isinstance(rows, list):
+        raise DomainError(f"Send a list of up to {MAX_BATCH} products.", field="products")
     if len(rows) > MAX_BATCH:
         raise DomainError(
             f"At most {MAX_BATCH} products per request ({len(rows)} sent).", field="products"

@@ -14,7 +14,7 @@ from pos.serializers.products import (
 )
 from pos.services.catalog import lines_link
 
-from .base import ApiView, errors, parse
+from .base import ApiView, errors, parse, rule
 
 
 class ProductListView(ApiView):
@@ -41,10 +41,31 @@ class ProductListView(ApiView):
         tags=["catalog"],
         summary="Create or update products by SKU (the ERP's sync), all or nothing",
         request=ProductBatchSerializer,
-        responses={200: ProductUpsertResultSerializer, **errors(400)},
+        responses={
+            200: ProductUpsertResultSerializer,
+            **errors(
+                400,
+                examples=[
+                    rule(
+                        400,
+                        "invalid",
+                        "Product 2: unknown category 'shoes' (known: earrings, rings).",
+                        "category",
+                        name="unknown_category",
+                    ),
+                    rule(
+                        400,
+                        "invalid",
+                        "Product 3: SKU RING-1 is twice in the batch.",
+                        "sku",
+                        name="duplicate_sku",
+                    ),
+                ],
+            ),
+        },
     )
     def put(self, request):
-        """Up to 1,000 products per request, keyed by SKU: new SKUs are created, known
+        """Up to 1,000 products per request (an empty list changes nothing), keyed by SKU: new SKUs are created, known
         ones updated; sending the same batch again changes nothing. One bad product
         refuses the whole batch (its position and reason in the error). Sale lines of
         these SKUs recorded before the catalog knew them are linked to them."""

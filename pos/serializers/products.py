@@ -46,8 +46,12 @@ class ProductInSerializer(StrictSerializer):
     )
     price = MoneyField(help_text="The shop price, a decimal string.")
     currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, help_text="Default EUR.")
-    image_url = serializers.URLField(
-        max_length=500, required=False, allow_blank=True, help_text="https:// only."
+    image_url = serializers.RegexField(
+        r"^https://[^\s/?#@\[\]\x00-\x1f\x7f]+([/?#][^\s\x00-\x1f\x7f]*)?$",
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        help_text="The picture's address, https:// only.",
     )
     active = serializers.BooleanField(required=False, help_text="Default true.")
 
@@ -56,7 +60,7 @@ class ProductInSerializer(StrictSerializer):
 
 
 class ProductBatchSerializer(StrictSerializer):
-    products = ProductInSerializer(many=True, min_length=1, max_length=MAX_BATCH)
+    products = ProductInSerializer(many=True, max_length=MAX_BATCH)
 
 
 class ProductSerializer(serializers.Serializer):
@@ -89,3 +93,11 @@ class ProductListQuerySerializer(serializers.Serializer):
         max_length=64, required=False, help_text="The last SKU of the previous page."
     )
     limit = serializers.IntegerField(min_value=1, max_value=MAX_BATCH, default=200)
+
+    def to_internal_value(self, data):
+        # A parameter sent empty (?category=) is not "not sent": refuse it, as the
+        # schema does (DRF would take it for absent).
+        empty = {k: "May not be empty." for k in self.fields if k in data and data.get(k) == ""}
+        if empty:
+            raise serializers.ValidationError(empty)
+        return super().to_internal_value(data)
