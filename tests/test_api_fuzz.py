@@ -205,6 +205,10 @@ def _realistic(case, data, *, linked: bool = False) -> None:
         for i, product in enumerate(body["products"]):
             if isinstance(product, dict):
                 product["category"] = "rings"
+                # A name of only blanks is blank once trimmed; amounts as in a sale.
+                if not str(product.get("name", "")).strip():
+                    product["name"] = f"Piece {i}"
+                product["price"] = "129.90"
                 product["sku"] = f"{str(product.get('sku', 'S'))[:50]}-{i}"
     if isinstance(body, dict):
         if "member" in body and not linked:

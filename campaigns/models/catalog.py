@@ -34,7 +34,7 @@ def validate_image_url(value: str) -> None:
         ) from None
     if parts.scheme != "https" or not parts.hostname or "@" in parts.netloc:
         raise ValidationError("An image address starting with https://.", code="image_url")
-    if any(c.isspace() for c in value) or len(value) > 500:
+    if any(ord(c) <= 0x20 or 0x7F <= ord(c) <= 0x9F for c in value) or len(value) > 500:
         raise ValidationError("An image address starting with https://.", code="image_url")
 
 

@@ -47,7 +47,7 @@ class ProductInSerializer(StrictSerializer):
     price = MoneyField(help_text="The shop price, a decimal string.")
     currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, help_text="Default EUR.")
     image_url = serializers.RegexField(
-        r"^https://[^\s/?#@\[\]\x00-\x1f\x7f]+([/?#][^\s\x00-\x1f\x7f]*)?$",
+        r"^https://[A-Za-z0-9][^@/?#\x00-\x20\x7f-\x9f\[\]]*([/?#][^\x00-\x20\x7f-\x9f]*)?$",
         max_length=500,
         required=False,
         allow_blank=True,
