@@ -9,6 +9,7 @@ production settings from the environment). Each prints one JSON line on stdout.
     python bench/django_tasks.py client_search SAMPLE_FILE QUERIES
     python bench/django_tasks.py rollup_hour SALES
     python bench/django_tasks.py predictions
+    python bench/django_tasks.py segment_catalog REPEATS
 """
 
 from __future__ import annotations
@@ -551,6 +552,51 @@ def predictions() -> None:
             "histogram": run.p_alive_histogram,
         }
     )
+
+
+def segment_catalog(repeats: str = "3") -> None:
+    """Cross-category segments (campaigns.segments_catalog) counted over every member:
+    "bought rings, never earrings", the same within 90 days, and "bought rings" alone.
+    Each counted `repeats` times (the first run warms the cache and is not counted); the
+    segments are made in a transaction that is rolled back."""
+    from campaigns.models import Segment, SegmentCondition
+    from campaigns.segments import segment_members
+    from members.models import Member
+
+    cases = {
+        "bought rings, never earrings": [
+            ("bought_category", "rings"),
+            ("never_category", "earrings"),
+        ],
+        "bought rings in 90 days, no earrings in 90 days": [
+            ("bought_category", "rings:90"),
+            ("never_category", "earrings:90"),
+        ],
+        "bought rings": [("bought_category", "rings")],
+    }
+    result = {"members": Member.objects.count(), "cases": {}}
+    with transaction.atomic():
+        for i, (name, conditions) in enumerate(cases.items()):
+            seg = Segment.objects.create(name=f"bench segment {i}")
+            for field, value in conditions:
+                SegmentCondition.objects.create(segment=seg, field=field, value=value)
+            members = segment_members(seg)
+            times, count = [], 0
+            for run in range(int(repeats) + 1):
+                t0 = time.perf_counter()
+                count = members.count()
+                if run:
+                    times.append(time.perf_counter() - t0)
+            times.sort()
+            plan = members.explain().splitlines()
+            result["cases"][name] = {
+                "count": count,
+                "median_s": round(times[len(times) // 2], 3),
+                "max_s": round(times[-1], 3),
+                "plan": [line.strip() for line in plan[:8]],
+            }
+        transaction.set_rollback(True)
+    out(result)
 
 
 if __name__ == "__main__":

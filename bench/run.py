@@ -82,6 +82,7 @@ TARGETS = {
     "page_seconds": 1.0,
     "client_search_p99": 50.0,
     "predictions_seconds": 300.0,
+    "segment_seconds": 5.0,
 }
 RESULTS = BENCH / "results.md"
 KEEP_RUNS = 12
@@ -362,6 +363,35 @@ def measure_clients(db: str, info: dict, details: list) -> list[Row]:
         )
     )
     details.append("  - plan of a last-name prefix: " + " / ".join(r["plan"][:4]))
+    return rows
+
+
+def measure_segments(db: str, info: dict, details: list) -> list[Row]:
+    log("segments by category: bought rings, never earrings")
+    r = django_task(db, "segment_catalog", "3")
+    rows = []
+    for name, case in r["cases"].items():
+        ok = case["median_s"] < TARGETS["segment_seconds"]
+        rows.append(
+            Row(
+                f"Segment count: {name}",
+                f"{fmt_s(case['median_s'])} ({case['count']:,} members)",
+                "-",
+                None,
+                f"< {TARGETS['segment_seconds']:.0f} s",
+                ok,
+            )
+        )
+    details.append(
+        f"- Segments by category (campaigns.segments_catalog: EXISTS over the sale lines, "
+        f"{r['members']:,} members, one line per seeded purchase): "
+        + "; ".join(
+            f"{name}: median {c['median_s']} s, max {c['max_s']} s, {c['count']:,} members"
+            for name, c in r["cases"].items()
+        )
+    )
+    first = next(iter(r["cases"].values()))
+    details.append("  - plan of the first: " + " / ".join(first["plan"][:6]))
     return rows
 
 
@@ -707,9 +737,9 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="py-spy the workers under load")
     parser.add_argument(
         "--only",
-        default="tiers,triggers,admin,rollup_hour,clients,http,import,predict",
-        help="comma-separated subset of: tiers, triggers, admin, rollup_hour, clients, http, "
-        "import, predict",
+        default="tiers,triggers,admin,rollup_hour,clients,segments,http,import,predict",
+        help="comma-separated subset of: tiers, triggers, admin, rollup_hour, clients, segments, "
+        "http, import, predict",
     )
     parser.add_argument("--no-write", action="store_true", help="do not touch results.md")
     args = parser.parse_args()
@@ -745,6 +775,7 @@ def main() -> int:
         ("admin", lambda: measure_admin(db, info, details)),
         ("rollup_hour", lambda: measure_rollup_hour(db, info, size, details)),
         ("clients", lambda: measure_clients(db, info, details)),
+        ("segments", lambda: measure_segments(db, info, details)),
         ("http", lambda: measure_http(db, info, size, args, details)),
         ("import", lambda: measure_import(db, info, size, details)),
         ("predict", lambda: measure_predictions(db, info, details)),

@@ -260,6 +260,7 @@ class SeedInfo:
     members: int = 0
     ledger: int = 0
     purchases: int = 0
+    lines: int = 0
     member_id_min: int = 0
     member_id_max: int = 0
     number_offset: int = 0
@@ -619,6 +620,31 @@ def generate(db: str, prog: Program, n_members: int, n_ledger: int, now: datetim
     return sample
 
 
+def _purchase_lines(db: str) -> int:
+    """One line per seeded purchase, a product of the demo catalog (loaddemo) chosen by a
+    multiplicative hash of the purchase id, so members' purchases spread over the
+    categories (the category segments have something to find). One INSERT ... SELECT,
+    after the indexes are back (the lines table is not dropped and refilled)."""
+    with connect(db) as conn:
+        cur = conn.execute(
+            """
+            WITH catalog AS (
+                SELECT row_number() OVER (ORDER BY p.id) - 1 AS k, p.id, p.sku, c.code
+                FROM campaigns_product p JOIN campaigns_category c ON c.id = p.category_id
+            ), n AS (SELECT count(*) AS n FROM catalog)
+            INSERT INTO pos_purchaseline (purchase_id, sku, category, quantity, amount,
+                service_guarantee, product_id, member_id, occurred_at)
+            SELECT s.id, catalog.sku, catalog.code, 1, s.amount, false, catalog.id,
+                s.member_id, s.occurred_at
+            FROM pos_purchase s CROSS JOIN n
+            JOIN catalog ON catalog.k = ((s.id * 2654435761) % 4294967296) % n.n
+            WHERE NOT EXISTS (SELECT 1 FROM pos_purchaseline l WHERE l.purchase_id = s.id)
+            """
+        )
+        conn.commit()
+        return cur.rowcount
+
+
 def seed(db: str, n_members: int, n_ledger: int, *, log=print) -> SeedInfo:
     now = datetime.now(UTC).replace(microsecond=0)
     info = SeedInfo(db=db, now=now.isoformat())
@@ -659,6 +685,10 @@ def seed(db: str, n_members: int, n_ledger: int, *, log=print) -> SeedInfo:
         _rebuild_indexes(db, saved)
     info.seconds["indexes"] = round(t.seconds, 1)
     log(f"  indexes and constraints rebuilt: {t.seconds:.1f} s")
+    with Timer() as t:
+        info.lines = _purchase_lines(db)
+    info.seconds["lines"] = round(t.seconds, 1)
+    log(f"  {info.lines:,} purchase lines (one per purchase, demo catalog): {t.seconds:.1f} s")
     with Timer() as t, connect(db, autocommit=True) as conn:
         for table in TABLES[:3]:
             conn.execute(

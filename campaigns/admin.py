@@ -55,7 +55,7 @@ class ProgramAdmin(admin.ModelAdmin):
         "expiry_policy",
         "birthday_carats",
     ]
-    raw_id_fields = ["birthday_reward"]
+    raw_id_fields = ["birthday_reward", "questionnaire_reward"]
 
     def has_add_permission(self, request):
         return not Program.objects.exists()

@@ -25,6 +25,11 @@ class CampaignsConfig(AppConfig):
 
         tracking.connect(on_tracking, dispatch_uid="carat.delivery")
 
+        from .mail.providers import register
+
+        # The mails' catalog and questionnaire blocks (campaigns.mail.slots).
+        register()
+
         from loyalty.kernel.catalogs import catalog_register, code_field_register
 
         from .models.earning import RULE_CODE_FIELDS

@@ -41,11 +41,14 @@ VARIABLES: dict[str, str] = {
     "account_url": "link to the member's account",
     "rewards_url": "link to the rewards",
     "profile_url": "link to the member's profile",
+    "questionnaire_link": "thank-you mail: link to the questionnaire about the purchase",
 }
 
 # Values the program itself writes (links to the site): links inside them are tracked
 # like the links staff typed. Every other value may come from a member.
-TRUSTED = frozenset({"program", "site_url", "account_url", "rewards_url", "profile_url"})
+TRUSTED = frozenset(
+    {"program", "site_url", "account_url", "rewards_url", "profile_url", "questionnaire_link"}
+)
 
 # Names older texts used when they were Django templates; they keep working.
 ALIASES: dict[str, str] = {

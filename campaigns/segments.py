@@ -16,6 +16,8 @@ from loyalty.kernel.errors import DomainError
 from members.models import Member
 
 from .models import ClubMembership, Segment, SegmentCondition
+from .segments_catalog import FIELDS as CATALOG_FIELDS
+from .segments_catalog import catalog_condition_q
 
 F = SegmentCondition.Field
 
@@ -140,6 +142,8 @@ def condition_q(cond: SegmentCondition, *, now: datetime) -> Q:
         q = Q(prediction__p_alive__gte=float(_percent(v)))
     elif f == F.CLV_MIN:
         q = Q(prediction__clv_12m_eur__gte=_amount(v))
+    elif f in CATALOG_FIELDS:
+        q = catalog_condition_q(f, v, now=now)
     else:
         raise DomainError(f"Unknown condition: {f}.", field="field")
     if cond.negate and f in (F.P_ALIVE_MAX, F.P_ALIVE_MIN, F.CLV_MIN):

@@ -313,6 +313,8 @@ CARAT_SENDING_TIMEOUT_SECONDS = env.int("CARAT_SENDING_TIMEOUT_SECONDS", default
 # Lifetimes of the signed links in mails: the open pixel and tracked links, and the
 # unsubscribe link (an expired one leads to the log-in and the profile's preferences).
 CARAT_TRACK_TOKEN_DAYS = env.int("CARAT_TRACK_TOKEN_DAYS", default=180)
+# The thank-you questionnaire's signed link (campaigns.questionnaire).
+CARAT_QUESTIONNAIRE_LINK_DAYS = env.int("CARAT_QUESTIONNAIRE_LINK_DAYS", default=30)
 CARAT_UNSUBSCRIBE_TOKEN_DAYS = env.int("CARAT_UNSUBSCRIBE_TOKEN_DAYS", default=400)
 
 # Outbound webhooks: https only unless this says otherwise (allowed in development).

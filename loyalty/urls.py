@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from pos.clienteling import account_views as wishlist_views
+from pos.questionnaire import views as questionnaire_views
 
 
 def healthz(request):
@@ -22,6 +23,12 @@ urlpatterns = [
     path("account/wishlist/", wishlist_views.wishlist, name="account_wishlist"),
     path("account/confirm/", wishlist_views.confirm_poll, name="account_confirm"),
     path("account/confirm/<int:pk>/", wishlist_views.confirm_decide, name="account_confirm_decide"),
+    # The thank-you questionnaire (pos.questionnaire): a signed link, no login.
+    path(
+        "account/questionnaire/<str:token>/",
+        questionnaire_views.questionnaire,
+        name="questionnaire",
+    ),
     path("account/", include("members.urls")),
     path("wallet/", include("members.wallet.urls")),
     path("pos/", include("pos.urls")),

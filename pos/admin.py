@@ -5,6 +5,7 @@ from django.urls import path
 
 from loyalty.kernel.admin_tools import EstimatedCountPaginator, ReadOnlyAdmin
 
+from .admin_catalog import QuestionnaireAnswerInline  # noqa: F401 - registers the catalog
 from .admin_import import import_view
 from .api_auth import key_header
 from .models import ApiKey, ExchangeRate, Purchase, PurchaseLine, Return, Store

@@ -59,6 +59,7 @@ v1 = [
     ),
     path("returns/", api.ReturnCreateView.as_view(), name="return-create"),
     path("tiers/", api.TierListView.as_view(), name="tier-list"),
+    path("products/", api.ProductListView.as_view(), name="product-list"),
 ]
 
 urlpatterns = [

@@ -157,13 +157,47 @@ class PurchaseLine(models.Model):
         Purchase, verbose_name=_("purchase"), on_delete=models.CASCADE, related_name="lines"
     )
     sku = models.CharField(verbose_name=_("SKU"), max_length=64)
-    category = models.CharField(verbose_name=_("category"), max_length=64, blank=True)
+    category = models.CharField(
+        verbose_name=_("category"),
+        max_length=64,
+        blank=True,
+        help_text=_("The catalog's category code when the SKU is known."),
+    )
     quantity = models.PositiveIntegerField(verbose_name=_("quantity"), default=1)
     amount = models.DecimalField(verbose_name=_("amount"), max_digits=12, decimal_places=2)
     service_guarantee = models.BooleanField(verbose_name=_("service guarantee"), default=False)
+    # The catalog's article (campaigns.Product) of this SKU; empty = a SKU the catalog
+    # does not know (kept as sold, flagged; linked when the ERP sends it).
+    product = models.ForeignKey(
+        "campaigns.Product", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The sale's member and moment, copied onto its lines when they are written: "bought
+    # category X (in N days)" is then one index-only scan of the lines (category, member,
+    # moment), not a join over every purchase (see campaigns.segments_catalog).
+    member = models.ForeignKey(
+        Member,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="purchase_lines",
+        db_index=False,
+    )
+    occurred_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["category", "member", "occurred_at"], name="purchaseline_category"
+            ),
+            models.Index(fields=["sku", "member"], name="purchaseline_sku"),
+        ]
 
     def __str__(self):
         return f"{self.quantity} x {self.sku}"
+
+    @property
+    def sku_known(self) -> bool:
+        return self.product_id is not None
 
 
 class Return(models.Model):
@@ -291,3 +325,4 @@ from .clienteling.models import (  # noqa: E402, F401
     StoreClient,
     WishlistItem,
 )
+from .questionnaire.models import QuestionnaireAnswer  # noqa: E402, F401

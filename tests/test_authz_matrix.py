@@ -50,7 +50,17 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
-from campaigns.models import Award, Club, ClubMembership, EarningRule, MessageLog, Reward, Voucher
+from campaigns.models import (
+    Award,
+    Category,
+    Club,
+    ClubMembership,
+    EarningRule,
+    MessageLog,
+    Reward,
+    Voucher,
+)
+from campaigns.questionnaire import questionnaire_token
 from campaigns.services import member_enroll, reward_redeem
 from campaigns.services.crm import LINK_SALT, track_token, unsubscribe_token
 from loyalty.kernel.roles import (
@@ -180,6 +190,7 @@ def build_world() -> World:
     make_rate("GBP", "1.170000")
 
     roles_apply()  # the console's roles as production has them (loyalty.kernel.roles)
+    Category.objects.create(code="rings", name="Rings")  # the catalog's (products_upsert)
     assistant = UserFactory(email="assistant@carat.example", full_name="Sam Shop")
     role_grant(user=assistant, role=STORE_STAFF, stores=[antwerp])
     manager = UserFactory(email="manager@carat.example", full_name="Mia Manager")
@@ -257,6 +268,10 @@ def build_world() -> World:
         "url": target,
         "signed_url": signing.dumps(target, salt=LINK_SALT, compress=True),
         "unsubscribe": unsubscribe_token(b),
+        # The thank-you questionnaire of B's first purchase (a signed link, no login).
+        "questionnaire": questionnaire_token(
+            Purchase.objects.filter(member=b).order_by("pk").values_list("pk", flat=True)[0]
+        ),
     }
 
     # Clienteling: C bought in London only; B has an appointment at London.
@@ -1067,6 +1082,10 @@ ADMIN = [
         hidden_reward_ok=("marketing",),
     ),
     _admin("member changelist", lambda w: reverse("admin:members_member_changelist")),
+    _admin("product catalog", lambda w: reverse("admin:campaigns_product_changelist")),
+    _admin("product catalog upload", lambda w: reverse("admin:campaigns_product_upload")),
+    _admin("popular products", lambda w: reverse("admin:campaigns_popularproduct_changelist")),
+    _admin("questionnaire answers", lambda w: reverse("admin:pos_questionnaireanswer_changelist")),
     _admin("member change A", lambda w: reverse("admin:members_member_change", args=[w.a.pk])),
     _admin("ledger changelist", lambda w: reverse("admin:members_ledgerentry_changelist")),
     # Every store's client book, read-only for marketing.
@@ -1276,6 +1295,26 @@ MAIL = [
         (401,),
         method="post",
     ),
+    _mail(
+        "questionnaire of B's purchase",
+        lambda w: reverse("questionnaire", args=[w.mail["questionnaire"]]),
+        (200,),
+        sees_b=True,
+    ),
+    _mail(
+        "questionnaire of B's purchase, answered (POST)",
+        lambda w: reverse("questionnaire", args=[w.mail["questionnaire"]]),
+        (200,),
+        method="post",
+        writes=True,
+        sees_b=True,
+        query=lambda w: {"satisfaction": "5", "bought_for": "gift", "metal": "white_gold"},
+    ),
+    _mail(
+        "questionnaire, forged token",
+        lambda w: reverse("questionnaire", args=["forged:token"]),
+        (404,),
+    ),
 ]
 
 # --- API surfaces: every operation in the schema ---------------------------------------------
@@ -1387,6 +1426,16 @@ API_REQUESTS: dict[str, ApiRequest] = {
         webshop_key=Expect((201,), writes=True),
     ),
     "tiers_list": ApiRequest(NOTHING, about=""),
+    "products_list": ApiRequest(NOTHING, about=""),
+    "products_upsert": ApiRequest(
+        NOTHING,
+        body=lambda w: {
+            "products": [{"sku": "RING-9", "name": "Ring", "category": "rings", "price": "99.00"}]
+        },
+        store_key=Expect((200,), writes=True),
+        webshop_key=Expect((200,), writes=True),
+        about="",
+    ),
     "events_create": ApiRequest(
         NOTHING,
         body=lambda w: {"member": w.b.number, "type": "review", "reference": "PRODUCT-1"},

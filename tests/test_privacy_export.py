@@ -40,6 +40,8 @@ from pos.clienteling.services import (
     store_client_add,
     wishlist_add,
 )
+from pos.models import Purchase
+from pos.questionnaire.services import questionnaire_answer
 from pos.services import purchase_record, return_record
 from pos.services.counter_join import counter_join_record, join_link_read, join_token
 from tests.factories import UserFactory
@@ -109,6 +111,10 @@ def rich_member(program, antwerp):
         lines=[{"sku": "RING-1", "category": "rings", "amount": "2500.00", "quantity": 1}],
     )
     return_record(channel="store", store=antwerp, receipt_id="X1", return_id="R1", amount="10")
+    questionnaire_answer(
+        purchase=Purchase.objects.get(receipt_id="X1"),
+        answers={"satisfaction": 4, "bought_for": "self", "metal": "platinum"},
+    )
     carats_hold(
         member=member,
         carats=30,

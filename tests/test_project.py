@@ -53,6 +53,7 @@ def test_setup_periodic_tasks_is_idempotent(db):
         "loyalty.outbox_flush",
         "loyalty.warm_dashboard",
         "members.predictions",
+        "pos.popular_products",
         "tiers.evaluate_all",
     ]
 

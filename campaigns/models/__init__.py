@@ -2,6 +2,11 @@
 and its earning rules, rewards and clubs, lifecycle gifts, challenges, and the CRM's
 segments, mails and message log."""
 
+from .catalog import (
+    Category,
+    PopularProduct,
+    Product,
+)
 from .challenges import (
     Badge,
     Challenge,
@@ -50,6 +55,7 @@ __all__ = [
     "Badge",
     "BirthdayGift",
     "Broadcast",
+    "Category",
     "Challenge",
     "ChallengeEnrolment",
     "Club",
@@ -62,6 +68,8 @@ __all__ = [
     "MessageLog",
     "MonthWeek",
     "Period",
+    "PopularProduct",
+    "Product",
     "Program",
     "Rental",
     "Repeat",

@@ -63,6 +63,17 @@ class SegmentCondition(models.Model):
         P_ALIVE_MAX = "p_alive_max", _("chance still active at most (%)")
         P_ALIVE_MIN = "p_alive_min", _("chance still active at least (%)")
         CLV_MIN = "clv_min", _("expected spend next 12 months at least (EUR)")
+        # The catalog and the thank-you questionnaire (campaigns.segments_catalog).
+        BOUGHT_CATEGORY = (
+            "bought_category",
+            "bought in category (codes, comma-separated; rings:90 = in the last 90 days)",
+        )
+        NEVER_CATEGORY = "never_category", "never bought in category (codes, comma-separated)"
+        BOUGHT_SKU = "bought_sku", "bought SKU (comma-separated)"
+        PREFERS_METAL = "prefers_metal", "questionnaire: prefers metal (e.g. white_gold)"
+        PREFERS_STONE = "prefers_stone", "questionnaire: prefers stones (e.g. diamond)"
+        PREFERS_STYLE = "prefers_style", "questionnaire: style (classic, modern, vintage, minimal)"
+        GIFT_BUYER = "gift_buyer", "questionnaire: bought as a gift (yes/no)"
 
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="conditions")
     group = models.PositiveSmallIntegerField(

@@ -73,6 +73,15 @@ class Program(models.Model):
         related_name="+",
         help_text="Or a reward voucher as the birthday surprise.",
     )
+    questionnaire_reward = models.ForeignKey(
+        "Reward",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The voucher a member gets for answering the questionnaire after a purchase "
+        "(once per purchase), e.g. 15 % off the next purchase. Empty = no voucher.",
+    )
     expiry_policy = models.CharField(
         max_length=12,
         default="none",

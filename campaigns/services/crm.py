@@ -139,6 +139,11 @@ def mail_values(
         values["next_tier"] = localized(progress.next_tier, "name") if progress.next_tier else ""
         to_go = progress.carats_to_next
         values["carats_to_next_tier"] = "" if to_go is None else str(to_go)
+    if "questionnaire_link" in want:
+        from campaigns.questionnaire import questionnaire_link_for_member
+
+        at = log.due_at if log is not None and log.due_at else None
+        values["questionnaire_link"] = questionnaire_link_for_member(member, at=at)
     if "tier_deadline" in want:
         values["tier_deadline"] = _local_date(downgrade_deadline(member=member))
     if "challenges" in want:

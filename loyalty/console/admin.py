@@ -32,6 +32,7 @@ from members.admin import AdjustForm, ConsentFilter, ConsentInline, LedgerInline
 from members.models import ErasureRecord, Member
 from members.selectors import member_search
 from members.services import ledger_adjust
+from pos.admin_catalog import QuestionnaireAnswerInline
 from pos.models import Purchase, Return
 from tiers.models import Tier, TierChange
 from tiers.services import invitation_send, tier_invite, tier_revoke
@@ -289,6 +290,7 @@ class MemberAdmin(Member360, admin.ModelAdmin):
         MessageInline,
         ReferralInline,
         ConsentInline,
+        QuestionnaireAnswerInline,
         ErasureInline,
     ]
     actions = [

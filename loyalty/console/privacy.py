@@ -95,6 +95,26 @@ SECTIONS: tuple[Section, ...] = (
         ("purchase__receipt_id", "sku", "category", "quantity", "amount", "service_guarantee"),
     ),
     Section(
+        # The thank-you questionnaire (pos.questionnaire): every answer, with its history.
+        "questionnaire_answers",
+        "pos.QuestionnaireAnswer",
+        "member",
+        (
+            "answered_at",
+            "purchase__receipt_id",
+            "satisfaction",
+            "bought_for",
+            "metal",
+            "stone",
+            "style",
+            "ring_size",
+            "partner_birthday",
+            "wedding_anniversary",
+            "voucher__code",
+        ),
+        ("answered_at", "pk"),
+    ),
+    Section(
         "returns",
         "pos.Return",
         "purchase__member",
@@ -364,6 +384,14 @@ def member_export(member: Member) -> dict:
     return export
 
 
+def _questionnaire_erase(member: Member) -> None:
+    """The questionnaire's answers are the person's tastes and dates: deleted (the
+    purchase and the voucher it granted stay, for accounting)."""
+    from pos.models import QuestionnaireAnswer
+
+    QuestionnaireAnswer.objects.filter(member=member).delete()
+
+
 def _client_book_erase(member: Member) -> None:
     """The client book goes with the member: notes, preferences and the wishlist are
     deleted; contacts and appointments stay (the message log and the store's diary),
@@ -420,6 +448,7 @@ def member_erase_all(
     _client_book_erase(member)
     # No more profiling of the person (the next nightly run would drop it too).
     MemberPrediction.objects.filter(member=member).delete()
+    _questionnaire_erase(member)
     HeldCarats.objects.filter(
         member=member, status__in=[HeldCarats.Status.HELD, HeldCarats.Status.PENDING]
     ).update(status=HeldCarats.Status.CANCELLED, decided_by=actor, decided_at=timezone.now())

@@ -86,6 +86,11 @@ ROLES: dict[str, Role] = {
             "campaigns.challenge": ALL,
             "campaigns.challengeenrolment": VIEW,
             "campaigns.badge": ALL,
+            # The product catalog (the ERP syncs it; marketing corrects and uploads it).
+            "campaigns.category": ALL,
+            "campaigns.product": EDIT,
+            "campaigns.popularproduct": VIEW,
+            "pos.questionnaireanswer": VIEW,
             "pos.store": VIEW,
             "pos.exchangerate": ("add", "view"),
             "pos.purchase": ("add", "view"),  # add: the history import

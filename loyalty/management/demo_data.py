@@ -160,15 +160,20 @@ TRIGGERS = [
         0,
         {
             "en": (
-                "Thank you for your visit, {{ first_name }}: a better discount awaits",
+                "Thank you for your visit, {{ first_name }}: 15 % off your next piece for a few answers",
                 _HELLO["en"]
-                + "\n\nThank you for your purchase. Complete your profile and enjoy a better discount next time: {{ site_url }}/account/profile/"
+                + "\n\nThank you for your purchase. Tell us in two minutes how you liked it and what you love, and your next purchase is 15 % off: {{ questionnaire_link }}"
                 + "\n\n{{ challenges }}",
             ),
             "nl": (
-                "Bedankt voor je bezoek, {{ first_name }}: een betere korting wacht",
+                "Bedankt voor je bezoek, {{ first_name }}: 15 % korting op je volgende juweel voor enkele antwoorden",
                 _HELLO["nl"]
-                + "\n\nBedankt voor je aankoop. Vul je profiel aan voor een betere korting de volgende keer: {{ site_url }}/account/profile/",
+                + "\n\nBedankt voor je aankoop. Vertel ons in twee minuten hoe je het vond en waar je van houdt, en je volgende aankoop krijgt 15 % korting: {{ questionnaire_link }}",
+            ),
+            "fr": (
+                "Merci de votre visite, {{ first_name }} : 15 % sur votre prochain bijou pour quelques réponses",
+                _HELLO["fr"]
+                + "\n\nMerci pour votre achat. Dites-nous en deux minutes ce que vous en pensez et ce que vous aimez, et votre prochain achat bénéficie de 15 % de réduction : {{ questionnaire_link }}",
             ),
         },
     ),

@@ -23,6 +23,7 @@ from .members import (
     MemberLedgerView,
     MemberLookupView,
 )
+from .products import ProductListView
 from .program import EventCreateView, TierListView
 from .rewards import (
     MemberRedemptionCreateView,
@@ -47,6 +48,7 @@ __all__ = [
     "MemberRedemptionCreateView",
     "MemberRewardListView",
     "MemberVoucherListView",
+    "ProductListView",
     "PurchaseCreateView",
     "ReturnCreateView",
     "TierListView",

@@ -38,6 +38,7 @@ from pos.sale_sql import (
     upgrade_mail_statement,
 )
 from pos.selectors import rate_to_eur
+from pos.services.catalog import catalog_lines
 from tiers.models import Tier
 from tiers.qualifying import qualification_window_start
 from tiers.selectors import (
@@ -455,7 +456,7 @@ def _sale_write(sale: Sale, d: SaleDecision) -> tuple[Purchase, SaleWritten, boo
     )
     member.balance = written.balance
     if sale.lines:
-        PurchaseLine.objects.bulk_create(PurchaseLine(purchase=purchase, **ln) for ln in sale.lines)
+        PurchaseLine.objects.bulk_create(catalog_lines(purchase, sale.lines))
     return purchase, written, upgrade_sent
 
 

@@ -26,6 +26,7 @@ from campaigns.models import (
 from campaigns.services import challenges_expire, member_enroll
 from campaigns.services.rewards import voucher_issue_gift
 from loyalty.kernel.roles import role_grant, roles_apply
+from loyalty.management.demo_catalog import demo_sku, load_demo_catalog
 from loyalty.management.demo_data import (
     ACTIONS,
     CATEGORIES,
@@ -46,6 +47,7 @@ from members.models import LedgerEntry, Member, User
 from members.predictions.services import predictions_run
 from pos.models import Channel, ExchangeRate, Store
 from pos.services import purchase_record
+from pos.services.catalog import popular_refresh
 from tiers.models import MemberTier, Tier, TierChange
 from tiers.services import hold_end
 
@@ -73,6 +75,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             self._program(now)
             self._catalog(now)
+            load_demo_catalog()
             self._translations()
             stores = self._stores()
             self._logins(stores)
@@ -83,6 +86,7 @@ class Command(BaseCommand):
         challenges_expire()
         # The nightly predictions once now, so the console shows them from the start.
         predictions_run()
+        popular_refresh()
         self.stdout.write(self.style.SUCCESS("Demo program loaded."))
 
     def _program(self, now):
@@ -340,7 +344,7 @@ class Command(BaseCommand):
                         now=at,  # as it happened: its carats and upgrade dated then
                         lines=[
                             {
-                                "sku": f"{rng.choice(CATEGORIES)[0]}-{rng.randint(1, 99):04d}",
+                                "sku": demo_sku(rng.choice(CATEGORIES)[0], rng.randint(1, 99)),
                                 "category": rng.choice(CATEGORIES)[1],
                                 "amount": amount,
                             }

@@ -50,6 +50,11 @@ SCHEDULE = {
         "members.predictions",
         {"minute": "5", "hour": "3"},
     ),
+    # Before the morning's trigger mails, which show them.
+    "Rank the popular products per category": (
+        "pos.popular_products",
+        {"minute": "25", "hour": "4"},
+    ),
 }
 
 
