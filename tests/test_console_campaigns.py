@@ -321,7 +321,7 @@ def test_the_migration_turns_any_segments_into_one_group_per_condition():
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
-    before = [("campaigns", "0011_program_brand")]
+    before = [("campaigns", "0014_variants_after_mail_layout")]
     executor = MigrationExecutor(connection)
     executor.migrate(before)
     apps = executor.loader.project_state(before).apps

@@ -68,12 +68,13 @@ def people(enroll):
     return p
 
 
-def names(people, *conditions, match="all"):
-    seg = Segment.objects.create(name=f"s{Segment.objects.count()}", match=match)
+def names(people, *conditions):
+    """The members of a segment whose conditions (one group) must all be met."""
+    seg = Segment.objects.create(name=f"s{Segment.objects.count()}")
     for field, value in conditions:
         negate = field.startswith("not ")
         SegmentCondition.objects.create(
-            segment=seg, field=field.removeprefix("not "), value=value, negate=negate
+            segment=seg, field=field.removeprefix("not "), value=value, negate=negate, group=0
         )
     ids = set(segment_members(seg).values_list("pk", flat=True))
     return {name for name, m in people.items() if m.pk in ids}
