@@ -149,7 +149,12 @@ class Member(models.Model):
         _("e-mail undeliverable since"), null=True, blank=True, editable=False
     )
     email_undeliverable_reason = models.CharField(
-        max_length=200, blank=True, default="", db_default="", editable=False
+        _("why e-mail is undeliverable"),
+        max_length=200,
+        blank=True,
+        default="",
+        db_default="",
+        editable=False,
     )
     sms_opt_in_at = models.DateTimeField(
         verbose_name=_("text message consent since"), null=True, blank=True
