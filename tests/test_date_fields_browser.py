@@ -121,7 +121,8 @@ def test_the_console_member_form_keeps_its_dates(live_server, chromium, console_
         page.fill("#id_password", "x-12345678")
         page.click("input[type=submit]")
         page.wait_for_url(re.compile(r"/admin/$"))
-        page.goto(f"{live_server.url}/admin/members/member/{member.pk}/change/")
+        # The member 360 opens on its summary; the edit form is its last tab.
+        page.goto(f"{live_server.url}/admin/members/member/{member.pk}/change/#tab-profile")
         assert page.locator("html").get_attribute("lang") == language
         # The console's date fields show the dates (in the language's format).
         shown = page.input_value("#id_birth_date")
