@@ -294,3 +294,20 @@ def test_console_shows_candidates_member_prediction_and_dashboard(client, progra
     assert member_export(top)["predictions"][0]["clv_12m_eur"]
     member_erase_all(member=top, source="console", actor=user, reason="asked")
     assert not MemberPrediction.objects.filter(member=top).exists()
+
+
+def test_expected_purchases_stay_finite_when_the_fit_cannot_tell_drop_out():
+    """A small program's fit can end with very large a and b (drop-out not identified):
+    Euler's form underflows there, and a member with three orders must not be told
+    "0.00 expected orders" (it was NaN, shown as nothing)."""
+    from members.predictions.model import BgNbdParams, expected_purchases, expected_purchases_new
+
+    params = BgNbdParams(r=1.0049, alpha=73.58, a=93660.1, b=836452.0)
+    x, t_x, T = [1, 2, 10], [200.0, 280.0, 290.0], [300.0, 300.0, 300.0]
+    got = expected_purchases(params, 90, x, t_x, T)
+    assert np.all(np.isfinite(got))
+    # Never more than an active member's own rate allows: (r + x) / (alpha + T) per day.
+    ceiling = (params.r + np.array(x)) / (params.alpha + np.array(T)) * 90
+    assert np.all(got > 0.3 * ceiling) and np.all(got <= ceiling)
+    new = expected_purchases_new(params, np.array([30.0, 90.0]))
+    assert np.all(np.isfinite(new)) and 0 < new[0] < new[1] <= params.r / params.alpha * 90

@@ -190,14 +190,33 @@ def expected_purchases(params: BgNbdParams, t, x, t_x, T) -> np.ndarray:
 
     With z = t/(alpha+T+t), Euler's transformation turns
     (1-z)^(r+x) 2F1(r+x, b+x; a+b+x-1; z) into (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z):
-    the same number, with parameters that do not grow with x."""
+    the same number, with parameters that do not grow with x. When the fit's a and b are
+    very large (a population whose drop-out the data cannot tell apart, as a small
+    program's), (1-z)^(a-1) underflows and that form is NaN: there the original form,
+    whose parameters stay moderate for the few purchases such members have, is used."""
     x, t_x, T = _arrays(x, t_x, T)
     t = np.asarray(t, dtype=np.float64)
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     z = t / (alpha + T + t)
-    tail = np.exp((a - 1) * np.log1p(-z)) * hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
+    tail = _tail(r, a, b, x, z)
     numerator = (a + b + x - 1) / (a - 1) * (1 - tail)
     return numerator * p_alive(params, x, t_x, T)
+
+
+def _tail(r: float, a: float, b: float, x: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """(1-z)^(r+x) 2F1(r+x, b+x; a+b+x-1; z), by Euler's form where it is finite (any x,
+    moderate a) and by the original form elsewhere (large a and b, moderate x)."""
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+        euler = np.exp((a - 1) * np.log1p(-z)) * hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
+        bad = ~np.isfinite(euler)
+        if np.any(bad):
+            xb, zb = np.broadcast_arrays(x, z)
+            xb, zb = xb[bad], zb[bad]
+            euler = np.array(euler, dtype=np.float64, copy=True)
+            euler[bad] = np.exp((r + xb) * np.log1p(-zb)) * hyp2f1(
+                r + xb, b + xb, a + b + xb - 1, zb
+            )
+    return euler
 
 
 def expected_purchases_new(params: BgNbdParams, t) -> np.ndarray:
@@ -207,7 +226,7 @@ def expected_purchases_new(params: BgNbdParams, t) -> np.ndarray:
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     z = t / (alpha + t)
     # Euler's transformation again: (1-z)^r 2F1(r, b; a+b-1; z) = (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b-1; z)
-    tail = np.exp((a - 1) * np.log1p(-z)) * hyp2f1(a + b - 1 - r, a - 1, a + b - 1, z)
+    tail = _tail(r, a, b, np.zeros_like(z), z)  # x = 0: 2F1(...; a+b-1; z)
     return (a + b - 1) / (a - 1) * (1 - tail)
 
 
