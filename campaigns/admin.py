@@ -21,6 +21,7 @@ from .admin_experiments import (
     TriggerVariantInline,
     UpliftLink,
 )
+from .forms import sku_formfield
 from .mail import console as mail_console
 from .mail.defaults import default_texts
 from .models import (
@@ -116,8 +117,17 @@ class HeldCaratsAdmin(ReadOnlyAdmin):
         )
 
 
+class SkuPickerMixin:
+    """The SKU field is picked from the product catalog (campaigns.forms.sku_formfield)."""
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "sku":
+            return sku_formfield(db_field)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
 @admin.register(Reward)
-class RewardAdmin(TranslatedContentAdmin):
+class RewardAdmin(SkuPickerMixin, TranslatedContentAdmin):
     translated = ("name", "description")
     list_display = [
         "name",
@@ -274,7 +284,7 @@ class GiveawayAdmin(ServiceCreateAdmin):
 
 
 @admin.register(Rental)
-class RentalAdmin(ServiceCreateAdmin):
+class RentalAdmin(SkuPickerMixin, ServiceCreateAdmin):
     list_display = ["starts_on", "ends_on", "piece", "sku", "event", "member", "status"]
     list_filter = ["status"]
     list_select_related = ["member"]

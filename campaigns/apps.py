@@ -9,6 +9,18 @@ def _club_choices():
     return [(c.name, c.name) for c in Club.objects.order_by("name")]
 
 
+def _category_choices():
+    from .models import Category
+
+    return [(c.code, f"{c.name} ({c.code})") for c in Category.objects.order_by("position", "code")]
+
+
+def _sku_choices():
+    from .models import Product
+
+    return [(p.sku, f"{p.name} ({p.sku})") for p in Product.objects.only("sku", "name")]
+
+
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = _("Program and campaigns")
@@ -37,9 +49,13 @@ class CampaignsConfig(AppConfig):
         # What rules and segments may name (loyalty.kernel.catalogs): the clubs by name,
         # as segment conditions name them; the rule's columns that hold codes.
         catalog_register("club", _club_choices)
+        # The product catalog (campaigns.models.catalog): what rules name by category or
+        # SKU, and the SKU of a reward or a rental, are picked from it.
+        catalog_register("category", _category_choices)
+        catalog_register("sku", _sku_choices)
         for field_name, kind in RULE_CODE_FIELDS.items():
             code_field_register(f"campaigns.earningrule.{field_name}", kind)
-        # Typed in until a product catalog registers "sku" (then they must be pickers).
+        # A free product's or a rented piece's SKU: picked from the catalog.
         code_field_register("campaigns.reward.sku", "sku")
         code_field_register("campaigns.rental.sku", "sku")
         # Where a giveaway was hosted ("Instagram"): words, no catalog of its own.

@@ -5,7 +5,7 @@ import json
 from datetime import datetime, time
 
 from django import forms
-from django.contrib.admin.widgets import AutocompleteSelect
+from django.contrib.admin.widgets import AutocompleteSelect, FilteredSelectMultiple
 from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
@@ -52,8 +52,25 @@ def codes_formfield(kind: str, model_field) -> forms.Field:
         return forms.CharField(
             label=label, help_text=help_text, required=False, max_length=model_field.max_length
         )
-    return CodesField(
-        kind=kind, widget=forms.CheckboxSelectMultiple, label=label, help_text=help_text
+    if kind == "sku":
+        # Hundreds of articles: the console's searchable two-list picker.
+        widget = FilteredSelectMultiple(label, is_stacked=False)
+    else:
+        widget = forms.CheckboxSelectMultiple
+    return CodesField(kind=kind, widget=widget, label=label, help_text=help_text)
+
+
+def sku_formfield(model_field) -> forms.Field:
+    """One SKU (a free product, a rented piece) picked from the product catalog, or none."""
+    choices = catalog_choices("sku")
+    label = capfirst(model_field.verbose_name)
+    if choices is None:
+        return forms.CharField(label=label, required=False, max_length=model_field.max_length)
+    return forms.ChoiceField(
+        label=label,
+        choices=[("", "---------"), *choices],
+        required=not model_field.blank,
+        help_text=model_field.help_text,
     )
 
 
