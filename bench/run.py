@@ -221,7 +221,7 @@ def _kpi_rollup(db: str, info: dict, details: list) -> Row:
         f"process), {how}; steps: {steps}; rows: {sizes}."
     )
     return Row(
-        f"Dashboard rollups (hourly job), {info['members']:,} members",
+        f"Dashboard rollups (nightly full build), {info['members']:,} members",
         fmt_s(run["seconds"]),
         "-",
         None,

@@ -325,3 +325,16 @@ def test_send_now_queues_the_sending_at_once_and_says_when(
     assert OutboxTask.objects.filter(task="campaigns.send_broadcasts_now").count() == 1
     at = broadcast_next_send(b)
     assert at is not None and (at - timezone.now()) < timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(
+    ("language", "shown"), [("en", "1,250.00"), ("nl", "1.250,00"), ("fr", "1\u00a0250,00")]
+)
+def test_product_prices_read_as_the_mails_language_writes_them(language, shown):
+    from django.utils import translation
+
+    from campaigns.mail.blocks import _price
+
+    with translation.override(language):
+        assert _price("1250.00").replace(" ", "\u00a0") == shown
+        assert _price("not a price") == ""

@@ -12,10 +12,11 @@ import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 
 import qrcode
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import escape, linebreaks
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -235,6 +236,16 @@ def _winback_offer(ctx: MailContext) -> Block | None:
     )
 
 
+def _price(value) -> str:
+    """A price as the mail's language writes it (640,00 in nl and fr; 640.00 in en)."""
+    if value in (None, ""):
+        return ""
+    try:
+        return formats.number_format(Decimal(str(value)), 2, use_l10n=True, force_grouping=True)
+    except (InvalidOperation, ValueError):
+        return ""
+
+
 def _http(url) -> str:
     url = str(url or "")
     return url if url.startswith(("https://", "http://")) else ""
@@ -250,7 +261,7 @@ def _popular_products(ctx: MailContext) -> Block | None:
         products.append(
             {
                 "name": str(p["name"]),
-                "price": str(p.get("price") or ""),
+                "price": _price(p.get("price")),
                 "currency": str(p.get("currency") or "EUR"),
                 "image_url": _http(p.get("image_url")),
                 "url": _http(p.get("url")),
