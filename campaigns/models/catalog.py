@@ -11,6 +11,7 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 sku_format = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$",
@@ -41,15 +42,16 @@ def validate_image_url(value: str) -> None:
 class Category(models.Model):
     """A product category (rings, earrings, ...) with its name per language."""
 
-    code = models.CharField(max_length=32, unique=True, validators=[category_code])
-    name = models.CharField(max_length=80, help_text="In English.")
-    name_nl = models.CharField(max_length=80, blank=True, default="")
-    name_fr = models.CharField(max_length=80, blank=True, default="")
-    position = models.PositiveSmallIntegerField(default=0)
+    code = models.CharField(_("code"), max_length=32, unique=True, validators=[category_code])
+    name = models.CharField(_("name"), max_length=80, help_text=_("In English."))
+    name_nl = models.CharField(_("name (Dutch)"), max_length=80, blank=True, default="")
+    name_fr = models.CharField(_("name (French)"), max_length=80, blank=True, default="")
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
 
     class Meta:
         ordering = ["position", "code"]
-        verbose_name_plural = "categories"
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
 
     def __str__(self):
         return self.name
@@ -58,26 +60,35 @@ class Category(models.Model):
 class Product(models.Model):
     """One article of the ERP, upserted by SKU (the API's PUT /products/, the CSV)."""
 
-    sku = models.CharField(max_length=64, unique=True, validators=[sku_format])
-    name = models.CharField(max_length=120, help_text="In English.")
-    name_nl = models.CharField(max_length=120, blank=True, default="")
-    name_fr = models.CharField(max_length=120, blank=True, default="")
-    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products")
+    sku = models.CharField(_("SKU"), max_length=64, unique=True, validators=[sku_format])
+    name = models.CharField(_("name"), max_length=120, help_text=_("In English."))
+    name_nl = models.CharField(_("name (Dutch)"), max_length=120, blank=True, default="")
+    name_fr = models.CharField(_("name (French)"), max_length=120, blank=True, default="")
+    category = models.ForeignKey(
+        Category, verbose_name=_("category"), on_delete=models.PROTECT, related_name="products"
+    )
     price = models.DecimalField(
+        _("price"),
         max_digits=12,
         decimal_places=2,
         validators=[MinValueValidator(Decimal("0"))],
-        help_text="The shop price, tax included.",
+        help_text=_("The shop price, tax included."),
     )
-    currency = models.CharField(max_length=3, default="EUR")
+    currency = models.CharField(_("currency"), max_length=3, default="EUR")
     image_url = models.URLField(
-        max_length=500, blank=True, validators=[validate_image_url], help_text="https:// only."
+        _("image address"),
+        max_length=500,
+        blank=True,
+        validators=[validate_image_url],
+        help_text=_("https:// only."),
     )
-    active = models.BooleanField(default=True)
-    updated_at = models.DateTimeField(default=timezone.now)
+    active = models.BooleanField(_("on sale"), default=True)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
 
     class Meta:
         ordering = ["sku"]
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
         constraints = [
             models.CheckConstraint(condition=Q(price__gte=0), name="product_price_not_negative"),
         ]
@@ -92,12 +103,14 @@ class PopularProduct(models.Model):
 
     category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="+")
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
-    rank = models.PositiveSmallIntegerField()
-    units = models.PositiveIntegerField()
-    computed_at = models.DateTimeField()
+    rank = models.PositiveSmallIntegerField(_("rank"))
+    units = models.PositiveIntegerField(_("pieces sold"))
+    computed_at = models.DateTimeField(_("ranked on"))
 
     class Meta:
         ordering = ["category", "rank"]
+        verbose_name = _("popular product")
+        verbose_name_plural = _("popular products")
         constraints = [
             models.UniqueConstraint(fields=["category", "rank"], name="popular_category_rank"),
         ]
