@@ -190,6 +190,38 @@ _AMOUNT = re.compile(AMOUNT_PATTERN)
         "9999999999.99; JSON numbers are refused.",
     }
 )
+class ItemListSerializer(serializers.ListSerializer):
+    """A list's errors as one readable message ("line 2 amount: …") instead of a nested
+    list; `item` names an element ("line", "product")."""
+
+    item = "item"
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            detail = exc.detail
+            # Per-item errors come as {index: {field: errors}} (or a list in older DRF);
+            # errors about the list itself as {"non_field_errors": [...]}.
+            if isinstance(detail, list):
+                detail = dict(enumerate(detail))
+            messages = []
+            for key, errors in detail.items() if isinstance(detail, dict) else []:
+                if isinstance(key, int) and isinstance(errors, dict):
+                    messages += [
+                        f"{self.item} {key + 1} {f}: {error_text(e)}" for f, e in errors.items()
+                    ]
+                elif errors:
+                    messages.append(error_text(errors))
+            raise serializers.ValidationError("; ".join(messages) or error_text(detail)) from None
+
+
+def error_text(errors) -> str:
+    if isinstance(errors, list | tuple):
+        return " ".join(str(e) for e in errors)
+    return str(errors)
+
+
 class MoneyField(serializers.Field):
     """A money amount sent as a decimal string ("129.90").
 

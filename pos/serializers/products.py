@@ -4,32 +4,13 @@ from rest_framework import serializers
 
 from campaigns.services.catalog import MAX_BATCH
 
-from .base import MoneyField, StrictSerializer
+from .base import ItemListSerializer, MoneyField, StrictSerializer
 
 
-class _ProductListSerializer(serializers.ListSerializer):
-    """Product errors as one readable message ("product 2 price: …")."""
+class _ProductListSerializer(ItemListSerializer):
+    """Product errors as one readable message ("product 2 ...: ...")."""
 
-    def to_internal_value(self, data):
-        try:
-            return super().to_internal_value(data)
-        except serializers.ValidationError as exc:
-            detail = exc.detail
-            if isinstance(detail, list):
-                detail = dict(enumerate(detail))
-            messages = []
-            for key, errs in detail.items() if isinstance(detail, dict) else []:
-                if isinstance(key, int) and isinstance(errs, dict):
-                    messages += [f"product {key + 1} {f}: {_text(e)}" for f, e in errs.items()]
-                elif errs:
-                    messages.append(_text(errs))
-            raise serializers.ValidationError("; ".join(messages) or _text(detail)) from None
-
-
-def _text(errs) -> str:
-    if isinstance(errs, list | tuple):
-        return " ".join(str(e) for e in errs)
-    return str(errs)
+    item = "product"
 
 
 class ProductInSerializer(StrictSerializer):

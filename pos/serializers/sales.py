@@ -7,6 +7,7 @@ from pos.services import MAX_QUANTITY
 
 from .base import (
     AwareDateTimeField,
+    ItemListSerializer,
     MemberCodeField,
     MoneyField,
     StoreCodeField,
@@ -20,31 +21,10 @@ from .members import MemberTierSerializer
 SALE_CHANNELS = [("store", "store"), ("online", "web shop")]
 
 
-class _LineListSerializer(serializers.ListSerializer):
-    """Line errors as one readable message ("line 2 amount: …") instead of a nested list."""
+class _LineListSerializer(ItemListSerializer):
+    """Line errors as one readable message ("line 2 ...: ...")."""
 
-    def to_internal_value(self, data):
-        try:
-            return super().to_internal_value(data)
-        except serializers.ValidationError as exc:
-            detail = exc.detail
-            # Per-line errors come as {index: {field: errors}} (or a list in older DRF);
-            # errors about the list itself as {"non_field_errors": [...]}.
-            if isinstance(detail, list):
-                detail = dict(enumerate(detail))
-            messages = []
-            for key, errors in detail.items() if isinstance(detail, dict) else []:
-                if isinstance(key, int) and isinstance(errors, dict):
-                    messages += [f"line {key + 1} {f}: {_text(e)}" for f, e in errors.items()]
-                elif errors:
-                    messages.append(_text(errors))
-            raise serializers.ValidationError("; ".join(messages) or _text(detail)) from None
-
-
-def _text(errors) -> str:
-    if isinstance(errors, list | tuple):
-        return " ".join(str(e) for e in errors)
-    return str(errors)
+    item = "line"
 
 
 class PurchaseLineSerializer(StrictSerializer):
