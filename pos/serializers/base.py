@@ -180,16 +180,6 @@ AMOUNT_PATTERN = r"^0*([1-9][0-9]{0,9}(\.[0-9]{1,2})?|0\.(0[1-9]|[1-9][0-9]?))$"
 _AMOUNT = re.compile(AMOUNT_PATTERN)
 
 
-@extend_schema_field(
-    {
-        "type": "string",
-        "format": "decimal",
-        "pattern": AMOUNT_PATTERN,
-        "example": "129.90",
-        "description": "A decimal string above zero with at most 2 decimals, at most "
-        "9999999999.99; JSON numbers are refused.",
-    }
-)
 class ItemListSerializer(serializers.ListSerializer):
     """A list's errors as one readable message ("line 2 amount: …") instead of a nested
     list; `item` names an element ("line", "product")."""
@@ -222,6 +212,16 @@ def error_text(errors) -> str:
     return str(errors)
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "decimal",
+        "pattern": AMOUNT_PATTERN,
+        "example": "129.90",
+        "description": "A decimal string above zero with at most 2 decimals, at most "
+        "9999999999.99; JSON numbers are refused.",
+    }
+)
 class MoneyField(serializers.Field):
     """A money amount sent as a decimal string ("129.90").
 
